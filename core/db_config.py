@@ -1,0 +1,152 @@
+"""Build ``DATABASES`` from the environment (12-factor).
+
+Each primary alias comes from its URL variable (see :mod:`core.aliases`); replicas of a primary come
+from ``<PRIMARY>_REPLICA_URLS`` (comma list) and become ``<alias>_replica_<n>``. With no URL set an
+alias is an SQLite file under ``var/``. Engine options are set per engine here, in one place:
+
+- PostgreSQL: psycopg 3 with Django's native pool (``OPTIONS["pool"]``), ``CONN_HEALTH_CHECKS``,
+  read committed on the analytics alias through ``OPTIONS["isolation_level"]``.
+- MySQL/MariaDB: ``charset=utf8mb4`` and a strict ``sql_mode`` through ``init_command``.
+- SQLite: WAL journal, a busy timeout and ``transaction_mode="IMMEDIATE"``.
+
+Docs: https://docs.djangoproject.com/en/5.2/ref/databases/
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from core import aliases
+
+
+def _int(environ: Mapping[str, str], name: str, default: int) -> int:
+    raw = environ.get(name, "")
+    if raw == "":
+        return default
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name} must be an integer, got {raw!r}") from exc
+
+
+def _float(environ: Mapping[str, str], name: str, default: float) -> float:
+    raw = environ.get(name, "")
+    if raw == "":
+        return default
+    try:
+        return float(raw)
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name} must be a number, got {raw!r}") from exc
+
+
+def _bool(environ: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = environ.get(name, "").strip().lower()
+    if raw == "":
+        return default
+    return raw in {"1", "true", "yes", "on"}
+
+
+def _postgresql_options(alias: str, environ: Mapping[str, str]) -> dict[str, Any]:
+    options: dict[str, Any] = {
+        "connect_timeout": _int(environ, "DB_CONNECT_TIMEOUT", 3),
+        "application_name": f"switchyard:{alias}",
+    }
+    if _bool(environ, "DB_POOL", True):
+        options["pool"] = {
+            "min_size": _int(environ, "DB_POOL_MIN_SIZE", 1),
+            "max_size": _int(environ, "DB_POOL_MAX_SIZE", 8),
+            "timeout": _float(environ, "DB_POOL_TIMEOUT", 5.0),
+            # Idle connections above min_size are closed after this many seconds.
+            "max_idle": _float(environ, "DB_POOL_MAX_IDLE", 300.0),
+        }
+    if aliases.primary_of(alias) == aliases.ANALYTICS:
+        from psycopg import IsolationLevel
+
+        options["isolation_level"] = IsolationLevel.READ_COMMITTED
+    return options
+
+
+def _mysql_options(environ: Mapping[str, str]) -> dict[str, Any]:
+    return {
+        "charset": "utf8mb4",
+        "init_command": "SET sql_mode='STRICT_TRANS_TABLES'",
+        "connect_timeout": _int(environ, "DB_CONNECT_TIMEOUT", 3),
+    }
+
+
+def _sqlite_options(environ: Mapping[str, str]) -> dict[str, Any]:
+    busy_ms = _int(environ, "SQLITE_BUSY_TIMEOUT_MS", 5000)
+    return {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": busy_ms / 1000,
+        "init_command": (
+            "PRAGMA journal_mode=WAL;"
+            "PRAGMA synchronous=NORMAL;"
+            f"PRAGMA busy_timeout={busy_ms};"
+        ),
+    }
+
+
+def _configure(alias: str, url: str, environ: Mapping[str, str]) -> dict[str, Any]:
+    try:
+        config: dict[str, Any] = dict(dj_database_url.parse(url))
+    except ValueError as exc:  # unknown scheme or malformed URL
+        raise ImproperlyConfigured(f"Bad database URL for {alias}: {exc}") from None
+    engine = config["ENGINE"]
+    config.setdefault("OPTIONS", {})
+    config["CONN_MAX_AGE"] = 0
+    config["CONN_HEALTH_CHECKS"] = True
+    config["ATOMIC_REQUESTS"] = False
+    if engine == "django.db.backends.postgresql":
+        config["OPTIONS"].update(_postgresql_options(alias, environ))
+        if "pool" not in config["OPTIONS"]:
+            config["CONN_MAX_AGE"] = _int(environ, "DB_CONN_MAX_AGE", 60)
+    elif engine == "django.db.backends.mysql":
+        config["OPTIONS"].update(_mysql_options(environ))
+        config["CONN_MAX_AGE"] = _int(environ, "DB_CONN_MAX_AGE", 60)
+        config["TEST"] = {"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"}
+    elif engine == "django.db.backends.sqlite3":
+        config["OPTIONS"].update(_sqlite_options(environ))
+        name = Path(str(config["NAME"]))
+        # Test databases are files too (not in-memory), so that threads share them as in production.
+        config["TEST"] = {"NAME": str(name.with_name(f"test_{name.name}"))}
+    return config
+
+
+def build_databases(environ: Mapping[str, str], var_dir: Path) -> dict[str, dict[str, Any]]:
+    """Return the ``DATABASES`` setting for ``environ``; SQLite files live in ``var_dir``."""
+    databases: dict[str, dict[str, Any]] = {}
+    for primary in aliases.PRIMARIES:
+        url = environ.get(aliases.URL_ENV[primary], "").strip()
+        if not url:
+            var_dir.mkdir(parents=True, exist_ok=True)
+            url = f"sqlite:///{var_dir / aliases.EMBEDDED_FILE[primary]}"
+        databases[primary] = _configure(primary, url, environ)
+        replica_urls = environ.get(aliases.replica_env(primary), "")
+        for index, replica_url in enumerate(
+            (u.strip() for u in replica_urls.split(",") if u.strip()), start=1
+        ):
+            alias = aliases.replica_alias(primary, index)
+            config = _configure(alias, replica_url, environ)
+            # A replica holds the primary's data. In tests, REPLICA_TEST_MIRROR=1 points it at the
+            # primary's test database (a real streaming replica follows the primary on its own);
+            # otherwise it gets its own test database (a stand-in replica).
+            if _bool(environ, "REPLICA_TEST_MIRROR", False):
+                config.setdefault("TEST", {})["MIRROR"] = primary
+            databases[alias] = config
+    return databases
+
+
+def replicas_of(databases: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
+    """Map each primary alias to its replica aliases, in configuration order."""
+    result: dict[str, list[str]] = {}
+    for alias in databases:
+        primary = aliases.primary_of(alias)
+        if primary != alias:
+            result.setdefault(primary, []).append(alias)
+    return {primary: tuple(replicas) for primary, replicas in result.items()}

@@ -1,0 +1,18 @@
+from django.db import models
+
+
+class LegacyCustomer(models.Model):
+    """The existing ``customers`` table on legacy_db (MySQL). We never migrate it."""
+
+    customer_id = models.AutoField(primary_key=True)
+    customer_name = models.CharField(max_length=100)
+    customer_email = models.CharField(max_length=100)
+    created_date = models.DateTimeField()
+
+    class Meta:
+        managed = False
+        db_table = "customers"
+        ordering = ["customer_id"]
+
+    def __str__(self) -> str:
+        return self.customer_name

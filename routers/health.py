@@ -1,0 +1,61 @@
+"""Process-wide record of replica health.
+
+A replica that fails a health check (it refuses connections or a query on it fails for a
+connection reason) is skipped for ``REPLICA_HEALTH_WINDOW_SECONDS``; after the window it is tried
+again. The record is shared by all threads of a process and guarded by a lock.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from django.conf import settings
+from django.db import DatabaseError, connections
+
+logger = logging.getLogger(__name__)
+
+_lock = threading.Lock()
+_failed_at: dict[str, float] = {}
+
+
+def mark_failed(alias: str) -> None:
+    with _lock:
+        _failed_at[alias] = time.monotonic()
+    logger.warning("replica %s failed a health check; skipping it for %ss", alias,
+                   settings.REPLICA_HEALTH_WINDOW_SECONDS)
+
+
+def mark_healthy(alias: str) -> None:
+    with _lock:
+        _failed_at.pop(alias, None)
+
+
+def recently_failed(alias: str) -> bool:
+    with _lock:
+        failed = _failed_at.get(alias)
+    if failed is None:
+        return False
+    return time.monotonic() - failed < settings.REPLICA_HEALTH_WINDOW_SECONDS
+
+
+def clear() -> None:
+    with _lock:
+        _failed_at.clear()
+
+
+def check(alias: str) -> bool:
+    """Make sure ``alias`` has a usable connection; record the outcome. Cheap when connected."""
+    connection = connections[alias]
+    try:
+        if connection.connection is None:
+            connection.ensure_connection()
+    except DatabaseError:
+        try:
+            connection.close()
+        except DatabaseError:
+            pass
+        mark_failed(alias)
+        return False
+    return True

@@ -1,0 +1,72 @@
+"""Request boundary for routing state.
+
+Every request starts with a fresh :class:`routers.state.RoutingState` (so nothing leaks between
+requests or threads) and reads the client's pin: a cookie (``REPLICA_PIN_COOKIE``) or a header
+(``REPLICA_PIN_HEADER``) carrying ``alias,alias|<expiry unix time>``. When the request wrote to a
+primary that has replicas, the response sets the cookie for ``REPLICA_PIN_SECONDS`` so that the
+client's next reads see its own writes even while the replicas lag.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+from django.conf import settings
+from django.http import HttpRequest, HttpResponse
+
+from core import aliases
+from routers import primary, state
+
+
+def parse_pin(raw: str | None, now: float) -> dict[str, float]:
+    """``"users_db,default|1764070000.5"`` -> ``{"users_db": 1764070000.5, ...}`` (expired: empty)."""
+    if not raw:
+        return {}
+    names, _, expiry = raw.partition("|")
+    try:
+        until = float(expiry)
+    except ValueError:
+        return {}
+    # A client cannot pin for longer than the configured window.
+    until = min(until, now + settings.REPLICA_PIN_SECONDS)
+    if until <= now:
+        return {}
+    return {
+        name: until
+        for name in names.split(",")
+        if name in aliases.PRIMARIES
+    }
+
+
+def format_pin(primaries: set[str], until: float) -> str:
+    return f"{','.join(sorted(primaries))}|{until:.3f}"
+
+
+class RoutingStateMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        now = time.time()
+        fresh = state.RoutingState()
+        raw = request.COOKIES.get(settings.REPLICA_PIN_COOKIE) or request.headers.get(settings.REPLICA_PIN_HEADER)
+        fresh.pinned_until = parse_pin(raw, now)
+        token = state.begin(fresh)
+        try:
+            response = self.get_response(request)
+            written = {alias for alias in fresh.written if primary.replicas_of(alias)}
+            if written and settings.REPLICA_PIN_SECONDS > 0:
+                pinned = written | {a for a, until in fresh.pinned_until.items() if until > now}
+                until = time.time() + settings.REPLICA_PIN_SECONDS
+                response.set_cookie(
+                    settings.REPLICA_PIN_COOKIE,
+                    format_pin(pinned, until),
+                    max_age=int(settings.REPLICA_PIN_SECONDS) + 1,
+                    httponly=True,
+                    samesite="Lax",
+                )
+                response[settings.REPLICA_PIN_HEADER] = format_pin(pinned, until)
+            return response
+        finally:
+            state.end(token)
