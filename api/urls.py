@@ -1,9 +1,10 @@
-from django.urls import include, path
-from rest_framework.routers import DefaultRouter
+"""``/api/v1/`` URLs. Each area keeps its own URL module; the aggregates come first so that
+``users/activity/`` and ``users/{id}/dashboard/`` win over the users viewset's ``users/{pk}/``."""
 
-router = DefaultRouter(trailing_slash=True)
-router.include_root_view = False
+from django.urls import include, path
 
 urlpatterns = [
-    path("", include(router.urls)),
+    path("", include("api.urls_aggregates")),
+    path("", include("api.urls_operations")),
+    path("", include("api.urls_resources")),
 ]

@@ -7,3 +7,8 @@ class CoreConfig(AppConfig):
     name = "core"
     label = "core"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from core import instrumentation
+
+        instrumentation.connect()

@@ -29,8 +29,8 @@ class RoutingState:
     written: set[str] = field(default_factory=set)
     #: primaries pinned by the client's cookie/header, with the monotonic-free wall-clock expiry
     pinned_until: dict[str, float] = field(default_factory=dict)
-    #: aliases touched during the request (for Server-Timing), alias -> seconds
-    timings: dict[str, float] = field(default_factory=dict)
+    #: aliases touched during the request (Server-Timing): alias -> [query count, seconds]
+    timings: dict[str, list[float]] = field(default_factory=dict)
 
 
 _state: contextvars.ContextVar[RoutingState | None] = contextvars.ContextVar(

@@ -1,0 +1,3 @@
+"""URLs of the aggregates area (see api/urls.py)."""
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""URLs of the operations area (see api/urls.py)."""
+
+urlpatterns: list = []

@@ -1,0 +1,3 @@
+"""URLs of the resources area (see api/urls.py)."""
+
+urlpatterns: list = []
