@@ -109,7 +109,7 @@ class PrimaryReplicaRouter:
 
     def db_for_write(self, model: type[Model], **hints: Any) -> str:
         primary = _db_for_model(model)
-        if primary == aliases.LEGACY and not settings.LEGACY_ALLOW_WRITES:
+        if primary == aliases.LEGACY and not (settings.LEGACY_ALLOW_WRITES or state.legacy_writes_allowed()):
             raise LegacyWriteForbidden(model)
         state.note_write(primary)
         return primary

@@ -39,6 +39,9 @@ _state: contextvars.ContextVar[RoutingState | None] = contextvars.ContextVar(
 _force_primary: contextvars.ContextVar[int] = contextvars.ContextVar(
     "switchyard_force_primary", default=0
 )
+_legacy_writes: contextvars.ContextVar[bool] = contextvars.ContextVar(
+    "switchyard_legacy_writes", default=False
+)
 
 
 def current() -> RoutingState:
@@ -64,6 +67,7 @@ def reset() -> None:
     """Forget all routing state of the current context (tests, management commands)."""
     _state.set(None)
     _force_primary.set(0)
+    _legacy_writes.set(False)
 
 
 def note_write(primary: str) -> None:
@@ -92,6 +96,20 @@ class use_primary(contextlib.ContextDecorator):
 
     def __exit__(self, *exc: object) -> None:
         _force_primary.reset(self._token)
+
+
+def legacy_writes_allowed() -> bool:
+    return _legacy_writes.get()
+
+
+@contextlib.contextmanager
+def allow_legacy_writes() -> Iterator[None]:
+    """Allow writes to the legacy database inside this block (seeding, tests), whatever the setting."""
+    token = _legacy_writes.set(True)
+    try:
+        yield
+    finally:
+        _legacy_writes.reset(token)
 
 
 @contextlib.contextmanager

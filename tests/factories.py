@@ -52,13 +52,13 @@ def make_event(**fields: Any) -> AnalyticsEvent:
 
 def make_customer(**fields: Any) -> LegacyCustomer:
     """Insert a legacy customer (the table is read-only for the app; tests allow writes briefly)."""
-    from django.test import override_settings
+    from routers.state import allow_legacy_writes
 
     n = next(_seq)
     fields.setdefault("customer_name", f"Customer {n}")
     fields.setdefault("customer_email", f"customer{n}@example.com")
     fields.setdefault("created_date", timezone.now() - dt.timedelta(days=n % 30))
-    with override_settings(LEGACY_ALLOW_WRITES=True):
+    with allow_legacy_writes():
         return LegacyCustomer.objects.create(**fields)
 
 
