@@ -33,9 +33,42 @@ def on_real_engines() -> bool:
     )
 
 
-def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    from django.conf import settings  # noqa: F401  (settings are configured by now)
+def standin_replicas() -> tuple[str, ...]:
+    """Replica aliases of users_db that are separate databases (not mirrors of the primary)."""
+    from django.conf import settings
 
+    from core.db_config import replicas_of
+
+    return tuple(
+        alias
+        for alias in replicas_of(settings.DATABASES).get(aliases.USERS, ())
+        if not settings.DATABASES[alias].get("TEST", {}).get("MIRROR")
+    )
+
+
+def mirrored_replicas() -> tuple[str, ...]:
+    """Replica aliases whose test database is their primary's (a real streaming replica)."""
+    from django.conf import settings
+
+    return tuple(
+        alias for alias, config in settings.DATABASES.items() if config.get("TEST", {}).get("MIRROR")
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Tests that need replica aliases run only in the passes that configure them (scripts/test);
+    tests that need the real engines are skipped on SQLite (and CI fails on any skip there)."""
+    keep, dropped = [], []
+    for item in items:
+        if "standin_replica" in item.keywords and not standin_replicas():
+            dropped.append(item)
+        elif "replica" in item.keywords and not mirrored_replicas():
+            dropped.append(item)
+        else:
+            keep.append(item)
+    if dropped:
+        config.hook.pytest_deselected(items=dropped)
+        items[:] = keep
     if on_real_engines():
         return
     skip = pytest.mark.skip(reason="needs the real engines (run scripts/test)")
@@ -62,9 +95,19 @@ def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
 def django_db_setup(django_db_setup, django_db_blocker):  # type: ignore[no-untyped-def]
     """After Django builds the test databases, create the legacy table we do not migrate."""
     from core.legacy.schema import ensure_customers_table
+    from core.users.models import User
 
     with django_db_blocker.unblock():
         ensure_customers_table(aliases.LEGACY)
+        # A stand-in replica is a separate, never-migrated database: give it the users table so
+        # that reads routed to it find a table (its rows are put there by the tests themselves).
+        for alias in standin_replicas():
+            connection = connections[alias]
+            with connection.cursor() as cursor:
+                present = User._meta.db_table in connection.introspection.table_names(cursor)
+            if not present:
+                with connection.schema_editor() as editor:
+                    editor.create_model(User)
     yield
 
 
