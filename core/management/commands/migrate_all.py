@@ -31,6 +31,10 @@ class Command(BaseCommand):
                 )
             targets = [d for d in targets if d in database]
         verbosity = int(options.get("verbosity", 1))
+        if not database:
+            for alias in aliases.PRIMARIES:
+                if alias in NEVER_MIGRATED:
+                    self.stdout.write(f"{alias}: skipped (never migrated; its schema belongs to another system)")
         for alias in targets:
             started = time.perf_counter()
             migrate_args = [app] if app else []
