@@ -21,8 +21,11 @@ bootstrap_venv() {
       ensure_apt_packages libmariadb-dev pkg-config
     fi
     log "installing $reqs"
-    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip
-    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$ROOT/$reqs" -c "$ROOT/constraints.txt"
+    # (this machine's pip config names local indexes that may be absent: drop those warnings)
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade pip \
+      2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
+    "$VENV/bin/python" -m pip install --quiet --disable-pip-version-check -r "$ROOT/$reqs" -c "$ROOT/constraints.txt" \
+      2> >(grep -v "is ignored: it is neither a file nor a directory" >&2)
     touch "$stamp"
   fi
   # shellcheck disable=SC1091
