@@ -12,3 +12,9 @@ urlpatterns = [
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
     path("admin/", admin.site.urls),
 ]
+
+# Django's own error views answer Problem Details under /api/ (see api/views/errors.py).
+handler400 = "api.views.errors.bad_request"
+handler403 = "api.views.errors.permission_denied"
+handler404 = "api.views.errors.page_not_found"
+handler500 = "api.views.errors.server_error"

@@ -1,0 +1,148 @@
+"""Filtering, search and ordering of the lists: strict, so that a typo is a 400 and not a silent no-op.
+
+- :class:`StrictOrderingFilter`: ``?ordering=`` with a field that is not listed is a 400 naming it
+  (DRF's own filter silently drops it); the primary key is appended as a tie-breaker so that pages
+  are stable.
+- :class:`StrictSearchFilter`: ``?search=`` is at most :data:`MAX_SEARCH_LENGTH` characters
+  without NUL bytes, else a 400 on ``search``.
+- :func:`check_known_parameters`: a query parameter that the list does not document is a 400.
+- The FilterSets of each resource, with integer filters bounded to a signed 64-bit id, so an
+  out-of-range number is a 400 instead of a database error.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import django_filters
+from django import forms
+from django.db.models import QuerySet
+from rest_framework import filters
+from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
+
+from core.analytics.models import AnalyticsEvent
+from core.blog.models import Post
+from core.users.models import User
+
+BIGINT_MAX = 2**63 - 1
+MAX_SEARCH_LENGTH = 200
+
+
+class StrictOrderingFilter(filters.OrderingFilter):
+    ordering_description = "Comma-separated fields to order by; prefix `-` for descending. Unknown fields are a 400."
+
+    def get_ordering(self, request: Request, queryset: QuerySet, view: Any) -> Any:
+        raw = request.query_params.get(self.ordering_param)
+        if raw is None:
+            return self.get_default_ordering(view)
+        valid = {item[0] for item in self.get_valid_fields(queryset, view, {"request": request})}
+        terms = [term.strip() for term in raw.split(",")]
+        bad = [t for t in terms if not t or t.lstrip("-") not in valid or t.startswith("--")]
+        if bad:
+            allowed = ", ".join(sorted(valid))
+            shown = ", ".join(repr(t) for t in bad[:5])
+            raise ValidationError(
+                {self.ordering_param: [f"Unknown ordering field(s) {shown}; allowed: {allowed} (prefix - to reverse)."]},
+                code="invalid_choice",
+            )
+        names = [t.lstrip("-") for t in terms]
+        if len(set(names)) != len(names):
+            raise ValidationError({self.ordering_param: ["A field may appear only once."]}, code="invalid")
+        pk = queryset.model._meta.pk.name
+        if pk not in names and "pk" not in names:
+            terms.append(f"-{pk}" if terms[-1].startswith("-") else pk)
+        return terms
+
+
+class StrictSearchFilter(filters.SearchFilter):
+    search_description = f"Case-insensitive search (at most {MAX_SEARCH_LENGTH} characters)."
+
+    def get_search_terms(self, request: Request) -> list[str]:
+        value = request.query_params.get(self.search_param, "")
+        if "\x00" in value:
+            raise ValidationError({self.search_param: ["Null characters are not allowed."]}, code="null_characters_not_allowed")
+        if len(value) > MAX_SEARCH_LENGTH:
+            raise ValidationError(
+                {self.search_param: [f"At most {MAX_SEARCH_LENGTH} characters."]}, code="max_length"
+            )
+        return super().get_search_terms(request)
+
+
+def known_parameters(view: Any) -> set[str]:
+    """Every query parameter a list view documents: its filters, search, ordering and paging."""
+    names: set[str] = set()
+    filterset_class = getattr(view, "filterset_class", None)
+    if filterset_class is not None:
+        names.update(filterset_class.base_filters)
+    for backend in view.filter_backends:
+        if hasattr(backend, "get_schema_operation_parameters"):
+            for param in backend().get_schema_operation_parameters(view):
+                names.add(param["name"])
+    paginator = view.paginator
+    if paginator is not None:
+        for param in paginator.get_schema_operation_parameters(view):
+            names.add(param["name"])
+    return names
+
+
+def check_known_parameters(request: Request, view: Any) -> None:
+    known = known_parameters(view)
+    unknown = sorted(name for name in request.query_params if name not in known)
+    if unknown:
+        allowed = ", ".join(sorted(known))
+        raise ValidationError(
+            {name[:100]: [f"Unknown query parameter; this list accepts: {allowed}."] for name in unknown[:20]},
+            code="unknown_parameter",
+        )
+
+
+class BigIntegerFilter(django_filters.NumberFilter):
+    """An integer filter bounded to 1..2**63-1 (ids): out of range is a 400, not a database error."""
+
+    field_class = forms.IntegerField
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", BIGINT_MAX)
+        super().__init__(*args, **kwargs)
+
+
+class UserFilterSet(django_filters.FilterSet):
+    username = django_filters.CharFilter(field_name="username", lookup_expr="exact", max_length=150,
+                                         help_text="Exact username.")
+    email = django_filters.CharFilter(field_name="email", lookup_expr="iexact", max_length=254,
+                                      help_text="Email, case-insensitive.")
+    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte",
+                                                     help_text="Created at or after this time (ISO 8601).")
+    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt",
+                                                      help_text="Created before this time (ISO 8601).")
+
+    class Meta:
+        model = User
+        fields = ["username", "email", "created_after", "created_before"]
+
+
+class PostFilterSet(django_filters.FilterSet):
+    author_id = BigIntegerFilter(field_name="author_id", help_text="Posts by this user id.")
+    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte",
+                                                     help_text="Created at or after this time (ISO 8601).")
+    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt",
+                                                      help_text="Created before this time (ISO 8601).")
+
+    class Meta:
+        model = Post
+        fields = ["author_id", "created_after", "created_before"]
+
+
+class EventFilterSet(django_filters.FilterSet):
+    event_type = django_filters.CharFilter(field_name="event_type", max_length=50, help_text="Exact event type.")
+    user_id = BigIntegerFilter(field_name="user_id", help_text="Events of this user id.")
+    since = django_filters.IsoDateTimeFilter(field_name="timestamp", lookup_expr="gte",
+                                             help_text="At or after this time (ISO 8601).")
+    until = django_filters.IsoDateTimeFilter(field_name="timestamp", lookup_expr="lt",
+                                             help_text="Before this time (ISO 8601).")
+
+    class Meta:
+        model = AnalyticsEvent
+        fields = ["event_type", "user_id", "since", "until"]

@@ -1,0 +1,59 @@
+"""Response headers every answer carries.
+
+- :class:`RequestIDMiddleware`: ``X-Request-ID``. A valid incoming one (1 to 128 characters of
+  ``A-Z a-z 0-9 - _ . : / + =``) is echoed; otherwise (absent or invalid) a new UUID4 hex is
+  generated. It is also on ``request.request_id`` for logs.
+- :class:`ServerTimingMiddleware`: ``Server-Timing`` with one entry per database alias the request
+  touched, named exactly by the alias, ``dur`` in milliseconds (``users_db;dur=1.8,
+  default_replica_1;dur=0.9``), from ``routers.state.current().timings`` (filled by
+  :mod:`core.instrumentation` for every query). It must sit inside
+  ``routers.middleware.RoutingStateMiddleware``, which resets that state when the request ends.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable
+
+from django.http import HttpRequest, HttpResponse
+
+from routers import state
+
+REQUEST_ID_HEADER = "X-Request-ID"
+VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9\-_.:/+=]{1,128}")
+
+
+def request_id_for(incoming: str | None) -> str:
+    if incoming and VALID_REQUEST_ID.fullmatch(incoming):
+        return incoming
+    return uuid.uuid4().hex
+
+
+class RequestIDMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        request_id = request_id_for(request.headers.get(REQUEST_ID_HEADER))
+        request.request_id = request_id  # type: ignore[attr-defined]
+        response = self.get_response(request)
+        response[REQUEST_ID_HEADER] = request_id
+        return response
+
+
+def server_timing(timings: dict[str, list[float]]) -> str:
+    """``{"users_db": [2, 0.0018]}`` -> ``users_db;dur=1.8`` (entries in the order first touched)."""
+    return ", ".join(f"{alias};dur={seconds * 1000:.1f}" for alias, (_count, seconds) in timings.items())
+
+
+class ServerTimingMiddleware:
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        header = server_timing(state.current().timings)
+        if header:
+            response["Server-Timing"] = header
+        return response

@@ -1,0 +1,50 @@
+"""Analytics events (analytics_db)."""
+
+from rest_framework import serializers
+
+from api.serializers.fields import IdField, JSONObjectField
+from core.analytics.models import AnalyticsEvent
+from core.analytics.services import MAX_BATCH
+
+
+class EventOutputSerializer(serializers.ModelSerializer):
+    data = serializers.JSONField()
+
+    class Meta:
+        model = AnalyticsEvent
+        fields = ["id", "event_type", "user_id", "session_id", "timestamp", "data"]
+        read_only_fields = fields
+
+
+class EventInputSerializer(serializers.Serializer):
+    event_type = serializers.CharField(max_length=50)
+    user_id = IdField(required=False, allow_null=True, default=None)
+    session_id = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+    timestamp = serializers.DateTimeField(required=False, help_text="When it happened (default: now).")
+    data = JSONObjectField(required=False, default=dict, help_text="Free-form JSON object.")
+
+
+class EventBatchInputSerializer(serializers.Serializer):
+    events = EventInputSerializer(
+        many=True, allow_empty=False, max_length=MAX_BATCH, help_text=f"1 to {MAX_BATCH} events, written all or none."
+    )
+
+
+class EventBatchOutputSerializer(serializers.Serializer):
+    created = serializers.IntegerField(help_text="How many events were written.")
+
+
+class EventSummaryQuerySerializer(serializers.Serializer):
+    user_id = IdField(required=False, help_text="Only this user's events.")
+    since = serializers.DateTimeField(required=False, help_text="At or after this time (ISO 8601).")
+    until = serializers.DateTimeField(required=False, help_text="Before this time (ISO 8601).")
+
+
+class EventSummaryCountSerializer(serializers.Serializer):
+    event_type = serializers.CharField()
+    count = serializers.IntegerField()
+
+
+class EventSummaryOutputSerializer(serializers.Serializer):
+    counts = EventSummaryCountSerializer(many=True, help_text="Largest count first.")
+    total = serializers.IntegerField()

@@ -1,0 +1,71 @@
+"""Serializer fields shared by the resources."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rest_framework import serializers
+
+BIGINT_MAX = 2**63 - 1
+
+
+class IdField(serializers.IntegerField):
+    """A reference to a row by id: an integer from 1 to 2**63-1 (a signed 64-bit column).
+
+    Anything else (a float like ``1e400``, a string, a boolean, a number beyond bigint) is a 400.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("min_value", 1)
+        kwargs.setdefault("max_value", BIGINT_MAX)
+        super().__init__(**kwargs)
+
+    def to_internal_value(self, data: Any) -> int:
+        if isinstance(data, bool) or isinstance(data, float):
+            self.fail("invalid")
+        try:
+            return super().to_internal_value(data)
+        except OverflowError:
+            self.fail("max_value", max_value=self.max_value)
+
+
+def _check_json_strings(value: Any, path: str = "") -> None:
+    """Reject text that the databases cannot store: NUL characters and lone surrogates."""
+    stack = [(value, path)]
+    while stack:
+        item, where = stack.pop()
+        if isinstance(item, str):
+            texts = [item]
+        elif isinstance(item, dict):
+            texts = list(item.keys())
+            stack.extend((v, f"{where}.{k}") for k, v in item.items())
+        elif isinstance(item, list):
+            texts = []
+            stack.extend((v, f"{where}[{i}]") for i, v in enumerate(item))
+        else:
+            continue
+        for text in texts:
+            if "\x00" in text:
+                raise serializers.ValidationError(
+                    f"Null characters are not allowed (at {where or 'top level'}).", code="null_characters_not_allowed"
+                )
+            try:
+                text.encode("utf-8")
+            except UnicodeEncodeError:
+                raise serializers.ValidationError(
+                    f"Surrogate characters are not allowed (at {where or 'top level'}).",
+                    code="surrogate_characters_not_allowed",
+                ) from None
+
+
+class JSONObjectField(serializers.JSONField):
+    """A JSON object (not an array or a scalar) whose text the databases can store."""
+
+    default_error_messages = {"not_an_object": "Must be a JSON object."}
+
+    def to_internal_value(self, data: Any) -> Any:
+        value = super().to_internal_value(data)
+        if not isinstance(value, dict):
+            self.fail("not_an_object")
+        _check_json_strings(value)
+        return value

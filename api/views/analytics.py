@@ -1,0 +1,101 @@
+"""``/api/v1/analytics/events/``: events on analytics_db, with ``batch/`` and ``summary/``."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
+from rest_framework import status
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from api.filters import EventFilterSet
+from api.pagination import TimestampCursorPagination
+from api.serializers.analytics import (
+    EventBatchInputSerializer,
+    EventBatchOutputSerializer,
+    EventInputSerializer,
+    EventOutputSerializer,
+    EventSummaryOutputSerializer,
+    EventSummaryQuerySerializer,
+)
+from api.views.base import ResourceViewSet
+from core.analytics import selectors, services
+from core.analytics.models import AnalyticsEvent
+from core.analytics.services import MAX_BATCH
+
+TAG = "analytics"
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List events",
+        description="Newest first, paged by a cursor on `timestamp` (no `count`). "
+        "Filters `event_type`, `user_id`, `since`, `until`.",
+        responses={200: EventOutputSerializer(many=True)},
+    ),
+    retrieve=extend_schema(summary="Read an event", responses={200: EventOutputSerializer}),
+    create=extend_schema(summary="Record an event", request=EventInputSerializer, responses={201: EventOutputSerializer}),
+)
+@extend_schema(tags=[TAG])
+class EventViewSet(ResourceViewSet):
+    """Analytics events (analytics_db)."""
+
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = EventFilterSet
+    pagination_class = TimestampCursorPagination
+    serializer_class = EventOutputSerializer
+    resource_name = "event"
+
+    def get_queryset(self) -> QuerySet[AnalyticsEvent]:
+        return selectors.event_list()
+
+    def list(self, request: Request) -> Response:
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        return self.get_paginated_response(EventOutputSerializer(page, many=True).data)
+
+    def retrieve(self, request: Request, pk: str) -> Response:
+        return Response(EventOutputSerializer(selectors.event_get(event_id=self.object_id())).data)
+
+    def create(self, request: Request) -> Response:
+        data = EventInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        event = services.event_create(**data.validated_data)
+        return Response(EventOutputSerializer(event).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="Record many events, all or none",
+        description=f"Body `{{\"events\": [...]}}` with 1 to {MAX_BATCH} events. Every event is validated "
+        "first; on any error nothing is written and `errors[]` names each bad field as "
+        "`events[<index>].<field>`. Written in bulk inside one transaction.",
+        request=EventBatchInputSerializer,
+        responses={201: EventBatchOutputSerializer},
+    )
+    @action(detail=False, methods=["post"], url_path="batch", pagination_class=None, filter_backends=[])
+    def batch(self, request: Request) -> Response:
+        data = EventBatchInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        created = services.event_batch_create(events=data.validated_data["events"])
+        return Response(EventBatchOutputSerializer({"created": created}).data, status=status.HTTP_201_CREATED)
+
+    @extend_schema(
+        summary="Count events by type",
+        description="Counts grouped by `event_type`, optionally for one `user_id` and a time window.",
+        parameters=[EventSummaryQuerySerializer],
+        responses={200: EventSummaryOutputSerializer},
+    )
+    @action(detail=False, methods=["get"], url_path="summary", pagination_class=None, filter_backends=[])
+    def summary(self, request: Request) -> Response:
+        query = EventSummaryQuerySerializer(data=request.query_params)
+        unknown = sorted(set(request.query_params) - set(query.fields))
+        if unknown:
+            raise ValidationError(
+                {name[:100]: ["Unknown query parameter; accepted: since, until, user_id."] for name in unknown[:20]},
+                code="unknown_parameter",
+            )
+        query.is_valid(raise_exception=True)
+        counts = selectors.event_summary(**query.validated_data)
+        body = {"counts": counts, "total": sum(int(c["count"]) for c in counts)}
+        return Response(EventSummaryOutputSerializer(body).data)

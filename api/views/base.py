@@ -1,0 +1,38 @@
+"""The base of the resource viewsets: thin views over selectors and services."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.db.models import QuerySet
+from rest_framework import viewsets
+
+from api.filters import BIGINT_MAX, check_known_parameters
+from core.errors import NotFound
+
+
+class ResourceViewSet(viewsets.GenericViewSet):
+    # Filters, search and ordering apply to ``list`` only, and a list refuses unknown parameters.
+    # Detail routes take an integer id: anything else, or an id beyond a signed 64-bit integer,
+    # cannot exist and is a 404 without asking the database (see ``object_id``).
+    #: what a missing row is called in a 404 (``No user with id 5 exists.``)
+    resource_name = "object"
+
+    def filter_queryset(self, queryset: QuerySet) -> QuerySet:
+        if self.action != "list":
+            return queryset
+        check_known_parameters(self.request, self)
+        return super().filter_queryset(queryset)
+
+    def object_id(self) -> int:
+        raw = self.kwargs[self.lookup_url_kwarg or self.lookup_field]
+        try:
+            value = int(raw)
+        except (TypeError, ValueError):
+            raise NotFound(self.resource_name, raw) from None
+        if not 1 <= value <= BIGINT_MAX:
+            raise NotFound(self.resource_name, raw)
+        return value
+
+    def get_object(self) -> Any:  # pragma: no cover - each viewset reads through its selector
+        raise NotImplementedError

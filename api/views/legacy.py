@@ -1,0 +1,108 @@
+"""``/api/v1/legacy/customers/``: the legacy MySQL ``customers`` table.
+
+Reads for every authenticated caller. Writes need staff, and the routers refuse them (405 with
+``Allow: GET, HEAD, OPTIONS``) unless ``LEGACY_ALLOW_WRITES`` is set.
+"""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import status
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from api.filters import StrictOrderingFilter, StrictSearchFilter
+from api.permissions import IsStaffForWrites
+from api.problems import PROBLEM_CONTENT_TYPE, ProblemSerializer
+from api.serializers.legacy import LegacyCustomerInputSerializer, LegacyCustomerOutputSerializer
+from api.views.base import ResourceViewSet
+from core.legacy import selectors, services
+from core.legacy.models import LegacyCustomer
+
+TAG = "legacy"
+READ_ONLY = {
+    (405, PROBLEM_CONTENT_TYPE): OpenApiResponse(
+        ProblemSerializer, description="Writes to the legacy database are disabled (`LEGACY_ALLOW_WRITES` off)."
+    )
+}
+WRITE_NOTE = " Staff only, and only when the server allows legacy writes (`LEGACY_ALLOW_WRITES`); otherwise 405."
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List legacy customers",
+        description="Page-numbered. `?search=` on name and email; `?ordering=`.",
+        responses={200: LegacyCustomerOutputSerializer(many=True)},
+    ),
+    retrieve=extend_schema(summary="Read a legacy customer", responses={200: LegacyCustomerOutputSerializer}),
+    create=extend_schema(
+        summary="Create a legacy customer",
+        description=WRITE_NOTE.strip(),
+        request=LegacyCustomerInputSerializer,
+        responses={201: LegacyCustomerOutputSerializer, **READ_ONLY},
+    ),
+    update=extend_schema(
+        summary="Replace a legacy customer",
+        description=WRITE_NOTE.strip(),
+        request=LegacyCustomerInputSerializer,
+        responses={200: LegacyCustomerOutputSerializer, **READ_ONLY},
+    ),
+    partial_update=extend_schema(
+        summary="Change some fields of a legacy customer",
+        description=WRITE_NOTE.strip(),
+        request=LegacyCustomerInputSerializer,
+        responses={200: LegacyCustomerOutputSerializer, **READ_ONLY},
+    ),
+    destroy=extend_schema(
+        summary="Delete a legacy customer",
+        description=WRITE_NOTE.strip(),
+        responses={204: OpenApiResponse(description="Deleted."), **READ_ONLY},
+    ),
+)
+@extend_schema(tags=[TAG])
+class LegacyCustomerViewSet(ResourceViewSet):
+    """Customers of the legacy MySQL table (legacy_db)."""
+
+    permission_classes = [IsAuthenticated, IsStaffForWrites]
+    filter_backends = [StrictSearchFilter, StrictOrderingFilter]
+    search_fields = ["customer_name", "customer_email"]
+    ordering_fields = ["customer_id", "customer_name", "customer_email", "created_date"]
+    ordering = ["customer_id"]
+    serializer_class = LegacyCustomerOutputSerializer
+    resource_name = "customer"
+    lookup_field = "customer_id"
+
+    def get_queryset(self) -> QuerySet[LegacyCustomer]:
+        return selectors.customer_list()
+
+    def get_object(self) -> LegacyCustomer:
+        return selectors.customer_get(customer_id=self.object_id())
+
+    def list(self, request: Request) -> Response:
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        return self.get_paginated_response(LegacyCustomerOutputSerializer(page, many=True).data)
+
+    def retrieve(self, request: Request, customer_id: str) -> Response:
+        return Response(LegacyCustomerOutputSerializer(self.get_object()).data)
+
+    def create(self, request: Request) -> Response:
+        data = LegacyCustomerInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        customer = services.customer_create(**data.validated_data)
+        return Response(LegacyCustomerOutputSerializer(customer).data, status=status.HTTP_201_CREATED)
+
+    def update(self, request: Request, customer_id: str, partial: bool = False) -> Response:
+        customer = self.get_object()
+        data = LegacyCustomerInputSerializer(data=request.data, partial=partial)
+        data.is_valid(raise_exception=True)
+        customer = services.customer_update(customer=customer, data=data.validated_data)
+        return Response(LegacyCustomerOutputSerializer(customer).data)
+
+    def partial_update(self, request: Request, customer_id: str) -> Response:
+        return self.update(request, customer_id, partial=True)
+
+    def destroy(self, request: Request, customer_id: str) -> Response:
+        services.customer_delete(customer=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)

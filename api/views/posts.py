@@ -1,0 +1,90 @@
+"""``/api/v1/posts/``: posts on ``default``, each with its author from users_db."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import status
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from api.filters import PostFilterSet, StrictOrderingFilter, StrictSearchFilter
+from api.serializers.posts import PostInputSerializer, PostOutputSerializer
+from api.views.base import ResourceViewSet
+from core.blog import selectors, services
+from core.blog.models import Post
+
+TAG = "posts"
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List posts",
+        description="Newest first, page-numbered. Each post embeds `author: {id, username}` "
+        "(one query to users_db per page). Filters `author_id`, `created_after`, `created_before`; "
+        "`?search=` on the title; `?ordering=`.",
+        responses={200: PostOutputSerializer(many=True)},
+    ),
+    retrieve=extend_schema(summary="Read a post", responses={200: PostOutputSerializer}),
+    create=extend_schema(
+        summary="Create a post",
+        description="`author_id` must name an existing user on users_db (else a 400 on `author_id`).",
+        request=PostInputSerializer,
+        responses={201: PostOutputSerializer},
+    ),
+    update=extend_schema(summary="Replace a post", request=PostInputSerializer, responses={200: PostOutputSerializer}),
+    partial_update=extend_schema(
+        summary="Change some fields of a post", request=PostInputSerializer, responses={200: PostOutputSerializer}
+    ),
+    destroy=extend_schema(summary="Delete a post", responses={204: OpenApiResponse(description="Deleted.")}),
+)
+@extend_schema(tags=[TAG])
+class PostViewSet(ResourceViewSet):
+    """Blog posts (default), each embedding its author from users_db."""
+
+    filter_backends = [DjangoFilterBackend, StrictSearchFilter, StrictOrderingFilter]
+    filterset_class = PostFilterSet
+    search_fields = ["title"]
+    ordering_fields = ["id", "created_at", "updated_at", "title"]
+    ordering = ["-created_at", "-id"]
+    serializer_class = PostOutputSerializer
+    resource_name = "post"
+
+    def get_queryset(self) -> QuerySet[Post]:
+        return selectors.post_list()
+
+    def get_object(self) -> Post:
+        return selectors.post_get(post_id=self.object_id())
+
+    def _out(self, post: Post) -> dict:
+        selectors.posts_attach_authors([post])
+        return PostOutputSerializer(post).data
+
+    def list(self, request: Request) -> Response:
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        selectors.posts_attach_authors(page)
+        return self.get_paginated_response(PostOutputSerializer(page, many=True).data)
+
+    def retrieve(self, request: Request, pk: str) -> Response:
+        return Response(self._out(self.get_object()))
+
+    def create(self, request: Request) -> Response:
+        data = PostInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        post = services.post_create(**data.validated_data)
+        return Response(self._out(post), status=status.HTTP_201_CREATED)
+
+    def update(self, request: Request, pk: str, partial: bool = False) -> Response:
+        post = self.get_object()
+        data = PostInputSerializer(data=request.data, partial=partial)
+        data.is_valid(raise_exception=True)
+        post = services.post_update(post=post, data=data.validated_data)
+        return Response(self._out(post))
+
+    def partial_update(self, request: Request, pk: str) -> Response:
+        return self.update(request, pk, partial=True)
+
+    def destroy(self, request: Request, pk: str) -> Response:
+        services.post_delete(post=self.get_object())
+        return Response(status=status.HTTP_204_NO_CONTENT)

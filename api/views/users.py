@@ -1,0 +1,92 @@
+"""``/api/v1/users/``: users on users_db. Writes need staff; destroy cascades to ``default``."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from rest_framework import status
+from rest_framework.permissions import IsAuthenticated
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from api.filters import StrictOrderingFilter, StrictSearchFilter, UserFilterSet
+from api.permissions import IsStaffForWrites
+from api.serializers.users import UserInputSerializer, UserOutputSerializer
+from api.views.base import ResourceViewSet
+from core.users import selectors, services
+from core.users.models import User
+
+TAG = "users"
+
+
+@extend_schema_view(
+    list=extend_schema(
+        summary="List users",
+        description="Page-numbered. Filters `username` (exact), `email` (case-insensitive), "
+        "`created_after`, `created_before`; `?search=` on username, email and names; `?ordering=`.",
+        responses={200: UserOutputSerializer(many=True)},
+    ),
+    retrieve=extend_schema(summary="Read a user", responses={200: UserOutputSerializer}),
+    create=extend_schema(
+        summary="Create a user (staff)",
+        request=UserInputSerializer,
+        responses={201: UserOutputSerializer},
+    ),
+    update=extend_schema(
+        summary="Replace a user (staff)", request=UserInputSerializer, responses={200: UserOutputSerializer}
+    ),
+    partial_update=extend_schema(
+        summary="Change some fields of a user (staff)", request=UserInputSerializer, responses={200: UserOutputSerializer}
+    ),
+    destroy=extend_schema(
+        summary="Delete a user (staff)",
+        description="Also deletes the user's posts and profile on `default`.",
+        responses={204: OpenApiResponse(description="Deleted.")},
+    ),
+)
+@extend_schema(tags=[TAG])
+class UserViewSet(ResourceViewSet):
+    """Users (users_db). Writes need a staff token."""
+
+    permission_classes = [IsAuthenticated, IsStaffForWrites]
+    filter_backends = [DjangoFilterBackend, StrictSearchFilter, StrictOrderingFilter]
+    filterset_class = UserFilterSet
+    search_fields = ["username", "email", "first_name", "last_name"]
+    ordering_fields = ["id", "username", "email", "created_at", "updated_at"]
+    ordering = ["id"]
+    serializer_class = UserOutputSerializer
+    resource_name = "user"
+
+    def get_queryset(self) -> QuerySet[User]:
+        return selectors.user_list()
+
+    def get_object(self) -> User:
+        return selectors.user_get(user_id=self.object_id())
+
+    def list(self, request: Request) -> Response:
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        return self.get_paginated_response(UserOutputSerializer(page, many=True).data)
+
+    def retrieve(self, request: Request, pk: str) -> Response:
+        return Response(UserOutputSerializer(self.get_object()).data)
+
+    def create(self, request: Request) -> Response:
+        data = UserInputSerializer(data=request.data)
+        data.is_valid(raise_exception=True)
+        user = services.user_create(**data.validated_data)
+        return Response(UserOutputSerializer(user).data, status=status.HTTP_201_CREATED)
+
+    def update(self, request: Request, pk: str, partial: bool = False) -> Response:
+        user = self.get_object()
+        data = UserInputSerializer(data=request.data, partial=partial)
+        data.is_valid(raise_exception=True)
+        user = services.user_update(user=user, data=data.validated_data)
+        return Response(UserOutputSerializer(user).data)
+
+    def partial_update(self, request: Request, pk: str) -> Response:
+        return self.update(request, pk, partial=True)
+
+    def destroy(self, request: Request, pk: str) -> Response:
+        services.user_delete(user_id=self.object_id())
+        return Response(status=status.HTTP_204_NO_CONTENT)

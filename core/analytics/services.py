@@ -1,0 +1,74 @@
+"""Writes of analytics events (analytics_db): one at a time, or a batch written all or nothing.
+
+A batch is validated whole before anything is written, then inserted inside one transaction with
+multi-row ``INSERT`` statements (``bulk_create`` in chunks of :data:`INSERT_CHUNK` rows), so that
+10,000 events cost a handful of statements, never one per event.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import router, transaction
+from django.utils import timezone
+
+from core.analytics.models import AnalyticsEvent
+from core.errors import FieldErrors
+
+#: Largest batch accepted by :func:`event_batch_create`.
+MAX_BATCH = 10_000
+#: Rows per multi-row INSERT statement.
+INSERT_CHUNK = 1_000
+
+
+def _build(fields: Mapping[str, Any]) -> AnalyticsEvent:
+    return AnalyticsEvent(
+        event_type=fields["event_type"],
+        user_id=fields.get("user_id"),
+        session_id=fields.get("session_id") or "",
+        timestamp=fields.get("timestamp") or timezone.now(),
+        data=fields.get("data") if fields.get("data") is not None else {},
+    )
+
+
+def event_create(
+    *,
+    event_type: str,
+    user_id: int | None = None,
+    session_id: str = "",
+    timestamp: dt.datetime | None = None,
+    data: dict[str, Any] | None = None,
+) -> AnalyticsEvent:
+    event = _build(
+        {"event_type": event_type, "user_id": user_id, "session_id": session_id, "timestamp": timestamp, "data": data}
+    )
+    event.full_clean()
+    event.save()
+    return event
+
+
+def event_batch_create(*, events: Sequence[Mapping[str, Any]]) -> int:
+    """Validate every event, then write all of them or none. Returns how many were written."""
+    if len(events) > MAX_BATCH:
+        raise FieldErrors({"events": [("max_length", f"At most {MAX_BATCH} events per batch.")]})
+    built: list[AnalyticsEvent] = []
+    errors: dict[str, list[tuple[str, str]]] = {}
+    for index, fields in enumerate(events):
+        event = _build(fields)
+        try:
+            event.full_clean()
+        except ValidationError as exc:
+            for field, items in exc.error_dict.items():
+                errors[f"events[{index}].{field}"] = [(e.code or "invalid", " ".join(e.messages)) for e in items]
+        built.append(event)
+    if errors:
+        raise FieldErrors(errors)
+    if not built:
+        return 0
+    db = router.db_for_write(AnalyticsEvent)
+    with transaction.atomic(using=db):
+        AnalyticsEvent.objects.bulk_create(built, batch_size=INSERT_CHUNK)
+    return len(built)

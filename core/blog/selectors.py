@@ -1,0 +1,45 @@
+"""Reads of posts (default), with their authors joined from users_db by id."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from django.db.models import QuerySet
+
+from core.blog.models import Post
+from core.errors import NotFound
+from core.users.selectors import user_names_by_id
+
+#: Columns a post page needs.
+LIST_FIELDS = ("id", "title", "content", "author_id", "created_at", "updated_at")
+
+
+@dataclass(frozen=True)
+class AuthorRef:
+    id: int
+    username: str
+
+
+def post_list() -> QuerySet[Post]:
+    """All posts, newest first (the model's order); the API layer filters and paginates."""
+    return Post.objects.only(*LIST_FIELDS)
+
+
+def post_get(*, post_id: int) -> Post:
+    try:
+        return Post.objects.get(pk=post_id)
+    except Post.DoesNotExist:
+        raise NotFound("post", post_id) from None
+
+
+def posts_attach_authors(posts: Sequence[Post]) -> Sequence[Post]:
+    """Set ``post.author`` (an :class:`AuthorRef`, or None when the user is gone) on every post.
+
+    One query on users_db for the whole sequence (none when it is empty), never one per post.
+    """
+    authors = user_names_by_id(user_ids={p.author_id for p in posts})
+    for post in posts:
+        user = authors.get(post.author_id)
+        post.author = AuthorRef(id=user.pk, username=user.username) if user is not None else None
+    return posts

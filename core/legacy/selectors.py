@@ -1,0 +1,19 @@
+"""Reads of the legacy ``customers`` table (legacy_db)."""
+
+from __future__ import annotations
+
+from django.db.models import QuerySet
+
+from core.errors import NotFound
+from core.legacy.models import LegacyCustomer
+
+
+def customer_list() -> QuerySet[LegacyCustomer]:
+    return LegacyCustomer.objects.all()
+
+
+def customer_get(*, customer_id: int) -> LegacyCustomer:
+    try:
+        return LegacyCustomer.objects.get(pk=customer_id)
+    except LegacyCustomer.DoesNotExist:
+        raise NotFound("customer", customer_id) from None

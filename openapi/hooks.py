@@ -1,0 +1,42 @@
+"""drf-spectacular post-processing hooks."""
+
+from __future__ import annotations
+
+from typing import Any
+
+API_PREFIX = "/api/v1/"
+
+REQUEST_ID = {
+    "description": "The request's id: echoed from the request when it sent a valid one, else generated.",
+    "schema": {"type": "string", "maxLength": 128},
+    "required": True,
+}
+SERVER_TIMING = {
+    "description": "Time spent on each database alias touched, named by the alias, in ms "
+    "(`users_db;dur=1.8, default_replica_1;dur=0.9`).",
+    "schema": {"type": "string"},
+}
+WWW_AUTHENTICATE = {"description": "`Token`: how to authenticate.", "schema": {"type": "string"}, "required": True}
+RETRY_AFTER = {"description": "Seconds to wait before retrying.", "schema": {"type": "integer"}, "required": True}
+ALLOW = {"description": "The methods this resource allows right now.", "schema": {"type": "string"}}
+
+
+def add_common_headers(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
+    """Document the headers every ``/api/v1/`` response carries, and those of 401, 405 and 429."""
+    for path, operations in result.get("paths", {}).items():
+        if not path.startswith(API_PREFIX):
+            continue
+        for operation in operations.values():
+            if not isinstance(operation, dict) or "responses" not in operation:
+                continue
+            for status, response in operation["responses"].items():
+                headers = response.setdefault("headers", {})
+                headers.setdefault("X-Request-ID", REQUEST_ID)
+                headers.setdefault("Server-Timing", SERVER_TIMING)
+                if status == "401":
+                    headers.setdefault("WWW-Authenticate", WWW_AUTHENTICATE)
+                elif status == "429":
+                    headers.setdefault("Retry-After", RETRY_AFTER)
+                elif status == "405":
+                    headers.setdefault("Allow", ALLOW)
+    return result

@@ -1,0 +1,71 @@
+"""The project's drf-spectacular ``AutoSchema``: every ``/api/v1/`` operation documents its errors.
+
+Each operation gets Problem Details responses (``application/problem+json``, component
+``Problem``) for the errors it can produce, unless the view already documents that status:
+
+- 400 (invalid body or query parameters), 406, 503 (a database unavailable): always;
+- 401 when the view needs authentication, 403 when it has a permission beyond that;
+- 404 on routes with a path parameter and on page-numbered lists (a page past the end);
+- 413 and 415 on operations with a request body;
+- 429 when the view is throttled.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from drf_spectacular import openapi
+from drf_spectacular.utils import OpenApiResponse
+from rest_framework.pagination import PageNumberPagination
+from rest_framework.permissions import AllowAny, IsAuthenticated
+
+from api.problems import PROBLEM_CONTENT_TYPE, ProblemSerializer
+
+API_PREFIX = "/api/v1/"
+
+DESCRIPTIONS = {
+    400: "Invalid input: malformed JSON, wrong types, out-of-range numbers, unknown query parameters or "
+    "filter values; `errors[]` names each field.",
+    401: "No token, or an invalid one (`WWW-Authenticate: Token`).",
+    403: "The token's account may not do this (staff only).",
+    404: "No such object (or page).",
+    406: "The `Accept` header asks for something other than JSON.",
+    413: "The body is larger than the server accepts.",
+    415: "The body is not `application/json`.",
+    429: "Too many requests for this token; retry after `Retry-After` seconds.",
+    503: "A database this answer needs is unavailable; `alias` names it.",
+}
+
+
+def problem_response(status: int, description: str | None = None) -> OpenApiResponse:
+    return OpenApiResponse(ProblemSerializer, description=description or DESCRIPTIONS[status])
+
+
+class AutoSchema(openapi.AutoSchema):
+    def _error_statuses(self) -> list[int]:
+        view = self.view
+        statuses = [400, 406, 503]
+        permissions = [type(p) for p in view.get_permissions()] if hasattr(view, "get_permissions") else []
+        if not all(p is AllowAny for p in permissions):
+            statuses.append(401)
+        if any(p not in (AllowAny, IsAuthenticated) for p in permissions):
+            statuses.append(403)
+        paginator = self._get_paginator() if self._is_list_view() else None
+        if "{" in self.path or isinstance(paginator, PageNumberPagination):
+            statuses.append(404)
+        if self.method in ("POST", "PUT", "PATCH"):
+            statuses += [413, 415]
+        if getattr(view, "throttle_classes", None):
+            statuses.append(429)
+        return sorted(statuses)
+
+    def _get_response_bodies(self, direction: Any = "response") -> dict[str, Any]:
+        responses = super()._get_response_bodies(direction)
+        if direction != "response" or not self.path.startswith(API_PREFIX):
+            return responses
+        for status in self._error_statuses():
+            if str(status) not in responses:
+                responses[str(status)] = self._get_response_for_code(
+                    problem_response(status), str(status), [PROBLEM_CONTENT_TYPE], direction
+                )
+        return responses
