@@ -256,3 +256,29 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler"}},
     "root": {"handlers": ["console"], "level": ENV.get("LOG_LEVEL", "INFO")},
 }
+
+# ---------------------------------------------------------------------------------------------
+# Operations (issue 6): readiness probe
+# READINESS_TIMEOUT_SECONDS, READINESS_REQUIRED_ALIASES (comma list; default: every alias except
+# legacy_db and cache_db, replicas included). A required alias that fails makes /health/ready 503;
+# any other alias that fails is reported as "warn". With several app instances behind one load
+# balancer, consider listing only the aliases without which no request can be served (the
+# aggregates degrade without analytics_db; reads fall back from a replica to its primary).
+# ---------------------------------------------------------------------------------------------
+READINESS_TIMEOUT_SECONDS = _env_float("READINESS_TIMEOUT_SECONDS", 2.0)
+if READINESS_TIMEOUT_SECONDS <= 0:
+    raise ImproperlyConfigured("READINESS_TIMEOUT_SECONDS must be positive")
+from core import aliases as _aliases  # noqa: E402
+
+_readiness_optional_default = {_aliases.LEGACY, _aliases.CACHE}
+READINESS_REQUIRED_ALIASES = _env_list(
+    "READINESS_REQUIRED_ALIASES",
+    ",".join(alias for alias in DATABASES if alias not in _readiness_optional_default),
+)
+# The probes' status enum gets its own component name in the OpenAPI schema.
+SPECTACULAR_SETTINGS.setdefault("ENUM_NAME_OVERRIDES", {})["OpsHealthStatusEnum"] = ["pass", "warn", "fail"]
+_unknown_required = [alias for alias in READINESS_REQUIRED_ALIASES if alias not in DATABASES]
+if _unknown_required:
+    raise ImproperlyConfigured(
+        f"READINESS_REQUIRED_ALIASES names aliases that are not configured: {', '.join(_unknown_required)}"
+    )

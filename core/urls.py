@@ -6,6 +6,7 @@ from api import health
 
 urlpatterns = [
     path("health", health.liveness, name="health"),
+    path("health/ready", health.readiness, name="health-ready"),
     path("api/v1/", include("api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),

@@ -1,0 +1,59 @@
+"""The replica tests run only against a real streaming replica (``scripts/replica start``).
+
+They carry ``@pytest.mark.replica``. Without a replica configured they are deselected (not
+skipped); asking for them explicitly (``-m replica``) without one is a usage error, so a CI pass
+that forgot the environment cannot go green on zero tests. Configure them with:
+
+    scripts/replica start
+    eval "$(SWITCHYARD_DB_PREFIX=sy_x scripts/replica env)"   # *_REPLICA_URLS + REPLICA_TEST_MIRROR=1
+    SWITCHYARD_DB_PREFIX=sy_x scripts/test -m replica
+"""
+
+from __future__ import annotations
+
+import pytest
+from django.conf import settings
+from django.db import connections
+
+from core import aliases
+
+
+def streaming_replicas() -> list[str]:
+    """Replica aliases on PostgreSQL that mirror their primary's test database."""
+    found = []
+    for alias, db in settings.DATABASES.items():
+        if aliases.primary_of(alias) == alias:
+            continue
+        if "postgresql" in db["ENGINE"] and db.get("TEST", {}).get("MIRROR") == aliases.primary_of(alias):
+            found.append(alias)
+    return found
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if streaming_replicas():
+        return
+    if (config.option.markexpr or "").strip() == "replica":
+        raise pytest.UsageError(
+            "-m replica needs a streaming replica: scripts/replica start, then set "
+            "DATABASE_REPLICA_URLS / USERS_DATABASE_REPLICA_URLS and REPLICA_TEST_MIRROR=1 "
+            "(scripts/replica env prints them)"
+        )
+    selected, deselected = [], []
+    for item in items:
+        (deselected if item.get_closest_marker("replica") else selected).append(item)
+    if deselected:
+        config.hook.pytest_deselected(items=deselected)
+        items[:] = selected
+
+
+@pytest.fixture
+def replica_sql():  # type: ignore[no-untyped-def]
+    """Run one statement on an alias and return the first column of the first row."""
+
+    def run(alias: str, sql: str, params: tuple = ()) -> object:
+        with connections[alias].cursor() as cursor:
+            cursor.execute(sql, params)
+            row = cursor.fetchone()
+        return row[0] if row else None
+
+    return run

@@ -1,0 +1,227 @@
+"""Read routing against a real PostgreSQL streaming replica (scripts/replica, port 5433).
+
+The replica aliases (``default_replica_1``, ``users_db_replica_1``) point at the standby with
+``REPLICA_TEST_MIRROR=1``, so they read the primary's test database as streamed by PostgreSQL.
+Lag is made real with ``pg_wal_replay_pause()``; an outage is made real by stopping the cluster.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from django.db import connections, router
+from django.test import Client, override_settings
+
+from core import aliases
+from core.blog.models import Post
+from core.users.models import User
+from routers import health, state
+from tests.factories import make_post, make_user
+
+pytestmark = [pytest.mark.replica, pytest.mark.real_engines]
+
+ROOT = Path(__file__).resolve().parents[2]
+USERS_REPLICA = aliases.replica_alias(aliases.USERS, 1)
+DEFAULT_REPLICA = aliases.replica_alias(aliases.DEFAULT, 1)
+DBS = [aliases.DEFAULT, aliases.USERS, USERS_REPLICA]
+
+
+def replica_script(command: str) -> None:
+    subprocess.run([str(ROOT / "scripts" / "replica"), command], check=True, capture_output=True, timeout=120)
+
+
+def eventually(predicate: Callable[[], bool], seconds: float = 10.0) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return predicate()
+
+
+def fresh_request() -> None:
+    """What the middleware does at a request boundary: new routing state, connections returned."""
+    state.reset()
+    for alias in (aliases.USERS, USERS_REPLICA):
+        connections[alias].close()
+
+
+def visible_on_replica(pk: int) -> bool:
+    with connections[USERS_REPLICA].cursor() as cursor:
+        cursor.execute("SELECT count(*) FROM users_user WHERE id = %s", [pk])
+        return cursor.fetchone()[0] == 1
+
+
+@pytest.fixture
+def paused_replay(replica_sql) -> Iterator[None]:  # type: ignore[no-untyped-def]
+    replica_sql(USERS_REPLICA, "SELECT pg_wal_replay_pause()")
+    assert eventually(lambda: replica_sql(USERS_REPLICA, "SELECT pg_get_wal_replay_pause_state()") == "paused")
+    try:
+        yield
+    finally:
+        replica_sql(USERS_REPLICA, "SELECT pg_wal_replay_resume()")
+
+
+@pytest.fixture
+def replica_running() -> Iterator[None]:
+    """Make sure the replica runs again after a test that stops it."""
+    yield
+    replica_script("start")
+    for alias in (USERS_REPLICA, DEFAULT_REPLICA):
+        connections[alias].close()
+    health.clear()
+
+
+def test_replicas_are_configured_for_the_primaries() -> None:
+    assert USERS_REPLICA in settings.DATABASES
+    assert DEFAULT_REPLICA in settings.DATABASES
+    assert settings.DATABASES[USERS_REPLICA]["PORT"] == 5433
+    assert settings.DATABASES[USERS_REPLICA]["NAME"] == settings.DATABASES[aliases.USERS]["NAME"]
+
+
+@pytest.mark.django_db(databases=[*DBS, DEFAULT_REPLICA], transaction=True)
+def test_replica_aliases_are_real_standbys_and_primaries_are_not(replica_sql) -> None:  # type: ignore[no-untyped-def]
+    assert replica_sql(USERS_REPLICA, "SELECT pg_is_in_recovery()") is True
+    assert replica_sql(DEFAULT_REPLICA, "SELECT pg_is_in_recovery()") is True
+    assert replica_sql(aliases.USERS, "SELECT pg_is_in_recovery()") is False
+    assert replica_sql(USERS_REPLICA, "SELECT current_setting('port')") == "5433"
+    assert replica_sql(aliases.USERS, "SELECT current_setting('port')") == "5432"
+
+
+@pytest.mark.django_db(databases=DBS, transaction=True)
+def test_reads_land_on_the_replica_and_see_rows_committed_on_the_primary(queries) -> None:  # type: ignore[no-untyped-def]
+    with queries(aliases.USERS) as on_primary, queries(USERS_REPLICA) as on_replica:
+        user = make_user()
+    assert (len(on_primary), len(on_replica)) == (1, 0)
+
+    fresh_request()
+    assert router.db_for_read(User) == USERS_REPLICA
+    with connections[USERS_REPLICA].cursor() as cursor:  # the alias the router picked is in recovery
+        cursor.execute("SELECT pg_is_in_recovery()")
+        assert cursor.fetchone()[0] is True
+
+    def seen() -> bool:
+        fresh_request()
+        with queries(aliases.USERS) as on_primary, queries(USERS_REPLICA) as on_replica:
+            found = User.objects.filter(pk=user.pk).exists()
+        assert (len(on_primary), len(on_replica)) == (0, 1)
+        return found
+
+    assert eventually(seen)
+
+
+@pytest.mark.django_db(databases=DBS, transaction=True)
+def test_writes_never_reach_the_replica(queries) -> None:  # type: ignore[no-untyped-def]
+    with queries(aliases.USERS) as on_primary, queries(USERS_REPLICA) as on_replica:
+        user = make_user()
+        User.objects.filter(pk=user.pk).update(first_name="Grace")
+        user.last_name = "Hopper"
+        user.save(update_fields=["last_name"])
+        User.objects.filter(pk=user.pk).delete()
+    assert len(on_replica) == 0
+    # insert, update, update, and the queryset delete as BEGIN, DELETE, COMMIT (Django wraps it in atomic)
+    assert len(on_primary) == 6
+    assert router.db_for_write(User) == aliases.USERS
+    assert not router.allow_migrate(USERS_REPLICA, "users")
+    # And the standby itself would refuse: it is read-only.
+    with pytest.raises(Exception, match="read-only"):
+        with connections[USERS_REPLICA].cursor() as cursor:
+            cursor.execute("INSERT INTO users_user (username, email, first_name, last_name, created_at, updated_at)"
+                           " VALUES ('x', 'x@example.com', '', '', now(), now())")
+
+
+@pytest.mark.django_db(databases=[aliases.DEFAULT, DEFAULT_REPLICA, *DBS], transaction=True)
+def test_writes_on_default_go_to_its_primary(queries) -> None:  # type: ignore[no-untyped-def]
+    user = make_user()
+    with queries(aliases.DEFAULT) as on_primary, queries(DEFAULT_REPLICA) as on_replica:
+        make_post(author_id=user.pk)
+    assert (len(on_primary), len(on_replica)) == (1, 0)
+    fresh_request()
+    assert router.db_for_read(Post) == DEFAULT_REPLICA
+
+
+@override_settings(ROOT_URLCONF="tests.replica.urls")
+@pytest.mark.django_db(databases=DBS, transaction=True)
+def test_read_your_writes_while_replay_is_paused(paused_replay) -> None:  # type: ignore[no-untyped-def]
+    writer = Client()
+    created = writer.post("/replica-test/users/")
+    assert created.status_code == 201
+    body = created.json()
+    # Same request: the read after the write went to the primary and saw the row.
+    assert body["read_back"] is True
+    assert body["read_on"] == [aliases.USERS]
+    assert settings.REPLICA_PIN_COOKIE in created.cookies
+    pk = body["id"]
+
+    # The lag is real: the replica has not replayed the insert.
+    time.sleep(0.3)
+    assert not visible_on_replica(pk)
+    stranger = Client().get(f"/replica-test/users/{pk}/").json()
+    assert stranger == {"found": False, "touched": [USERS_REPLICA]}
+
+    # The writer's next request carries the pin cookie: its read goes to the primary.
+    again = writer.get(f"/replica-test/users/{pk}/").json()
+    assert again == {"found": True, "touched": [aliases.USERS]}
+
+    # A pin header works for clients without cookies.
+    pin = created[settings.REPLICA_PIN_HEADER]
+    by_header = Client().get(f"/replica-test/users/{pk}/", headers={settings.REPLICA_PIN_HEADER: pin}).json()
+    assert by_header == {"found": True, "touched": [aliases.USERS]}
+
+
+@override_settings(ROOT_URLCONF="tests.replica.urls", REPLICA_PIN_SECONDS=0.5)
+@pytest.mark.django_db(databases=DBS, transaction=True)
+def test_pin_expires_and_reads_return_to_the_replica(replica_sql) -> None:  # type: ignore[no-untyped-def]
+    writer = Client()
+    pk = writer.post("/replica-test/users/").json()["id"]
+    assert eventually(lambda: visible_on_replica(pk))
+    time.sleep(0.6)
+    after = writer.get(f"/replica-test/users/{pk}/").json()
+    assert after == {"found": True, "touched": [USERS_REPLICA]}
+
+
+@override_settings(ROOT_URLCONF="tests.replica.urls", REPLICA_HEALTH_WINDOW_SECONDS=2.0)
+@pytest.mark.django_db(databases=DBS, transaction=True)
+def test_a_stopped_replica_falls_back_to_the_primary_and_is_tried_again_after_the_window(
+    replica_running,  # type: ignore[no-untyped-def]
+) -> None:
+    name = f"fb-{uuid.uuid4().hex[:8]}"
+    user = User.objects.create(username=name, email=f"{name}@example.com")
+    assert eventually(lambda: visible_on_replica(user.pk))
+    fresh_request()
+    assert Client().get(f"/replica-test/users/{user.pk}/").json()["touched"] == [USERS_REPLICA]
+
+    connections[USERS_REPLICA].close()
+    replica_script("stop")
+    down_at = time.monotonic()
+
+    # Reads fall back to the primary; no 5xx.
+    response = Client().get(f"/replica-test/users/{user.pk}/")
+    assert response.status_code == 200
+    assert response.json() == {"found": True, "touched": [aliases.USERS]}
+    assert health.recently_failed(USERS_REPLICA)
+    failed_at = health._failed_at[USERS_REPLICA]
+
+    # Within the window the replica is not tried again (its failure time does not move).
+    assert Client().get(f"/replica-test/users/{user.pk}/").json()["touched"] == [aliases.USERS]
+    assert health._failed_at[USERS_REPLICA] == failed_at
+
+    # Writes keep going to the primary while the replica is down.
+    created = Client().post("/replica-test/users/")
+    assert created.status_code == 201
+    assert created.json()["touched"] == [aliases.USERS]
+
+    replica_script("start")
+    # Still inside the window: the primary keeps serving reads even though the replica is back.
+    if time.monotonic() - down_at < 1.5:
+        assert Client().get(f"/replica-test/users/{user.pk}/").json()["touched"] == [aliases.USERS]
+    time.sleep(max(0.0, 2.05 - (time.monotonic() - failed_at)))
+    assert not health.recently_failed(USERS_REPLICA)
+    back = Client().get(f"/replica-test/users/{user.pk}/").json()
+    assert back == {"found": True, "touched": [USERS_REPLICA]}

@@ -1,0 +1,42 @@
+"""Two tiny views used by the replica tests to go through the whole middleware stack.
+
+They are not part of the API; the tests mount them with ``override_settings(ROOT_URLCONF=...)``.
+Each answers which aliases its queries actually ran on (from the per-request timings).
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from django.http import HttpRequest, JsonResponse
+from django.urls import path
+from django.views.decorators.csrf import csrf_exempt
+
+from core.users.models import User
+from routers import state
+
+
+def _touched() -> list[str]:
+    return sorted(state.current().timings)
+
+
+@csrf_exempt
+def create_and_read_back(request: HttpRequest) -> JsonResponse:
+    name = f"ryw-{uuid.uuid4().hex[:12]}"
+    user = User.objects.create(username=name, email=f"{name}@example.com")
+    before = {alias: entry[0] for alias, entry in state.current().timings.items()}
+    found = User.objects.filter(pk=user.pk).exists()
+    read_on = sorted(alias for alias, entry in state.current().timings.items() if entry[0] > before.get(alias, 0))
+    return JsonResponse({"id": user.pk, "read_back": found, "touched": _touched(), "read_on": read_on},
+                        status=201)
+
+
+def read_user(request: HttpRequest, pk: int) -> JsonResponse:
+    found = User.objects.filter(pk=pk).exists()
+    return JsonResponse({"found": found, "touched": _touched()})
+
+
+urlpatterns = [
+    path("replica-test/users/", create_and_read_back),
+    path("replica-test/users/<int:pk>/", read_user),
+]
