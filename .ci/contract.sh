@@ -70,7 +70,7 @@ status=0
 log "1/3 schemathesis (max $MAX_EXAMPLES examples per operation)"
 if ! st run openapi/schema.yaml --url "$BASE" \
     -H "Authorization: Token $TOKEN" \
-    --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance \
+    --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance,ignored_auth,unsupported_method,negative_data_rejection \
     --phases examples,coverage,fuzzing \
     --max-examples "$MAX_EXAMPLES" --seed 20261125 --workers 2 --request-timeout 30 \
     --suppress-health-check all --warnings off; then
@@ -107,6 +107,7 @@ methods = {"get", "post", "put", "patch", "delete"}
 expected = sum(1 for ops in schema["paths"].values() for m in ops if m in methods)
 
 requests: list[str] = []
+blocked: list[str] = []  # refused by the page's Content-Security-Policy before leaving the browser
 with sync_playwright() as p:
     browser = p.chromium.launch(
         executable_path="/usr/bin/chromium",
@@ -115,6 +116,10 @@ with sync_playwright() as p:
     )
     page = browser.new_page()
     page.on("request", lambda request: requests.append(request.url))
+    page.on(
+        "requestfailed",
+        lambda request: blocked.append(request.url) if "csp" in (request.failure or "").lower() else None,
+    )
     for path in ("/api/docs/", "/api/redoc/"):
         page.goto(base + path, wait_until="networkidle")
         if path == "/api/docs/":
@@ -127,8 +132,16 @@ with sync_playwright() as p:
             page.wait_for_selector("[data-section-id^='tag/'], [data-section-id^='operation/']", timeout=30_000)
     browser.close()
 
-outside = sorted({u for u in requests if urlsplit(u).hostname not in ("127.0.0.1", "localhost") and not u.startswith(("data:", "blob:"))})
-print(f"{len(requests)} requests, {len(outside)} outside localhost")
+outside = sorted(
+    {
+        u
+        for u in requests
+        if urlsplit(u).hostname not in ("127.0.0.1", "localhost")
+        and not u.startswith(("data:", "blob:"))
+        and u not in blocked
+    }
+)
+print(f"{len(requests)} requests, {len(outside)} sent outside localhost, {len(set(blocked))} blocked by CSP")
 if outside:
     sys.exit("requests left localhost: " + ", ".join(outside[:10]))
 PY

@@ -159,3 +159,8 @@ def test_summary_counts_by_type(client_) -> None:
     assert since["counts"] == [{"event_type": "view", "count": 3}, {"event_type": "click", "count": 2}]
     assert_problem(client_.get(f"{URL}summary/", {"user_id": "x"}), 400, "user_id")
     assert_problem(client_.get(f"{URL}summary/", {"event": "x"}), 400, "event")
+    assert_problem(client_.get(f"{URL}summary/", {"until": ""}), 400, "until")
+
+
+def test_empty_cursor_is_400(client_) -> None:
+    assert_problem(client_.get(URL, {"cursor": ""}), 400, "cursor")
