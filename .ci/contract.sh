@@ -79,6 +79,14 @@ if ! st run openapi/schema.yaml --url "$BASE" \
   status=1
 fi
 
+# What the service answered during the run (runserver's access log): a 5xx here fails the run too.
+log "responses by status during the run:"
+grep -oE '" [1-5][0-9]{2} ' "$WORK/server.log" | sort | uniq -c | sort -rn >&2 || true
+if grep -qE '" 5[0-9]{2} ' "$WORK/server.log"; then
+  log "the service answered 5xx:"; grep -E '" 5[0-9]{2} |Traceback' "$WORK/server.log" | head -20 >&2
+  status=1
+fi
+
 log "2/3 TypeScript types with openapi-typescript, tsc --noEmit of clients/ts"
 (
   cd clients/ts

@@ -140,3 +140,13 @@ def test_wrong_json_types_are_400_not_coerced(client_, body, field) -> None:
 @pytest.mark.parametrize("params", [{"created_before": ""}, {"author_id": ""}, {"page_size": ""}, {"page": ""}])
 def test_empty_typed_parameters_are_400(client_, params) -> None:
     assert_problem(client_.get(URL, params), 400, *params)
+
+
+def test_retrieve_costs_one_query_per_alias(client_) -> None:
+    post = make_post()
+    with CaptureQueriesContext(connections[aliases.DEFAULT]) as default, CaptureQueriesContext(
+        connections[aliases.USERS]
+    ) as users:
+        body = client_.get(f"{URL}{post.pk}/").json()
+    assert body["author"]["id"] == post.author_id
+    assert (len(default), len(users)) == (2, 1)  # token + post; the author
