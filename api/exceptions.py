@@ -44,6 +44,9 @@ def flatten_errors(detail: Any, prefix: str | None = None) -> Iterator[dict[str,
     """DRF error details (nested dicts and lists of ``ErrorDetail``) -> ``errors[]`` entries."""
     if isinstance(detail, dict):
         for key, value in detail.items():
+            if isinstance(key, int):  # a ListSerializer's errors, keyed by item index
+                yield from flatten_errors(value, f"{prefix or ''}[{key}]")
+                continue
             key = str(key)
             if key in ("non_field_errors", "__all__"):
                 name = prefix

@@ -87,6 +87,7 @@ def known_parameters(view: Any) -> set[str]:
 
 
 def check_known_parameters(request: Request, view: Any) -> None:
+    """Unknown query parameters, and empty values of typed filters (``?created_after=``), are 400s."""
     known = known_parameters(view)
     unknown = sorted(name for name in request.query_params if name not in known)
     if unknown:
@@ -95,6 +96,16 @@ def check_known_parameters(request: Request, view: Any) -> None:
             {name[:100]: [f"Unknown query parameter; this list accepts: {allowed}."] for name in unknown[:20]},
             code="unknown_parameter",
         )
+    filterset_class = getattr(view, "filterset_class", None)
+    if filterset_class is not None:
+        empty = sorted(
+            name
+            for name, flt in filterset_class.base_filters.items()
+            if not isinstance(flt, django_filters.CharFilter) and request.query_params.get(name) == ""
+        )
+        if empty:
+            raise ValidationError({name: ["A value is required when the parameter is given."] for name in empty},
+                                  code="blank")
 
 
 class BigIntegerFilter(django_filters.NumberFilter):

@@ -28,7 +28,7 @@ DEFAULT_PAGE_SIZE = 20
 
 def _bounded_int(request: Request, name: str, default: int, maximum: int | None) -> int:
     raw = request.query_params.get(name)
-    if raw is None or raw == "":
+    if raw is None:
         return default
     if not raw.isascii() or not raw.isdigit() or len(raw) > 12:
         expected = f"an integer from 1 to {maximum}" if maximum else "a positive integer"
@@ -103,6 +103,8 @@ class TimestampCursorPagination(pagination.CursorPagination):
         return _bounded_int(request, self.page_size_query_param, self.page_size, self.max_page_size)
 
     def decode_cursor(self, request: Request) -> Any:
+        if request.query_params.get(self.cursor_query_param) == "":
+            raise ValidationError({self.cursor_query_param: ["Invalid cursor."]})
         try:
             cursor = super().decode_cursor(request)
         except NotFound:

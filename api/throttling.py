@@ -14,11 +14,16 @@ from typing import Any
 from django.conf import settings
 from django.core.cache import caches
 from rest_framework.request import Request
+from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 
 
 class TokenRateThrottle(SimpleRateThrottle):
     scope = "token"
+
+    def get_rate(self) -> str | None:
+        # Read at each request (not at import), so the setting can change without a restart of DRF.
+        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
 
     @property
     def cache(self) -> Any:  # type: ignore[override]

@@ -1,16 +1,17 @@
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView
 
 from api import health
+from api.views.docs import RedocDocsView, SwaggerDocsView
 
 urlpatterns = [
     path("health", health.liveness, name="health"),
     path("health/ready", health.readiness, name="health-ready"),
     path("api/v1/", include("api.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
-    path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
-    path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
+    path("api/docs/", SwaggerDocsView.as_view(url_name="schema"), name="swagger-ui"),
+    path("api/redoc/", RedocDocsView.as_view(url_name="schema"), name="redoc"),
     path("admin/", admin.site.urls),
 ]
 

@@ -2,7 +2,7 @@
 
 from rest_framework import serializers
 
-from api.serializers.fields import IdField, JSONObjectField
+from api.serializers.fields import IdField, JSONObjectField, StrictCharField
 from core.analytics.models import AnalyticsEvent
 from core.analytics.services import MAX_BATCH
 
@@ -17,9 +17,9 @@ class EventOutputSerializer(serializers.ModelSerializer):
 
 
 class EventInputSerializer(serializers.Serializer):
-    event_type = serializers.CharField(max_length=50)
+    event_type = StrictCharField(max_length=50)
     user_id = IdField(required=False, allow_null=True, default=None)
-    session_id = serializers.CharField(max_length=100, required=False, allow_blank=True, default="")
+    session_id = StrictCharField(max_length=100, required=False, allow_blank=True, default="")
     timestamp = serializers.DateTimeField(required=False, help_text="When it happened (default: now).")
     data = JSONObjectField(required=False, default=dict, help_text="Free-form JSON object.")
 
@@ -35,7 +35,7 @@ class EventBatchOutputSerializer(serializers.Serializer):
 
 
 class EventSummaryQuerySerializer(serializers.Serializer):
-    user_id = IdField(required=False, help_text="Only this user's events.")
+    user_id = IdField(strict=False, required=False, help_text="Only this user's events.")
     since = serializers.DateTimeField(required=False, help_text="At or after this time (ISO 8601).")
     until = serializers.DateTimeField(required=False, help_text="Before this time (ISO 8601).")
 

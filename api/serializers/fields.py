@@ -9,19 +9,37 @@ from rest_framework import serializers
 BIGINT_MAX = 2**63 - 1
 
 
+class StrictCharField(serializers.CharField):
+    """A JSON string, and only a string: ``0`` or ``true`` is a 400 (DRF would coerce them)."""
+
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class StrictEmailField(serializers.EmailField):
+    def to_internal_value(self, data: Any) -> str:
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
 class IdField(serializers.IntegerField):
     """A reference to a row by id: an integer from 1 to 2**63-1 (a signed 64-bit column).
 
-    Anything else (a float like ``1e400``, a string, a boolean, a number beyond bigint) is a 400.
+    In a JSON body (``strict``) only a JSON integer is accepted; in a query string the digits.
+    Anything else (a float like ``1e400``, a boolean, a number beyond bigint) is a 400.
     """
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, *, strict: bool = True, **kwargs: Any) -> None:
         kwargs.setdefault("min_value", 1)
         kwargs.setdefault("max_value", BIGINT_MAX)
+        self.strict = strict
         super().__init__(**kwargs)
 
     def to_internal_value(self, data: Any) -> int:
-        if isinstance(data, bool) or isinstance(data, float):
+        if isinstance(data, (bool, float)) or (self.strict and not isinstance(data, int)):
             self.fail("invalid")
         try:
             return super().to_internal_value(data)

@@ -2,6 +2,8 @@
 
 from rest_framework import serializers
 
+from api.serializers.fields import StrictCharField, StrictEmailField
+
 from core.legacy.models import LegacyCustomer
 
 
@@ -13,5 +15,5 @@ class LegacyCustomerOutputSerializer(serializers.ModelSerializer):
 
 
 class LegacyCustomerInputSerializer(serializers.Serializer):
-    customer_name = serializers.CharField(max_length=100)
-    customer_email = serializers.EmailField(max_length=100)
+    customer_name = StrictCharField(max_length=100)
+    customer_email = StrictEmailField(max_length=100)

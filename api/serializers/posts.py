@@ -2,7 +2,7 @@
 
 from rest_framework import serializers
 
-from api.serializers.fields import IdField
+from api.serializers.fields import IdField, StrictCharField
 from core.blog.models import Post
 
 
@@ -23,6 +23,6 @@ class PostOutputSerializer(serializers.ModelSerializer):
 
 
 class PostInputSerializer(serializers.Serializer):
-    title = serializers.CharField(max_length=200)
-    content = serializers.CharField(required=False, allow_blank=True, default="")
+    title = StrictCharField(max_length=200)
+    content = StrictCharField(required=False, allow_blank=True, default="")
     author_id = IdField(help_text="The id of an existing user (users_db); otherwise a 400 on `author_id`.")

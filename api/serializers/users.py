@@ -2,6 +2,8 @@
 
 from rest_framework import serializers
 
+from api.serializers.fields import StrictCharField, StrictEmailField
+
 from core.users.models import User
 
 
@@ -15,7 +17,7 @@ class UserOutputSerializer(serializers.ModelSerializer):
 class UserInputSerializer(serializers.Serializer):
     """Create (all required but names) and replace; PATCH accepts any subset."""
 
-    username = serializers.CharField(max_length=150, help_text="Unique among users.")
-    email = serializers.EmailField(max_length=254, help_text="Unique among users (case-insensitive).")
-    first_name = serializers.CharField(max_length=150, required=False, allow_blank=True, default="")
-    last_name = serializers.CharField(max_length=150, required=False, allow_blank=True, default="")
+    username = StrictCharField(max_length=150, help_text="Unique among users.")
+    email = StrictEmailField(max_length=254, help_text="Unique among users (case-insensitive).")
+    first_name = StrictCharField(max_length=150, required=False, allow_blank=True, default="")
+    last_name = StrictCharField(max_length=150, required=False, allow_blank=True, default="")

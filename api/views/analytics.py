@@ -95,6 +95,10 @@ class EventViewSet(ResourceViewSet):
                 {name[:100]: ["Unknown query parameter; accepted: since, until, user_id."] for name in unknown[:20]},
                 code="unknown_parameter",
             )
+        empty = sorted(name for name in query.fields if request.query_params.get(name) == "")
+        if empty:
+            raise ValidationError({name: ["A value is required when the parameter is given."] for name in empty},
+                                  code="blank")
         query.is_valid(raise_exception=True)
         counts = selectors.event_summary(**query.validated_data)
         body = {"counts": counts, "total": sum(int(c["count"]) for c in counts)}

@@ -6,6 +6,7 @@ Reads for every authenticated caller. Writes need staff, and the routers refuse 
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import status
@@ -73,6 +74,14 @@ class LegacyCustomerViewSet(ResourceViewSet):
     serializer_class = LegacyCustomerOutputSerializer
     resource_name = "customer"
     lookup_field = "customer_id"
+
+    @property
+    def allowed_methods(self) -> list[str]:
+        # ``Allow`` tells the truth: only the reads while legacy writes are disabled.
+        methods = super().allowed_methods
+        if settings.LEGACY_ALLOW_WRITES:
+            return methods
+        return [m for m in methods if m in ("GET", "HEAD", "OPTIONS")]
 
     def get_queryset(self) -> QuerySet[LegacyCustomer]:
         return selectors.customer_list()

@@ -122,3 +122,31 @@ def test_update_partial_update_and_delete(client_) -> None:
     assert response.json()["author"]["id"] == bob.pk and response.json()["content"] == ""
     assert client_.delete(f"{URL}{post.pk}/").status_code == 204
     assert_problem(client_.get(f"{URL}{post.pk}/"), 404)
+
+
+@pytest.mark.parametrize(
+    "body,field",
+    [
+        ({"title": 0, "author_id": 1}, "title"),
+        ({"title": "x", "content": 0, "author_id": 1}, "content"),
+        ({"title": "x", "author_id": "1"}, "author_id"),
+        ({"title": ["x"], "author_id": 1}, "title"),
+    ],
+)
+def test_wrong_json_types_are_400_not_coerced(client_, body, field) -> None:
+    assert_problem(client_.post(URL, body, format="json"), 400, field)
+
+
+@pytest.mark.parametrize("params", [{"created_before": ""}, {"author_id": ""}, {"page_size": ""}, {"page": ""}])
+def test_empty_typed_parameters_are_400(client_, params) -> None:
+    assert_problem(client_.get(URL, params), 400, *params)
+
+
+def test_retrieve_costs_one_query_per_alias(client_) -> None:
+    post = make_post()
+    with CaptureQueriesContext(connections[aliases.DEFAULT]) as default, CaptureQueriesContext(
+        connections[aliases.USERS]
+    ) as users:
+        body = client_.get(f"{URL}{post.pk}/").json()
+    assert body["author"]["id"] == post.author_id
+    assert (len(default), len(users)) == (2, 1)  # token + post; the author

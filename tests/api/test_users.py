@@ -179,3 +179,16 @@ def test_destroy_removes_posts_and_profile_on_default(staff_client) -> None:
     assert list(Post.objects.values_list("pk", flat=True)) == [kept.pk]
     assert not UserProfile.objects.filter(user_id=user.pk).exists()
     assert_problem(staff_client.delete(f"{URL}{user.pk}/"), 404)
+
+
+def test_uniqueness_is_checked_on_users_db_not_default(staff_client) -> None:
+    make_user(username="taken", email="taken@example.com")
+    with CaptureQueriesContext(connections[aliases.DEFAULT]) as default, CaptureQueriesContext(
+        connections[aliases.USERS]
+    ) as users:
+        response = staff_client.post(URL, {"username": "taken", "email": "fresh@example.com"}, format="json")
+    assert_problem(response, 400, "username")
+    assert len(default) == 1 and "authtoken" in default.captured_queries[0]["sql"]
+    selects = [q["sql"] for q in users.captured_queries if "users_user" in q["sql"]]
+    assert len(selects) == 2  # username, then email (case-insensitive)
+    assert not any("INSERT" in q["sql"].upper() for q in users.captured_queries)

@@ -1,0 +1,158 @@
+#!/usr/bin/env bash
+# Contract checks of the committed OpenAPI schema against a live service (issue 3, items 9-10):
+#   1. schemathesis over openapi/schema.yaml with a staff token: no 5xx, every response (status,
+#      content type, headers, body) as documented;
+#   2. TypeScript types from the schema with openapi-typescript, and `tsc --noEmit` of a small
+#      client (clients/ts/) that lists posts, creates one and reads a user;
+#   3. /api/docs/ in headless Debian Chromium driven by Playwright: the operations render and no
+#      request leaves localhost.
+# Standalone: assumes the venv is active and the *_DATABASE_URL of the real engines are exported
+# (as .ci/run does); installs what it needs (npm packages from clients/ts/package-lock.json,
+# Debian chromium). Knobs: CONTRACT_PORT (8765), CONTRACT_MAX_EXAMPLES (25).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT="$PWD"
+PORT="${CONTRACT_PORT:-8765}"
+BASE="http://127.0.0.1:$PORT"
+MAX_EXAMPLES="${CONTRACT_MAX_EXAMPLES:-25}"
+WORK="$(mktemp -d)"
+log() { printf '==> contract: %s\n' "$*" >&2; }
+
+SERVER_PID=""
+cleanup() {
+  if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
+    kill "$SERVER_PID" 2>/dev/null || true
+    wait "$SERVER_PID" 2>/dev/null || true
+  fi
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+export SECRET_KEY="${SECRET_KEY:-$(python -c 'import secrets; print(secrets.token_urlsafe(50))')}"
+export SWITCHYARD_VAR_DIR="${SWITCHYARD_VAR_DIR:-$ROOT/var/contract}"
+mkdir -p "$SWITCHYARD_VAR_DIR"
+# The property-based run sends thousands of requests with one token: lift the per-token budget.
+export API_THROTTLE_RATE="1000000/minute"
+export DJANGO_SETTINGS_MODULE=core.settings
+
+log "migrate, legacy table, seed data, token"
+python manage.py migrate_all >/dev/null
+python manage.py ensure_legacy_table >/dev/null
+LEGACY_ALLOW_WRITES=1 python manage.py shell -c '
+from core.users.models import User
+from core.blog.models import Post
+from core.analytics.models import AnalyticsEvent
+from core.legacy.models import LegacyCustomer
+from django.utils import timezone
+for i in range(1, 6):
+    user, _ = User.objects.get_or_create(username=f"contract{i}", defaults={"email": f"contract{i}@example.com"})
+    if not Post.objects.filter(author_id=user.pk).exists():
+        Post.objects.create(author_id=user.pk, title=f"Post {i}", content="seed")
+    AnalyticsEvent.objects.create(event_type="page_view", user_id=user.pk, data={"seed": i})
+    LegacyCustomer.objects.get_or_create(customer_email=f"contract{i}@example.com",
+        defaults={"customer_name": f"Contract Customer {i} \U0001F680", "created_date": timezone.now()})
+print("seeded")
+'
+TOKEN="$(python manage.py create_api_token contract-bot --staff 2>/dev/null | tail -1)"
+[ -n "$TOKEN" ] || { log "no token"; exit 1; }
+
+log "starting the service on $BASE"
+python manage.py runserver "127.0.0.1:$PORT" --noreload --insecure >"$WORK/server.log" 2>&1 &
+SERVER_PID=$!
+for _ in $(seq 1 60); do
+  curl -fsS "$BASE/health" >/dev/null 2>&1 && break
+  sleep 0.5
+done
+curl -fsS "$BASE/health" >/dev/null || { log "service did not start"; cat "$WORK/server.log" >&2; exit 1; }
+
+status=0
+
+log "1/3 schemathesis (max $MAX_EXAMPLES examples per operation)"
+if ! st run openapi/schema.yaml --url "$BASE" \
+    -H "Authorization: Token $TOKEN" \
+    --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance,ignored_auth,unsupported_method,negative_data_rejection \
+    --phases examples,coverage,fuzzing \
+    --max-examples "$MAX_EXAMPLES" --seed 20261125 --workers 2 --request-timeout 30 \
+    --suppress-health-check all --warnings off; then
+  log "schemathesis found problems"
+  grep -E "Traceback|Error" "$WORK/server.log" | tail -20 >&2 || true
+  status=1
+fi
+
+# What the service answered during the run (runserver's access log): a 5xx here fails the run too.
+log "responses by status during the run:"
+grep -oE '" [1-5][0-9]{2} ' "$WORK/server.log" | sort | uniq -c | sort -rn >&2 || true
+if grep -qE '" 5[0-9]{2} ' "$WORK/server.log"; then
+  log "the service answered 5xx:"; grep -E '" 5[0-9]{2} |Traceback' "$WORK/server.log" | head -20 >&2
+  status=1
+fi
+
+log "2/3 TypeScript types with openapi-typescript, tsc --noEmit of clients/ts"
+(
+  cd clients/ts
+  npm ci --no-audit --no-fund --loglevel=error
+  npx --no-install openapi-typescript ../../openapi/schema.yaml --output src/schema.d.ts
+  npx --no-install tsc --noEmit -p .
+) || { log "TypeScript client failed"; status=1; }
+
+log "3/3 /api/docs/ in headless Chromium"
+if [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
+  $SUDO apt-get update -qq && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+fi
+CONTRACT_BASE="$BASE" python - <<'PY' || { log "docs page check failed"; status=1; }
+import os
+import sys
+from urllib.parse import urlsplit
+
+import yaml
+from playwright.sync_api import sync_playwright
+
+base = os.environ["CONTRACT_BASE"]
+with open("openapi/schema.yaml", encoding="utf-8") as fh:
+    schema = yaml.safe_load(fh)
+methods = {"get", "post", "put", "patch", "delete"}
+expected = sum(1 for ops in schema["paths"].values() for m in ops if m in methods)
+
+requests: list[str] = []
+blocked: list[str] = []  # refused by the page's Content-Security-Policy before leaving the browser
+with sync_playwright() as p:
+    browser = p.chromium.launch(
+        executable_path="/usr/bin/chromium",
+        headless=True,
+        args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
+    )
+    page = browser.new_page()
+    page.on("request", lambda request: requests.append(request.url))
+    page.on(
+        "requestfailed",
+        lambda request: blocked.append(request.url) if "csp" in (request.failure or "").lower() else None,
+    )
+    for path in ("/api/docs/", "/api/redoc/"):
+        page.goto(base + path, wait_until="networkidle")
+        if path == "/api/docs/":
+            page.wait_for_selector(".opblock", timeout=30_000)
+            rendered = page.locator(".opblock").count()
+            print(f"swagger-ui rendered {rendered} operations; the schema has {expected}")
+            if rendered != expected:
+                sys.exit(f"expected {expected} operations, saw {rendered}")
+        else:
+            page.wait_for_selector("[data-section-id^='tag/'], [data-section-id^='operation/']", timeout=30_000)
+    browser.close()
+
+outside = sorted(
+    {
+        u
+        for u in requests
+        if urlsplit(u).hostname not in ("127.0.0.1", "localhost")
+        and not u.startswith(("data:", "blob:"))
+        and u not in blocked
+    }
+)
+print(f"{len(requests)} requests, {len(outside)} sent outside localhost, {len(set(blocked))} blocked by CSP")
+if outside:
+    sys.exit("requests left localhost: " + ", ".join(outside[:10]))
+PY
+
+if [ "$status" = 0 ]; then log "all contract checks passed"; else log "contract checks FAILED"; fi
+exit "$status"

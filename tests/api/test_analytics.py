@@ -1,0 +1,166 @@
+"""``/api/v1/analytics/events/``: cursor pages by timestamp, batch ingest all-or-nothing, summary."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+from django.db import connections
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+from rest_framework.test import APIClient
+
+from core import aliases
+from core.analytics.models import AnalyticsEvent
+from core.analytics.services import INSERT_CHUNK, MAX_BATCH
+from tests.api.conftest import assert_problem
+from tests.factories import make_event
+
+URL = "/api/v1/analytics/events/"
+pytestmark = pytest.mark.django_db(databases=[aliases.DEFAULT, aliases.ANALYTICS])
+T0 = dt.datetime(2026, 11, 1, 12, 0, tzinfo=dt.timezone.utc)
+
+
+def events_at(n: int, **fields: object) -> list[AnalyticsEvent]:
+    return [make_event(timestamp=T0 + dt.timedelta(minutes=i), **fields) for i in range(n)]
+
+
+def test_needs_a_token() -> None:
+    assert_problem(APIClient().get(URL), 401)
+    assert_problem(APIClient().post(f"{URL}batch/", {"events": []}, format="json"), 401)
+    assert_problem(APIClient().get(f"{URL}summary/"), 401)
+
+
+def test_list_walks_every_event_newest_first_by_cursor(client_) -> None:
+    events = events_at(7)
+    # Two events with the same timestamp must not be lost or repeated across pages.
+    events.append(make_event(timestamp=events[3].timestamp))
+    seen: list[int] = []
+    response = client_.get(URL, {"page_size": 3})
+    while True:
+        assert response.status_code == 200
+        body = response.json()
+        assert "count" not in body
+        seen += [e["id"] for e in body["results"]]
+        if not body["next"]:
+            break
+        response = client_.get(body["next"])
+    expected = [e.pk for e in sorted(events, key=lambda e: (e.timestamp, e.pk), reverse=True)]
+    assert seen == expected
+
+
+def test_list_query_counts_constant_in_page_size(client_) -> None:
+    events_at(60)
+    counts = []
+    for size in (5, 50):
+        with CaptureQueriesContext(connections[aliases.DEFAULT]) as default, CaptureQueriesContext(
+            connections[aliases.ANALYTICS]
+        ) as analytics:
+            assert client_.get(URL, {"page_size": size}).status_code == 200
+        counts.append((len(default), len(analytics)))
+    assert counts == [(1, 1), (1, 1)]  # token; one page query (no COUNT with a cursor)
+
+
+def test_filters(client_) -> None:
+    views = events_at(3, event_type="page_view", user_id=1)
+    click = make_event(event_type="click", user_id=2, timestamp=T0 + dt.timedelta(hours=5))
+
+    def ids(**params: object) -> list[int]:
+        response = client_.get(URL, params)
+        assert response.status_code == 200, response.content
+        return [e["id"] for e in response.json()["results"]]
+
+    assert ids(event_type="click") == [click.pk]
+    assert ids(user_id=1) == [e.pk for e in reversed(views)]
+    assert ids(since=(T0 + dt.timedelta(minutes=1)).isoformat(), until=(T0 + dt.timedelta(minutes=2)).isoformat()) == [
+        views[1].pk
+    ]
+
+
+@pytest.mark.parametrize(
+    "params,field",
+    [
+        ({"cursor": "garbage"}, "cursor"),
+        ({"page_size": "500"}, "page_size"),
+        ({"user_id": str(2**70)}, "user_id"),
+        ({"since": "not-a-date"}, "since"),
+        ({"ordering": "timestamp"}, "ordering"),
+    ],
+)
+def test_list_bad_parameters_are_400(client_, params, field) -> None:
+    assert_problem(client_.get(URL, params), 400, field)
+
+
+def test_create_retrieve_and_validation(client_) -> None:
+    response = client_.post(
+        URL, {"event_type": "signup", "user_id": 5, "data": {"plan": "pro", "emoji": "🚀"}}, format="json"
+    )
+    assert response.status_code == 201, response.content
+    body = response.json()
+    assert body["data"] == {"plan": "pro", "emoji": "🚀"}
+    assert client_.get(f"{URL}{body['id']}/").json()["event_type"] == "signup"
+    assert_problem(client_.get(f"{URL}{body['id'] + 100}/"), 404)
+    assert_problem(client_.post(URL, {"event_type": "x", "data": [1, 2]}, format="json"), 400, "data")
+    assert_problem(client_.post(URL, {"event_type": "x", "data": {"k": "a\x00"}}, format="json"), 400, "data")
+    assert_problem(client_.post(URL, {"event_type": "x" * 51}, format="json"), 400, "event_type")
+    assert_problem(client_.post(URL, {"event_type": "x", "timestamp": "soon"}, format="json"), 400, "timestamp")
+    assert_problem(client_.post(URL, {"event_type": "x", "user_id": -1}, format="json"), 400, "user_id")
+
+
+def test_batch_writes_all_in_bulk(client_) -> None:
+    events = [{"event_type": "view", "user_id": i % 7 + 1, "data": {"i": i}} for i in range(2500)]
+    with CaptureQueriesContext(connections[aliases.ANALYTICS]) as analytics:
+        response = client_.post(f"{URL}batch/", {"events": events}, format="json")
+    assert response.status_code == 201, response.content[:300]
+    assert response.json() == {"created": 2500}
+    assert AnalyticsEvent.objects.count() == 2500
+    inserts = [q for q in analytics.captured_queries if q["sql"].lstrip().upper().startswith("INSERT")]
+    fields = [f for f in AnalyticsEvent._meta.concrete_fields if not f.primary_key]
+    per_statement = min(INSERT_CHUNK, connections[aliases.ANALYTICS].ops.bulk_batch_size(fields, events))
+    assert per_statement >= 100  # multi-row inserts, not one per event
+    assert len(inserts) == -(-2500 // per_statement)
+
+
+def test_batch_is_all_or_nothing(client_) -> None:
+    events = [{"event_type": "view"} for _ in range(10)]
+    events[4] = {"event_type": ""}
+    events[8] = {"event_type": "view", "user_id": "x"}
+    body = assert_problem(client_.post(f"{URL}batch/", {"events": events}, format="json"), 400)
+    assert {e["field"] for e in body["errors"]} == {"events[4].event_type", "events[8].user_id"}
+    assert AnalyticsEvent.objects.count() == 0
+
+
+def test_batch_limits(client_) -> None:
+    assert_problem(client_.post(f"{URL}batch/", {"events": []}, format="json"), 400, "events")
+    assert_problem(client_.post(f"{URL}batch/", {}, format="json"), 400, "events")
+    too_many = json.dumps({"events": [{"event_type": "v"}] * (MAX_BATCH + 1)})
+    assert_problem(client_.generic("POST", f"{URL}batch/", too_many, content_type="application/json"), 400, "events")
+    assert AnalyticsEvent.objects.count() == 0
+
+
+def test_batch_of_ten_thousand(client_) -> None:
+    events = [{"event_type": f"t{i % 5}", "session_id": f"s{i}"} for i in range(MAX_BATCH)]
+    response = client_.post(f"{URL}batch/", {"events": events}, format="json")
+    assert response.status_code == 201 and response.json() == {"created": MAX_BATCH}
+    assert AnalyticsEvent.objects.count() == MAX_BATCH
+
+
+def test_summary_counts_by_type(client_) -> None:
+    events_at(3, event_type="view", user_id=1)
+    events_at(2, event_type="click", user_id=2)
+    make_event(event_type="view", user_id=2, timestamp=T0 - dt.timedelta(days=1))
+    with CaptureQueriesContext(connections[aliases.ANALYTICS]) as analytics:
+        body = client_.get(f"{URL}summary/").json()
+    assert len(analytics) == 1
+    assert body == {"counts": [{"event_type": "view", "count": 4}, {"event_type": "click", "count": 2}], "total": 6}
+    assert client_.get(f"{URL}summary/", {"user_id": 2}).json()["total"] == 3
+    since = client_.get(f"{URL}summary/", {"since": T0.isoformat(), "until": timezone.now().isoformat()}).json()
+    assert since["counts"] == [{"event_type": "view", "count": 3}, {"event_type": "click", "count": 2}]
+    assert_problem(client_.get(f"{URL}summary/", {"user_id": "x"}), 400, "user_id")
+    assert_problem(client_.get(f"{URL}summary/", {"event": "x"}), 400, "event")
+    assert_problem(client_.get(f"{URL}summary/", {"until": ""}), 400, "until")
+
+
+def test_empty_cursor_is_400(client_) -> None:
+    assert_problem(client_.get(URL, {"cursor": ""}), 400, "cursor")

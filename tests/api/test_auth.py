@@ -1,0 +1,61 @@
+"""Tokens: ``create_api_token``, and per-token throttling with ``Retry-After``."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from django.core.cache import caches
+from django.core.management import call_command
+from django.test import override_settings
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from core import aliases
+from tests.api.conftest import assert_problem
+from tests.factories import api_client
+
+pytestmark = pytest.mark.django_db(databases=[aliases.DEFAULT, aliases.USERS])
+
+
+def run(*args: str) -> str:
+    out = io.StringIO()
+    call_command("create_api_token", *args, stdout=out, stderr=io.StringIO())
+    return out.getvalue().strip()
+
+
+def test_create_api_token_issues_a_working_token() -> None:
+    key = run("robot")
+    token = Token.objects.get(key=key)
+    assert token.user.username == "robot" and not token.user.is_staff
+    assert not token.user.has_usable_password()
+    assert run("robot") == key  # the same token again
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
+    assert client.get("/api/v1/users/").status_code == 200
+    assert_problem(client.post("/api/v1/users/", {"username": "a", "email": "a@example.com"}, format="json"), 403)
+
+
+def test_create_api_token_staff_and_rotate() -> None:
+    key = run("admin-bot", "--staff")
+    assert Token.objects.get(key=key).user.is_staff
+    rotated = run("admin-bot", "--rotate")
+    assert rotated != key and not Token.objects.filter(key=key).exists()
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {rotated}")
+    assert client.post("/api/v1/users/", {"username": "a", "email": "a@example.com"}, format="json").status_code == 201
+
+
+def test_throttle_is_per_token_with_retry_after() -> None:
+    caches["throttle"].clear()
+    rest = dict(__import__("django.conf", fromlist=["settings"]).settings.REST_FRAMEWORK)
+    rest["DEFAULT_THROTTLE_RATES"] = {"token": "3/minute"}
+    with override_settings(REST_FRAMEWORK=rest, API_THROTTLE_CACHE="throttle"):
+        first, second = api_client(), api_client()
+        for _ in range(3):
+            assert first.get("/api/v1/users/").status_code == 200
+        response = first.get("/api/v1/users/")
+        assert_problem(response, 429)
+        assert 1 <= int(response["Retry-After"]) <= 60
+        assert second.get("/api/v1/users/").status_code == 200
+    caches["throttle"].clear()

@@ -1,0 +1,61 @@
+"""``X-Request-ID`` and ``Server-Timing`` on every response."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.conf import settings
+from rest_framework.test import APIClient
+
+from api.middleware import server_timing
+from core import aliases
+from tests.factories import make_post
+
+pytestmark = pytest.mark.django_db(databases=[aliases.DEFAULT, aliases.USERS])
+ENTRY = re.compile(r"^(?P<alias>[A-Za-z0-9_]+);dur=(?P<ms>[0-9]+\.[0-9])$")
+
+
+def test_middleware_sits_inside_the_routing_state() -> None:
+    order = settings.MIDDLEWARE
+    routing = order.index("routers.middleware.RoutingStateMiddleware")
+    assert order[routing + 1 : routing + 3] == ["api.middleware.RequestIDMiddleware", "api.middleware.ServerTimingMiddleware"]
+
+
+def test_a_valid_request_id_is_echoed(client_) -> None:
+    response = client_.get("/api/v1/users/", HTTP_X_REQUEST_ID="abc-123_x.y:z")
+    assert response["X-Request-ID"] == "abc-123_x.y:z"
+
+
+@pytest.mark.parametrize("bad", ["has space", "x" * 129, "semi;colon", "<script>", "ünï"])
+def test_an_invalid_request_id_is_replaced(client_, bad: str) -> None:
+    response = client_.get("/api/v1/users/", HTTP_X_REQUEST_ID=bad)
+    assert re.fullmatch(r"[0-9a-f]{32}", response["X-Request-ID"])
+
+
+def test_every_response_has_a_request_id_even_errors_and_health() -> None:
+    ids = set()
+    for url in ("/api/v1/users/", "/api/v1/nope/", "/health", "/api/schema/"):
+        response = APIClient().get(url)
+        assert re.fullmatch(r"[0-9a-f]{32}", response["X-Request-ID"]), url
+        ids.add(response["X-Request-ID"])
+    assert len(ids) == 4
+
+
+def test_server_timing_names_each_alias_touched(client_) -> None:
+    make_post()
+    response = client_.get("/api/v1/posts/")
+    entries = [ENTRY.match(part.strip()) for part in response["Server-Timing"].split(",")]
+    assert all(entries), response["Server-Timing"]
+    assert [m["alias"] for m in entries] == [aliases.DEFAULT, aliases.USERS]
+    assert all(float(m["ms"]) >= 0 for m in entries)
+
+
+def test_server_timing_absent_when_no_database_is_touched() -> None:
+    assert "Server-Timing" not in APIClient().get("/health")
+
+
+def test_server_timing_format() -> None:
+    assert server_timing({"users_db": [2, 0.0018], "default_replica_1": [1, 0.0009]}) == (
+        "users_db;dur=1.8, default_replica_1;dur=0.9"
+    )
