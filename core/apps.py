@@ -10,5 +10,7 @@ class CoreConfig(AppConfig):
 
     def ready(self) -> None:
         from core import instrumentation
+        from core.services import invalidation
 
         instrumentation.connect()
+        invalidation.connect()

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
 
-from core import db_config
+from core import aliases, db_config
 
 ENV = os.environ
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -160,6 +160,25 @@ else:
     }
 USER_STATS_CACHE_SECONDS = _env_int("USER_STATS_CACHE_SECONDS", 300)
 STATS_CACHE_SECONDS = _env_int("STATS_CACHE_SECONDS", 5)
+
+# ---------------------------------------------------------------------------------------------
+# Aggregates: fan-out across databases (core/services/fanout.py) and cached figures.
+# FANOUT_MAX_WORKERS: threads of the one process-wide pool that runs the per-database queries.
+# FANOUT_BUDGET_SECONDS: each source's time budget, enforced by the database (PostgreSQL
+# statement_timeout, MariaDB max_statement_time, SQLite progress handler); per alias with
+# FANOUT_BUDGET_<ALIAS>_SECONDS (e.g. FANOUT_BUDGET_ANALYTICS_DB_SECONDS).
+# FANOUT_GRACE_SECONDS: how long past its budget the request waits for a source before it
+# answers without it (covers connecting and the database noticing the timeout).
+# STATS_CACHE_SECONDS / USER_STATS_CACHE_SECONDS (cache section above): lifetime of cached stats.
+# https://docs.python.org/3/library/concurrent.futures.html#threadpoolexecutor
+# ---------------------------------------------------------------------------------------------
+FANOUT_MAX_WORKERS = _env_int("FANOUT_MAX_WORKERS", 8)
+FANOUT_BUDGET_SECONDS = _env_float("FANOUT_BUDGET_SECONDS", 2.0)
+FANOUT_BUDGETS = {
+    alias: _env_float(f"FANOUT_BUDGET_{alias.upper()}_SECONDS", FANOUT_BUDGET_SECONDS)
+    for alias in aliases.PRIMARIES
+}
+FANOUT_GRACE_SECONDS = _env_float("FANOUT_GRACE_SECONDS", 0.25)
 
 # ---------------------------------------------------------------------------------------------
 # Auth

@@ -1,0 +1,105 @@
+"""The user dashboard: one query per database, run concurrently, joined in Python.
+
+- users_db: the user (essential: missing is :class:`NotFound`, down is ``SourceUnavailable``);
+- default: the 10 newest posts of the user;
+- analytics_db: the user's event counts of the last 30 days by type (one grouped query);
+- the cache: the user's cached stats entry (the one ``GET /users/{id}/stats/`` keeps), or null.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from functools import partial
+from typing import Any
+
+from django.db import connections
+from django.utils import timezone
+
+from core import aliases
+from core.analytics.models import AnalyticsEvent
+from core.blog.models import Post
+from core.errors import NotFound
+from core.services import cached
+from core.services.fanout import fan_out
+from core.services.sql import datetime_param, iso, valid_id
+from core.users.models import User
+
+RECENT_POSTS = 10
+ANALYTICS_DAYS = 30
+
+_USER_SQL = (
+    "SELECT id, username, email, first_name, last_name, created_at, updated_at "
+    f"FROM {User._meta.db_table} WHERE id = %s"
+)
+_POSTS_SQL = (
+    f"SELECT id, title, created_at, updated_at FROM {Post._meta.db_table} "
+    "WHERE author_id = %s ORDER BY created_at DESC, id DESC LIMIT %s"
+)
+_EVENTS_SQL = (
+    f"SELECT event_type, COUNT(*) FROM {AnalyticsEvent._meta.db_table} "
+    'WHERE user_id = %s AND "timestamp" >= %s GROUP BY event_type ORDER BY event_type'
+)
+
+
+def fetch_user(user_id: int, alias: str) -> dict[str, Any]:
+    with connections[alias].cursor() as cursor:
+        cursor.execute(_USER_SQL, [user_id])
+        row = cursor.fetchone()
+    if row is None:
+        raise NotFound("user", user_id)
+    return {
+        "id": row[0],
+        "username": row[1],
+        "email": row[2],
+        "first_name": row[3],
+        "last_name": row[4],
+        "created_at": iso(row[5]),
+        "updated_at": iso(row[6]),
+    }
+
+
+def fetch_recent_posts(user_id: int, alias: str) -> list[dict[str, Any]]:
+    with connections[alias].cursor() as cursor:
+        cursor.execute(_POSTS_SQL, [user_id, RECENT_POSTS])
+        rows = cursor.fetchall()
+    return [{"id": r[0], "title": r[1], "created_at": iso(r[2]), "updated_at": iso(r[3])} for r in rows]
+
+
+def fetch_event_counts(user_id: int, since: dt.datetime, alias: str) -> dict[str, Any]:
+    with connections[alias].cursor() as cursor:
+        cursor.execute(_EVENTS_SQL, [user_id, datetime_param(alias, since)])
+        rows = cursor.fetchall()
+    by_type = {event_type: count for event_type, count in rows}
+    return {"days": ANALYTICS_DAYS, "since": iso(since), "total": sum(by_type.values()), "by_type": by_type}
+
+
+def fetch_cached_stats(user_id: int, alias: str | None) -> dict[str, Any] | None:
+    entry = cached.get(cached.user_stats_key(user_id))
+    if not entry:
+        return None
+    return {**entry["stats"], "computed_at": entry["computed_at"]}
+
+
+def user_dashboard(*, user_id: int) -> dict[str, Any]:
+    """The dashboard of ``user_id`` (see the module doc); raises NotFound / SourceUnavailable."""
+    if not valid_id(user_id):
+        raise NotFound("user", user_id)
+    since = timezone.now() - dt.timedelta(days=ANALYTICS_DAYS)
+    cache_source = cached.source_name()
+    got = fan_out(
+        {
+            aliases.USERS: partial(fetch_user, user_id),
+            aliases.DEFAULT: partial(fetch_recent_posts, user_id),
+            aliases.ANALYTICS: partial(fetch_event_counts, user_id, since),
+            cache_source: partial(fetch_cached_stats, user_id),
+        },
+        essential={aliases.USERS},
+    )
+    return {
+        "user": got.results[aliases.USERS],
+        "recent_posts": got.results[aliases.DEFAULT],
+        "analytics": got.results[aliases.ANALYTICS],
+        "cached_stats": got.results[cache_source],
+        "sources": got.sources,
+        "degraded": got.degraded,
+    }

@@ -1,0 +1,76 @@
+"""Reports in parameterised SQL. ``new_user_activity``: users who joined in the last 7 days and
+their events since then, one statement on users_db, then one on analytics_db for those ids."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from django.db import connections
+from django.utils import timezone
+
+from core import aliases
+from core.analytics.models import AnalyticsEvent
+from core.services.fanout import fan_out
+from core.services.sql import datetime_param, in_clause, iso
+from core.users.models import User
+
+NEW_USER_DAYS = 7
+#: The report lists at most this many users (the newest); ``truncated`` says when there were more.
+MAX_USERS = 5000
+
+_NEW_USERS_SQL = (
+    f"SELECT id, username, email, created_at FROM {User._meta.db_table} "
+    "WHERE created_at >= %s ORDER BY created_at DESC, id DESC LIMIT %s"
+)
+
+
+def _new_users(since: dt.datetime, alias: str) -> list[tuple[Any, ...]]:
+    with connections[alias].cursor() as cursor:
+        cursor.execute(_NEW_USERS_SQL, [datetime_param(alias, since), MAX_USERS + 1])
+        return cursor.fetchall()
+
+
+def _event_counts(ids: list[int], since: dt.datetime, alias: str) -> dict[int, int]:
+    condition, params = in_clause(alias, "user_id", ids)
+    sql = (
+        f"SELECT user_id, COUNT(*) FROM {AnalyticsEvent._meta.db_table} "
+        f'WHERE {condition} AND "timestamp" >= %s GROUP BY user_id'
+    )
+    with connections[alias].cursor() as cursor:
+        cursor.execute(sql, [*params, datetime_param(alias, since)])
+        return {user_id: int(n) for user_id, n in cursor.fetchall()}
+
+
+def new_user_activity(*, days: int = NEW_USER_DAYS) -> dict[str, Any]:
+    since = timezone.now() - dt.timedelta(days=days)
+    got = fan_out({aliases.USERS: lambda alias: _new_users(since, alias)}, essential={aliases.USERS})
+    rows = got.results[aliases.USERS]
+    truncated = len(rows) > MAX_USERS
+    rows = rows[:MAX_USERS]
+    counts: dict[int, int] | None = {}
+    if rows:
+        ids = [r[0] for r in rows]
+        second = fan_out({aliases.ANALYTICS: lambda alias: _event_counts(ids, since, alias)})
+        got.merge(second)
+        counts = second.results[aliases.ANALYTICS]
+    users = [
+        {
+            "id": r[0],
+            "username": r[1],
+            "email": r[2],
+            "created_at": iso(r[3]),
+            "event_count": None if counts is None else counts.get(r[0], 0),
+        }
+        for r in rows
+    ]
+    return {
+        "days": days,
+        "since": iso(since),
+        "total_users": len(users),
+        "total_events": None if counts is None else sum(counts.values()),
+        "truncated": truncated,
+        "users": users,
+        "sources": got.sources,
+        "degraded": got.degraded,
+    }

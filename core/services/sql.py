@@ -1,0 +1,48 @@
+"""Small helpers for the aggregates' hand-written SQL: parameters and values across vendors."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any
+
+from django.db import connections
+from django.utils.dateparse import parse_datetime
+
+
+def datetime_param(alias: str, value: dt.datetime) -> Any:
+    """``value`` as the driver of ``alias`` wants it for a comparison with a DateTimeField column."""
+    return connections[alias].ops.adapt_datetimefield_value(value)
+
+
+def iso(value: Any) -> str | None:
+    """A datetime read through a raw cursor as ISO 8601 in UTC with ``Z`` (naive means UTC)."""
+    if value is None:
+        return None
+    if isinstance(value, str):
+        parsed = parse_datetime(value)
+        if parsed is None:
+            return value
+        value = parsed
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=dt.timezone.utc)
+    else:
+        value = value.astimezone(dt.timezone.utc)
+    return value.isoformat().replace("+00:00", "Z")
+
+
+def in_clause(alias: str, column: str, ids: Sequence[int]) -> tuple[str, list[Any]]:
+    """``column IN (...)`` for ``ids``, parameterised (``= ANY(%s)`` with one array on PostgreSQL)."""
+    if connections[alias].vendor == "postgresql":
+        return f"{column} = ANY(%s)", [list(ids)]
+    if not ids:
+        return "1 = 0", []
+    return f"{column} IN ({', '.join(['%s'] * len(ids))})", list(ids)
+
+
+#: Largest id a BIGINT column holds; a larger one cannot name a row (and must not reach the SQL).
+MAX_ID = 2**63 - 1
+
+
+def valid_id(value: int) -> bool:
+    return 0 < value <= MAX_ID

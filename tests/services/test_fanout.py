@@ -1,0 +1,146 @@
+"""The fan-out: concurrency, budgets enforced by the database, degradation, connection hygiene."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from django.db import OperationalError, connections
+
+from core import aliases
+from core.errors import NotFound, SourceUnavailable
+from core.services import fanout
+from core.services.fanout import fan_out
+from routers import state
+from tests.services.faults import Stopwatch, alias_down, wait_for_fanout_idle
+
+DBS = [aliases.DEFAULT, aliases.USERS, aliases.ANALYTICS]
+
+
+def slow_sql(alias: str, seconds: float) -> str:
+    """A statement that keeps the database busy for about ``seconds`` (or forever on SQLite)."""
+    vendor = connections[alias].vendor
+    if vendor == "postgresql":
+        return f"SELECT pg_sleep({seconds})"
+    if vendor == "mysql":
+        return f"SELECT SLEEP({seconds})"
+    # SQLite has no sleep: an endless recursive count, only a progress handler stops it.
+    return "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT COUNT(*) FROM c"
+
+
+def run_sql(sql: str):  # type: ignore[no-untyped-def]
+    def part(alias: str) -> list:
+        with connections[alias].cursor() as cursor:
+            cursor.execute(sql)
+            return cursor.fetchall()
+
+    return part
+
+
+@pytest.fixture(autouse=True)
+def _idle_pool():  # type: ignore[no-untyped-def]
+    yield
+    wait_for_fanout_idle()
+
+
+def test_one_pool_per_process_sized_by_the_setting(settings) -> None:  # type: ignore[no-untyped-def]
+    assert fanout.executor() is fanout.executor()
+    assert fanout.executor()._max_workers == settings.FANOUT_MAX_WORKERS
+
+
+@pytest.mark.django_db(transaction=True, databases=DBS)
+def test_parts_run_concurrently_and_share_the_request_timings() -> None:
+    with state.isolated() as current, Stopwatch() as watch:
+        got = fan_out({alias: run_sql("SELECT 1") for alias in DBS})
+        # Each part sleeps 0.4 s: together they take about one of them, not the sum.
+        slept = fan_out(
+            {alias: (lambda a: time.sleep(0.4) or a) for alias in DBS}  # noqa: B023
+        )
+    assert got.results == {alias: [(1,)] for alias in DBS}
+    assert got.degraded == [] and set(got.sources) == set(DBS)
+    assert slept.results == {alias: alias for alias in DBS}
+    assert watch.seconds < 0.4 * len(DBS) - 0.3
+    assert {alias: int(current.timings[alias][0]) for alias in DBS} == {alias: 1 for alias in DBS}
+
+
+@pytest.mark.django_db(transaction=True, databases=DBS)
+def test_worker_threads_return_their_connections() -> None:
+    seen = {}
+
+    def part(alias: str) -> int:
+        seen[alias] = connections[alias]
+        with connections[alias].cursor() as cursor:
+            cursor.execute("SELECT 1")
+        assert connections[alias].connection is not None
+        return 1
+
+    fan_out({alias: part for alias in DBS})
+    # PostgreSQL (pooled) and SQLite connections are returned after every part.
+    assert all(wrapper.connection is None for wrapper in seen.values())
+    assert all(wrapper is not connections[alias] for alias, wrapper in seen.items())  # other threads
+
+
+@pytest.mark.django_db(transaction=True, databases=DBS)
+def test_a_slow_statement_is_stopped_by_the_database_within_its_budget() -> None:
+    with Stopwatch() as watch:
+        got = fan_out(
+            {
+                aliases.ANALYTICS: run_sql(slow_sql(aliases.ANALYTICS, 5)),
+                aliases.DEFAULT: run_sql("SELECT 1"),
+            },
+            budgets={aliases.ANALYTICS: 0.5},
+        )
+    assert watch.seconds < 0.5 + 0.5
+    assert got.degraded == [aliases.ANALYTICS]
+    assert got.results == {aliases.ANALYTICS: None, aliases.DEFAULT: [(1,)]}
+    # The database cancelled the statement (not only the caller giving up on it).
+    assert isinstance(got.errors[aliases.ANALYTICS], OperationalError)
+    assert 400 <= got.sources[aliases.ANALYTICS] < 1000
+    # The connection is usable again, without the budget: a statement longer than it succeeds.
+    again = fan_out({aliases.ANALYTICS: run_sql(slow_sql(aliases.ANALYTICS, 0.6) if connections[aliases.ANALYTICS].vendor != "sqlite" else "SELECT 2")}, budgets={aliases.ANALYTICS: 3})
+    assert again.degraded == []
+
+
+@pytest.mark.real_engines
+@pytest.mark.django_db(transaction=True, databases=[aliases.LEGACY])
+def test_mariadb_statements_get_max_statement_time() -> None:
+    with Stopwatch() as watch:
+        got = fan_out({aliases.LEGACY: run_sql(slow_sql(aliases.LEGACY, 5))}, budgets={aliases.LEGACY: 0.4})
+    assert watch.seconds < 0.9
+    assert got.degraded == [aliases.LEGACY]
+    assert isinstance(got.errors[aliases.LEGACY], OperationalError)
+
+
+@pytest.mark.django_db(transaction=True, databases=DBS)
+def test_a_database_that_is_down_degrades_within_budget_plus_grace(settings) -> None:  # type: ignore[no-untyped-def]
+    settings.FANOUT_GRACE_SECONDS = 0.2
+    with alias_down(aliases.ANALYTICS), Stopwatch() as watch:
+        got = fan_out(
+            {aliases.ANALYTICS: run_sql("SELECT 1"), aliases.USERS: run_sql("SELECT 1")},
+            budgets={aliases.ANALYTICS: 0.5},
+        )
+    assert watch.seconds < 0.5 + 0.5
+    assert got.degraded == [aliases.ANALYTICS]
+    assert got.results[aliases.USERS] == [(1,)]
+
+
+@pytest.mark.django_db(transaction=True, databases=DBS)
+def test_an_essential_source_that_is_down_raises_source_unavailable() -> None:
+    with alias_down(aliases.USERS), Stopwatch() as watch:
+        with pytest.raises(SourceUnavailable) as raised:
+            fan_out(
+                {aliases.USERS: run_sql("SELECT 1"), aliases.DEFAULT: run_sql("SELECT 1")},
+                budgets={aliases.USERS: 0.5},
+                essential={aliases.USERS},
+            )
+    assert raised.value.alias == aliases.USERS
+    assert watch.seconds < 1.0
+
+
+@pytest.mark.django_db(transaction=True, databases=DBS)
+def test_domain_errors_of_a_part_reach_the_caller() -> None:
+    def missing(alias: str) -> None:
+        raise NotFound("user", 1)
+
+    with pytest.raises(NotFound):
+        fan_out({aliases.USERS: missing, aliases.DEFAULT: run_sql("SELECT 1")})
