@@ -9,6 +9,7 @@ class CoreConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from core import instrumentation
+        from core import instrumentation, tablespaces
 
         instrumentation.connect()
+        tablespaces.connect()

@@ -267,3 +267,18 @@ _ops_after = next(
 )
 _ops_at = MIDDLEWARE.index(_ops_after) + 1
 MIDDLEWARE[_ops_at:_ops_at] = ["core.logging.RequestContextMiddleware", "api.metrics.MetricsMiddleware"]
+
+# ---------------------------------------------------------------------------------------------
+# Operations (issue 6): PostgreSQL tablespaces per database alias (see core/tablespaces.py)
+# <PREFIX>_DEFAULT_TABLESPACE and <PREFIX>_DEFAULT_INDEX_TABLESPACE, PREFIX = the alias's URL
+# variable without _URL: e.g. ANALYTICS_DATABASE_DEFAULT_INDEX_TABLESPACE=analytics_idx.
+# https://docs.djangoproject.com/en/5.2/topics/db/tablespaces/
+# ---------------------------------------------------------------------------------------------
+from core import tablespaces as _tablespaces  # noqa: E402
+
+DATABASE_TABLESPACES, DATABASE_INDEX_TABLESPACES = _tablespaces.from_env(ENV, DATABASES)
+_tablespaces.apply(DATABASES, DATABASE_TABLESPACES)
+# Django's global defaults stay empty; the per-alias index tablespace is swapped in while
+# migrate runs on that alias.
+DEFAULT_TABLESPACE = ""
+BASE_DEFAULT_INDEX_TABLESPACE = DEFAULT_INDEX_TABLESPACE = ""
