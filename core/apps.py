@@ -9,8 +9,9 @@ class CoreConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:
-        from core import instrumentation
+        from core import instrumentation, tablespaces
         from core.services import invalidation
 
         instrumentation.connect()
         invalidation.connect()
+        tablespaces.connect()

@@ -271,12 +271,14 @@ CORS_EXPOSE_HEADERS = ["X-Request-ID", "Server-Timing"]
 # Logging
 # https://docs.djangoproject.com/en/5.2/topics/logging/
 # ---------------------------------------------------------------------------------------------
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": ENV.get("LOG_LEVEL", "INFO")},
-}
+# LOG_LEVEL (INFO), LOG_FORMAT ("json": one JSON object per line with the request id and, on the
+# access line, the per-alias query time; "text" for humans). See core/logging.py.
+from core.logging import logging_config  # noqa: E402
+
+LOG_FORMAT = ENV.get("LOG_FORMAT", "json")
+if LOG_FORMAT not in {"json", "text"}:
+    raise ImproperlyConfigured("LOG_FORMAT must be 'json' or 'text'")
+LOGGING = logging_config(level=ENV.get("LOG_LEVEL", "INFO"), fmt=LOG_FORMAT)
 
 # ---------------------------------------------------------------------------------------------
 # Operations (issue 6): readiness probe
@@ -303,3 +305,34 @@ if _unknown_required:
     raise ImproperlyConfigured(
         f"READINESS_REQUIRED_ALIASES names aliases that are not configured: {', '.join(_unknown_required)}"
     )
+
+# ---------------------------------------------------------------------------------------------
+# Operations (issue 6): request context for the logs, Prometheus metrics
+# METRICS_ENABLED (off by default), METRICS_TOKEN (optional bearer token for /metrics).
+# core.logging.RequestContextMiddleware and api.metrics.MetricsMiddleware sit inside the routing
+# state (they read its per-alias timings) and inside the request-id middleware when there is one.
+# https://prometheus.github.io/client_python/
+# ---------------------------------------------------------------------------------------------
+METRICS_ENABLED = _env_bool("METRICS_ENABLED", False)
+METRICS_TOKEN = ENV.get("METRICS_TOKEN", "")
+_ops_after = next(
+    name for name in ("api.middleware.RequestIDMiddleware", "routers.middleware.RoutingStateMiddleware")
+    if name in MIDDLEWARE
+)
+_ops_at = MIDDLEWARE.index(_ops_after) + 1
+MIDDLEWARE[_ops_at:_ops_at] = ["core.logging.RequestContextMiddleware", "api.metrics.MetricsMiddleware"]
+
+# ---------------------------------------------------------------------------------------------
+# Operations (issue 6): PostgreSQL tablespaces per database alias (see core/tablespaces.py)
+# <PREFIX>_DEFAULT_TABLESPACE and <PREFIX>_DEFAULT_INDEX_TABLESPACE, PREFIX = the alias's URL
+# variable without _URL: e.g. ANALYTICS_DATABASE_DEFAULT_INDEX_TABLESPACE=analytics_idx.
+# https://docs.djangoproject.com/en/5.2/topics/db/tablespaces/
+# ---------------------------------------------------------------------------------------------
+from core import tablespaces as _tablespaces  # noqa: E402
+
+DATABASE_TABLESPACES, DATABASE_INDEX_TABLESPACES = _tablespaces.from_env(ENV, DATABASES)
+_tablespaces.apply(DATABASES, DATABASE_TABLESPACES)
+# Django's global defaults stay empty; the per-alias index tablespace is swapped in while
+# migrate runs on that alias.
+DEFAULT_TABLESPACE = ""
+BASE_DEFAULT_INDEX_TABLESPACE = DEFAULT_INDEX_TABLESPACE = ""

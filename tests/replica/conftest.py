@@ -32,7 +32,8 @@ def streaming_replicas() -> list[str]:
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     if streaming_replicas():
         return
-    if (config.option.markexpr or "").strip() == "replica":
+    expression = (config.option.markexpr or "").strip()
+    if "replica" in expression and "not replica" not in expression:
         raise pytest.UsageError(
             "-m replica needs a streaming replica: scripts/replica start, then set "
             "DATABASE_REPLICA_URLS / USERS_DATABASE_REPLICA_URLS and REPLICA_TEST_MIRROR=1 "

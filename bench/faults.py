@@ -1,0 +1,534 @@
+#!/usr/bin/env python3
+"""Faults under load: gunicorn serving mixed reads and writes while databases go away.
+
+    bench/faults.sh              # 20 s per phase (about 2.5 minutes)
+    bench/faults.sh --short      # the CI form: 4 s per phase (about 40 s)
+
+What it does, on loopback only, as root on the development/CI machine:
+
+1. Databases: default and users_db on the local primary (127.0.0.1:5432) with their streaming
+   replica (scripts/replica, port 5433); analytics_db on a throw-away PostgreSQL cluster of its
+   own (port 5434) so that it can be stopped alone; legacy_db on MariaDB. Fresh databases named
+   by --prefix (sy_bench), migrated with ``manage.py migrate_all``.
+2. gunicorn with gunicorn.conf.py (2 gthread workers x 4 threads) on 127.0.0.1.
+3. Load: --clients threads, each looping over a weighted mix: read a user, list posts, create a
+   user, create a post, create an analytics event, read a dashboard. Every 2xx write's id is kept.
+   A monitor polls /health/ready every 0.25 s.
+4. Timeline: baseline -> analytics_db stopped (``pg_ctl stop -m immediate``: a crash) -> started
+   again -> the replica stopped (``scripts/replica stop``) -> started again -> final baseline.
+5. Checks (exit 1 when one fails):
+   - no 5xx, except a 503 from an endpoint whose own database was down at the time
+     (an analytics event written while analytics_db is down); no timeouts or refused connections;
+   - readiness answered 503 naming the database while it was down, and 200 again after;
+   - dashboards answered 200 with ``analytics_db`` in ``degraded`` while it was down;
+   - every write acknowledged with 2xx is in its database afterwards (counted by id);
+   - recovery (readiness back to pass) within --recovery-limit seconds of the restart,
+     without restarting gunicorn.
+
+The figures are printed and written to var/bench/faults-<time>.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+PG_BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))
+PRIMARY_PORT = 5432
+REPLICA_PORT = int(os.environ.get("REPLICA_PORT", "5433"))
+ANALYTICS_PORT = int(os.environ.get("BENCH_ANALYTICS_PORT", "5434"))
+ANALYTICS_DATA = Path(os.environ.get("BENCH_ANALYTICS_DATA", "/var/lib/postgresql/15/switchyard-bench-analytics"))
+ANALYTICS_LOG = Path("/var/log/postgresql/switchyard-bench-analytics.log")
+
+ANALYTICS = "analytics_db"
+USERS = "users_db"
+DEFAULT = "default"
+REPLICAS = ("default_replica_1", "users_db_replica_1")
+
+
+def log(message: str) -> None:
+    print(f"==> faults: {message}", file=sys.stderr, flush=True)
+
+
+def run(*cmd: str, env: dict[str, str] | None = None, check: bool = True, quiet: bool = True) -> subprocess.CompletedProcess:
+    return subprocess.run(cmd, env=env, check=check, text=True,
+                          stdout=subprocess.PIPE if quiet else None, stderr=subprocess.PIPE if quiet else None)
+
+
+def as_postgres(*cmd: str) -> subprocess.CompletedProcess:
+    if os.geteuid() == 0:
+        return run("runuser", "-u", "postgres", "--", *cmd)
+    return run(*cmd)
+
+
+def psql(port: int, sql: str, db: str = "postgres") -> str:
+    return run("psql", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "-d", db, "-XtAqc", sql).stdout.strip()
+
+
+# ---------------------------------------------------------------------------------------------
+# Databases
+# ---------------------------------------------------------------------------------------------
+
+
+def analytics_cluster_start() -> None:
+    if not (ANALYTICS_DATA / "PG_VERSION").exists():
+        log(f"initdb for the bench's analytics cluster in {ANALYTICS_DATA}")
+        run("install", "-d", "-o", "postgres", "-g", "postgres", "-m", "700", str(ANALYTICS_DATA))
+        as_postgres(str(PG_BIN / "initdb"), "-D", str(ANALYTICS_DATA), "-U", "postgres", "-A", "trust",
+                    "-E", "UTF8", "--locale=C.UTF-8")
+        conf = ANALYTICS_DATA / "postgresql.auto.conf"
+        with conf.open("a") as fh:
+            fh.write(f"port = {ANALYTICS_PORT}\nlisten_addresses = '127.0.0.1'\n"
+                     "unix_socket_directories = '/var/run/postgresql'\nmax_connections = 60\n"
+                     "shared_buffers = 32MB\nfsync = on\n")
+    if run(str(PG_BIN / "pg_isready"), "-h", "127.0.0.1", "-p", str(ANALYTICS_PORT), "-q", check=False).returncode != 0:
+        as_postgres(str(PG_BIN / "pg_ctl"), "-D", str(ANALYTICS_DATA), "-l", str(ANALYTICS_LOG), "-w", "-t", "60", "start")
+
+
+def analytics_cluster_stop(mode: str = "immediate") -> None:
+    if (ANALYTICS_DATA / "postmaster.pid").exists():
+        as_postgres(str(PG_BIN / "pg_ctl"), "-D", str(ANALYTICS_DATA), "-m", mode, "-w", "-t", "60", "stop")
+
+
+def replica(command: str) -> None:
+    run(str(ROOT / "scripts" / "replica"), command)
+
+
+def fresh_databases(prefix: str) -> None:
+    for port, name in ((PRIMARY_PORT, prefix), (PRIMARY_PORT, f"{prefix}_users"), (ANALYTICS_PORT, f"{prefix}_analytics")):
+        psql(port, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        psql(port, f'CREATE DATABASE "{name}"')
+    run("mysql", "-h", "127.0.0.1", "-u", "root", "-e",
+        f"DROP DATABASE IF EXISTS `{prefix}_legacy`; "
+        f"CREATE DATABASE `{prefix}_legacy` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+
+
+def app_env(prefix: str, port: int, var_dir: Path) -> dict[str, str]:
+    pg = f"postgres://postgres@127.0.0.1:{PRIMARY_PORT}"
+    rep = f"postgres://postgres@127.0.0.1:{REPLICA_PORT}"
+    env = {key: value for key, value in os.environ.items() if not key.endswith("DATABASE_URL")
+           and not key.endswith("_REPLICA_URLS") and not key.endswith("_TABLESPACE")}
+    env.update({
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "DATABASE_URL": f"{pg}/{prefix}",
+        "USERS_DATABASE_URL": f"{pg}/{prefix}_users",
+        "ANALYTICS_DATABASE_URL": f"postgres://postgres@127.0.0.1:{ANALYTICS_PORT}/{prefix}_analytics",
+        "LEGACY_DATABASE_URL": f"mysql://root@127.0.0.1:3306/{prefix}_legacy",
+        "DATABASE_REPLICA_URLS": f"{rep}/{prefix}",
+        "USERS_DATABASE_REPLICA_URLS": f"{rep}/{prefix}_users",
+        "SWITCHYARD_VAR_DIR": str(var_dir),
+        "BIND": f"127.0.0.1:{port}",
+        "WEB_CONCURRENCY": os.environ.get("WEB_CONCURRENCY", "2"),
+        "GUNICORN_THREADS": os.environ.get("GUNICORN_THREADS", "4"),
+        "PROMETHEUS_MULTIPROC_DIR": str(var_dir / "metrics"),
+        "METRICS_ENABLED": "1",
+        "LOG_LEVEL": "WARNING",
+        # A dead database must fail a request fast instead of holding a thread.
+        "DB_CONNECT_TIMEOUT": "2",
+        "DB_POOL_TIMEOUT": "2",
+        "READINESS_TIMEOUT_SECONDS": "1",
+        "REPLICA_HEALTH_WINDOW_SECONDS": os.environ.get("REPLICA_HEALTH_WINDOW_SECONDS", "5"),
+        # The load generator is one client: lift the per-token throttle.
+        "API_THROTTLE_RATE": "1000000/minute",
+        "DJANGO_SETTINGS_MODULE": "core.settings",
+    })
+    return env
+
+
+def manage(env: dict[str, str], *args: str) -> str:
+    return run(sys.executable, str(ROOT / "manage.py"), *args, env=env).stdout
+
+
+def create_token(env: dict[str, str]) -> str:
+    code = (
+        "from django.contrib.auth import get_user_model\n"
+        "from rest_framework.authtoken.models import Token\n"
+        "account, _ = get_user_model().objects.get_or_create(username='faults-bench')\n"
+        "token, _ = Token.objects.get_or_create(user=account)\n"
+        "print(token.key)\n"
+    )
+    return manage(env, "shell", "-c", code).strip().splitlines()[-1]
+
+
+# ---------------------------------------------------------------------------------------------
+# HTTP
+# ---------------------------------------------------------------------------------------------
+
+
+def http(method: str, url: str, body: Any = None, token: str | None = None, timeout: float = 10.0) -> tuple[int, Any]:
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(url, data=data, method=method)
+    request.add_header("Accept", "application/json")
+    if data is not None:
+        request.add_header("Content-Type", "application/json")
+    if token:
+        request.add_header("Authorization", f"Token {token}")
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            raw = response.read()
+            status = response.status
+    except urllib.error.HTTPError as exc:
+        raw = exc.read()
+        status = exc.code
+    try:
+        payload = json.loads(raw) if raw else None
+    except ValueError:
+        payload = raw.decode(errors="replace")[:200]
+    return status, payload
+
+
+@dataclass
+class Outcome:
+    op: str
+    started: float
+    ended: float
+    status: int  # 0: no HTTP answer (refused, reset, timeout)
+    error: str = ""
+    degraded: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Outage:
+    alias: str
+    down_at: float
+    up_at: float | None = None  # when the database was started again
+    ready_at: float | None = None  # when readiness passed again for it
+
+
+NEEDS = {  # databases without which an operation may answer 503
+    "read_user": {USERS},
+    "list_posts": {DEFAULT, USERS},
+    "create_user": {USERS},
+    "create_post": {DEFAULT, USERS},
+    "create_event": {ANALYTICS},
+    "dashboard": {USERS},
+}
+WEIGHTS = {"read_user": 25, "list_posts": 15, "create_user": 10, "create_post": 15, "create_event": 15, "dashboard": 20}
+
+
+class Load:
+    def __init__(self, base: str, token: str, user_ids: list[int], clients: int) -> None:
+        self.base = base
+        self.token = token
+        self.user_ids = user_ids
+        self.clients = clients
+        self.outcomes: list[Outcome] = []
+        self.acknowledged: dict[str, list[int]] = {"users_user": [], "blog_post": [], "analytics_event": []}
+        self.lock = threading.Lock()
+        self.stop = threading.Event()
+        self.threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        for n in range(self.clients):
+            thread = threading.Thread(target=self.client, args=(n,), daemon=True)
+            thread.start()
+            self.threads.append(thread)
+
+    def finish(self) -> None:
+        self.stop.set()
+        for thread in self.threads:
+            thread.join(30)
+
+    def client(self, n: int) -> None:
+        rng = random.Random(n)
+        ops, weights = zip(*WEIGHTS.items())
+        while not self.stop.is_set():
+            op = rng.choices(ops, weights)[0]
+            started = time.monotonic()
+            try:
+                status, payload, table = self.do(op, rng)
+                error = ""
+            except Exception as exc:  # noqa: BLE001 - refused, reset, timeout: all recorded
+                status, payload, table, error = 0, None, None, f"{type(exc).__name__}: {exc}"
+            outcome = Outcome(op, started, time.monotonic(), status, error)
+            if op == "dashboard" and status == 200 and isinstance(payload, dict):
+                outcome.degraded = list(payload.get("degraded") or [])
+            with self.lock:
+                self.outcomes.append(outcome)
+                if table and 200 <= status < 300 and isinstance(payload, dict) and "id" in payload:
+                    self.acknowledged[table].append(int(payload["id"]))
+
+    def do(self, op: str, rng: random.Random) -> tuple[int, Any, str | None]:
+        api = f"{self.base}/api/v1"
+        user = rng.choice(self.user_ids)
+        if op == "read_user":
+            return (*http("GET", f"{api}/users/{user}/", token=self.token), None)
+        if op == "list_posts":
+            return (*http("GET", f"{api}/posts/?page_size=10&author_id={user}", token=self.token), None)
+        if op == "create_user":
+            name = f"b{uuid.uuid4().hex[:16]}"
+            return (*http("POST", f"{api}/users/", {"username": name, "email": f"{name}@example.com"}, self.token),
+                    "users_user")
+        if op == "create_post":
+            body = {"author_id": user, "title": "bench", "content": "written under faults"}
+            return (*http("POST", f"{api}/posts/", body, self.token), "blog_post")
+        if op == "create_event":
+            body = {"event_type": "bench", "user_id": user, "session_id": f"s{rng.randrange(1000)}", "data": {}}
+            return (*http("POST", f"{api}/analytics/events/", body, self.token), "analytics_event")
+        if op == "dashboard":
+            return (*http("GET", f"{api}/users/{user}/dashboard/", token=self.token), None)
+        raise ValueError(op)
+
+
+class ReadinessMonitor:
+    def __init__(self, base: str) -> None:
+        self.base = base
+        self.samples: list[tuple[float, int, list[str]]] = []  # time, status, aliases not passing
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self.loop, daemon=True)
+
+    def loop(self) -> None:
+        while not self.stop.is_set():
+            at = time.monotonic()
+            try:
+                status, body = http("GET", f"{self.base}/health/ready", timeout=5)
+                failing = [entry[0]["componentId"] for entry in (body or {}).get("checks", {}).values()
+                           if entry and entry[0].get("status") != "pass"]
+            except Exception:  # noqa: BLE001
+                status, failing = 0, []
+            self.samples.append((at, status, failing))
+            self.stop.wait(0.25)
+
+    def latest(self) -> tuple[float, int, list[str]] | None:
+        return self.samples[-1] if self.samples else None
+
+    def wait_ready_without(self, aliases: set[str], since: float, limit: float) -> float | None:
+        deadline = time.monotonic() + limit
+        while time.monotonic() < deadline:
+            for at, status, failing in reversed(self.samples):
+                if at < since:
+                    break
+                if status == 200 and not aliases & set(failing):
+                    return at
+            time.sleep(0.1)
+        return None
+
+
+# ---------------------------------------------------------------------------------------------
+# The run
+# ---------------------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def wait_http(url: str, limit: float = 60) -> None:
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        try:
+            if http("GET", url, timeout=2)[0] == 200:
+                return
+        except Exception:  # noqa: BLE001
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"{url} did not answer 200 within {limit}s")
+
+
+def percentile(values: list[float], q: float) -> float:
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--short", action="store_true", help="CI form: 4 s phases")
+    parser.add_argument("--phase-seconds", type=float, default=None)
+    parser.add_argument("--clients", type=int, default=6)
+    parser.add_argument("--prefix", default="sy_bench")
+    parser.add_argument("--recovery-limit", type=float, default=15.0)
+    parser.add_argument("--keep", action="store_true", help="leave the bench's analytics cluster running")
+    args = parser.parse_args()
+    phase = args.phase_seconds or (4.0 if args.short else 20.0)
+
+    var_dir = ROOT / "var" / "bench"
+    shutil.rmtree(var_dir, ignore_errors=True)
+    (var_dir / "metrics").mkdir(parents=True)
+
+    log("starting the replica (scripts/replica) and the analytics cluster")
+    replica("start")
+    analytics_cluster_start()
+    fresh_databases(args.prefix)
+    port = free_port()
+    env = app_env(args.prefix, port, var_dir)
+    log("migrating (manage.py migrate_all)")
+    manage(env, "migrate_all")
+    manage(env, "ensure_legacy_table")
+    token = create_token(env)
+
+    log(f"gunicorn on 127.0.0.1:{port}")
+    gunicorn_log = (var_dir / "gunicorn.log").open("w")
+    server = subprocess.Popen([sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py"],
+                              cwd=ROOT, env=env, stdout=gunicorn_log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    report: dict[str, Any] = {"phase_seconds": phase, "clients": args.clients}
+    failures: list[str] = []
+    outages: list[Outage] = []
+    try:
+        wait_http(f"{base}/health")
+        wait_http(f"{base}/health/ready", limit=30)
+        status, _ = http("GET", f"{base}/api/v1/users/?page_size=1", token=token)
+        if status == 404:
+            log("the /api/v1/ resources are not on this branch: nothing to load (run on the merged main)")
+            return 2
+        user_ids = []
+        for _ in range(20):
+            name = f"seed{uuid.uuid4().hex[:12]}"
+            status, body = http("POST", f"{base}/api/v1/users/", {"username": name, "email": f"{name}@example.com"}, token)
+            if status != 201:
+                raise SystemExit(f"seeding users failed: {status} {body}")
+            user_ids.append(int(body["id"]))
+        load = Load(base, token, user_ids, args.clients)
+        monitor = ReadinessMonitor(base)
+        monitor.thread.start()
+        load.acknowledged["users_user"].extend(user_ids)
+        started = time.monotonic()
+        load.start()
+        marks: dict[str, float] = {"start": started}
+
+        def outage(alias_names: set[str], stop: Any, start: Any, label: str) -> None:
+            time.sleep(phase)
+            log(f"stopping {label}")
+            record = Outage(label, time.monotonic())
+            outages.append(record)
+            stop()
+            time.sleep(phase)
+            log(f"starting {label}")
+            start()
+            record.up_at = time.monotonic()
+            record.ready_at = monitor.wait_ready_without(alias_names, record.up_at, args.recovery_limit)
+            log(f"{label} ready again after {(record.ready_at or float('nan')) - record.up_at:.2f}s")
+
+        outage({ANALYTICS}, analytics_cluster_stop, analytics_cluster_start, ANALYTICS)
+        outage(set(REPLICAS), lambda: replica("stop"), lambda: replica("start"), "replica")
+        time.sleep(phase)
+        load.finish()
+        monitor.stop.set()
+        monitor.thread.join(5)
+        marks["end"] = time.monotonic()
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=40)
+        except subprocess.TimeoutExpired:
+            server.kill()
+        gunicorn_log.close()
+
+    # -- analysis -------------------------------------------------------------------------------
+    def down_during(o: Outcome) -> set[str]:
+        """Databases that were down (stopped, or not yet ready again) at some point of ``o``."""
+        out = set()
+        for record in outages:
+            end = record.ready_at or record.up_at or marks["end"]
+            if o.started <= end and o.ended >= record.down_at:
+                out |= {ANALYTICS} if record.alias == ANALYTICS else set(REPLICAS)
+        return out
+
+    by_status: dict[str, int] = {}
+    bad: list[Outcome] = []
+    allowed_503 = 0
+    for o in load.outcomes:
+        by_status[str(o.status)] = by_status.get(str(o.status), 0) + 1
+        if o.status == 0 or o.status >= 500:
+            if o.status == 503 and NEEDS[o.op] & down_during(o):
+                allowed_503 += 1
+            else:
+                bad.append(o)
+        elif o.status >= 400:
+            bad.append(o)
+    report["requests"] = len(load.outcomes)
+    report["by_status"] = by_status
+    report["throughput_rps"] = round(len(load.outcomes) / (marks["end"] - marks["start"]), 1)
+    report["latency_ms"] = {
+        op: {"p50": round(percentile(ms, 0.5), 1), "p95": round(percentile(ms, 0.95), 1), "n": len(ms)}
+        for op in WEIGHTS
+        for ms in [[(o.ended - o.started) * 1000 for o in load.outcomes if o.op == op]]
+    }
+    report["503_while_own_database_down"] = allowed_503
+    report["unexpected"] = len(bad)
+    if bad:
+        failures.append(f"{len(bad)} unexpected answers (5xx, 4xx or no answer)")
+        report["unexpected_examples"] = [asdict(o) for o in bad[:10]]
+
+    # Readiness while down / after.
+    for record in outages:
+        names = {ANALYTICS} if record.alias == ANALYTICS else set(REPLICAS)
+        while_down = [s for s in monitor.samples if record.down_at + 0.5 <= s[0] <= (record.up_at or 0)]
+        named = [s for s in while_down if s[1] == 503 and names & set(s[2])]
+        report[f"readiness_{record.alias}"] = {
+            "samples_while_down": len(while_down),
+            "503_naming_it": len(named),
+            "ready_again_s": None if record.ready_at is None else round(record.ready_at - (record.up_at or 0), 2),
+        }
+        if not while_down or len(named) != len(while_down):
+            failures.append(f"readiness did not answer 503 naming {record.alias} throughout its outage")
+        if record.ready_at is None:
+            failures.append(f"readiness did not pass within {args.recovery_limit}s after {record.alias} returned")
+
+    # Dashboards while analytics was down.
+    analytics_outage = next(r for r in outages if r.alias == ANALYTICS)
+    dashboards = [o for o in load.outcomes if o.op == "dashboard"
+                  and o.started >= analytics_outage.down_at + 0.5 and o.ended <= (analytics_outage.up_at or 0)]
+    degraded_ok = [o for o in dashboards if o.status == 200 and ANALYTICS in o.degraded]
+    report["dashboards_while_analytics_down"] = {"total": len(dashboards), "200_degraded_analytics": len(degraded_ok)}
+    if not dashboards or len(degraded_ok) != len(dashboards):
+        failures.append("dashboards did not all answer 200 with analytics_db degraded while it was down")
+
+    # Writes to the other databases kept succeeding during each outage.
+    for record in outages:
+        during = [o for o in load.outcomes if o.op in ("create_user", "create_post")
+                  and o.started >= record.down_at and o.ended <= (record.up_at or 0)]
+        ok = [o for o in during if 200 <= o.status < 300]
+        report[f"other_writes_during_{record.alias}_outage"] = {"total": len(during), "2xx": len(ok)}
+        if not during or len(ok) != len(during):
+            failures.append(f"writes to users_db/default failed during the {record.alias} outage")
+
+    # Every acknowledged write is in its database.
+    import psycopg
+
+    where = {"users_user": (PRIMARY_PORT, f"{args.prefix}_users"), "blog_post": (PRIMARY_PORT, args.prefix),
+             "analytics_event": (ANALYTICS_PORT, f"{args.prefix}_analytics")}
+    writes: dict[str, dict[str, int]] = {}
+    for table, ids in load.acknowledged.items():
+        port_, db = where[table]
+        with psycopg.connect(host="127.0.0.1", port=port_, user="postgres", dbname=db) as conn:
+            found = conn.execute(f"SELECT count(*) FROM {table} WHERE id = ANY(%s)", [ids]).fetchone()[0]
+        writes[table] = {"acknowledged": len(ids), "found": found, "lost": len(set(ids)) - found}
+        if found != len(set(ids)):
+            failures.append(f"{table}: {len(set(ids)) - found} acknowledged writes missing")
+    report["acknowledged_writes"] = writes
+
+    if not args.keep:
+        analytics_cluster_stop("fast")
+    report["failures"] = failures
+    out = ROOT / "var" / "bench" / f"faults-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.json"
+    out.write_text(json.dumps(report, indent=2))
+    print(json.dumps(report, indent=2))
+    log(f"report: {out}")
+    log("PASS" if not failures else "FAIL: " + "; ".join(failures))
+    return 0 if not failures else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

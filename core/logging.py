@@ -1,0 +1,213 @@
+"""Structured JSON logs: one JSON object per line, with the request id and per-alias query time.
+
+- :class:`JSONFormatter` renders any log record as JSON: ``ts``, ``level``, ``logger``, ``msg``,
+  ``pid``, ``request_id`` (of the request being served, when there is one), ``exc`` for
+  exceptions, and every ``extra={...}`` field of the call.
+- :class:`RequestContextMiddleware` puts the request id (set by ``api.middleware.RequestIDMiddleware``
+  on ``request.request_id``, else the ``X-Request-ID`` header) in a context variable for the
+  formatter, and after the response leaves the access facts in the WSGI environ
+  (``switchyard.request_id``, ``switchyard.route``, ``switchyard.db`` = alias -> queries and ms,
+  from ``routers.state.current().timings``). Under gunicorn, :class:`GunicornLogger` writes the
+  access line from them; elsewhere (runserver, tests) the middleware logs the same line itself on
+  the ``switchyard.access`` logger.
+
+This module imports nothing from Django at import time: gunicorn.conf.py loads it in the master.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import datetime as dt
+import json
+import logging
+import time
+import traceback
+from collections.abc import Callable
+from typing import Any
+
+#: The id of the request being served in this context ("" outside a request).
+request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("switchyard_request_id", default="")
+
+ACCESS_LOGGER = "switchyard.access"
+
+_STANDARD_ATTRS = frozenset(
+    vars(logging.LogRecord("x", logging.INFO, "x", 0, "x", None, None)).keys()
+) | {"message", "asctime", "taskName"}
+
+
+def _iso(created: float) -> str:
+    return dt.datetime.fromtimestamp(created, dt.timezone.utc).isoformat(timespec="milliseconds").replace(
+        "+00:00", "Z"
+    )
+
+
+class JSONFormatter(logging.Formatter):
+    """``{"ts": ..., "level": ..., "logger": ..., "msg": ..., "request_id": ..., ...extra}``."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        payload: dict[str, Any] = {
+            "ts": _iso(record.created),
+            "level": record.levelname,
+            "logger": record.name,
+            "msg": record.getMessage(),
+            "pid": record.process,
+        }
+        request_id = getattr(record, "request_id", None) or request_id_var.get()
+        if request_id:
+            payload["request_id"] = request_id
+        for key, value in record.__dict__.items():
+            if key not in _STANDARD_ATTRS and key not in payload and not key.startswith("_"):
+                payload[key] = value
+        if record.exc_info:
+            payload["exc"] = "".join(traceback.format_exception(*record.exc_info)).rstrip()
+        elif record.exc_text:
+            payload["exc"] = record.exc_text
+        if record.stack_info:
+            payload["stack"] = record.stack_info
+        return json.dumps(payload, default=str, ensure_ascii=False, separators=(",", ":"))
+
+
+def db_summary(timings: dict[str, list[float]]) -> dict[str, dict[str, float]]:
+    """``{"users_db": [2, 0.0031]}`` -> ``{"users_db": {"queries": 2, "ms": 3.1}}``."""
+    return {alias: {"queries": int(count), "ms": round(seconds * 1000, 3)} for alias, (count, seconds) in timings.items()}
+
+
+def access_fields(
+    *, method: str, path: str, status: int, duration_ms: float, environ: dict[str, Any], remote: str = "",
+    size: int | None = None, user_agent: str = "",
+) -> dict[str, Any]:
+    fields: dict[str, Any] = {
+        "event": "access",
+        "method": method,
+        "path": path,
+        "status": status,
+        "duration_ms": round(duration_ms, 3),
+    }
+    route = environ.get("switchyard.route")
+    if route is not None:
+        fields["route"] = route
+    if remote:
+        fields["remote"] = remote
+    if size is not None:
+        fields["bytes"] = size
+    if user_agent:
+        fields["user_agent"] = user_agent
+    if environ.get("switchyard.db"):
+        fields["db"] = environ["switchyard.db"]
+    request_id = environ.get("switchyard.request_id")
+    if request_id:
+        fields["request_id"] = request_id
+    return fields
+
+
+class RequestContextMiddleware:
+    """Request id for the logs of a request, and the access facts for the access log.
+
+    Sits inside ``routers.middleware.RoutingStateMiddleware`` (it reads the per-alias timings
+    before that state is reset) and inside ``api.middleware.RequestIDMiddleware`` when present.
+    """
+
+    def __init__(self, get_response: Callable[[Any], Any]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: Any) -> Any:
+        from routers import state
+
+        started = time.perf_counter()
+        request_id = getattr(request, "request_id", None) or request.headers.get("X-Request-ID", "")
+        token = request_id_var.set(request_id)
+        try:
+            response = self.get_response(request)
+            request_id = response.get("X-Request-ID") or request_id
+            environ = request.META
+            environ["switchyard.request_id"] = request_id
+            match = getattr(request, "resolver_match", None)
+            environ["switchyard.route"] = ("/" + match.route) if match is not None and match.route else None
+            environ["switchyard.db"] = db_summary(state.current().timings)
+            if "gunicorn.socket" not in environ:
+                logging.getLogger(ACCESS_LOGGER).info(
+                    "%s %s %s", request.method, request.path, response.status_code,
+                    extra=access_fields(
+                        method=request.method, path=request.path, status=response.status_code,
+                        duration_ms=(time.perf_counter() - started) * 1000, environ=environ,
+                        remote=environ.get("REMOTE_ADDR", ""),
+                    ),
+                )
+            return response
+        finally:
+            request_id_var.reset(token)
+
+
+try:  # gunicorn is a runtime dependency, but keep this module importable without it.
+    from gunicorn.glogging import Logger as _GunicornLogger
+except ImportError:  # pragma: no cover
+    _GunicornLogger = object  # type: ignore[assignment,misc]
+
+
+class GunicornLogger(_GunicornLogger):  # type: ignore[misc,valid-type]
+    """gunicorn's logger with the access line written as JSON (same fields as the middleware's)."""
+
+    def setup(self, cfg: Any) -> None:
+        super().setup(cfg)
+        formatter = JSONFormatter()
+        for log in (self.error_log, self.access_log):
+            for handler in log.handlers:
+                handler.setFormatter(formatter)
+
+    def access(self, resp: Any, req: Any, environ: dict[str, Any], request_time: dt.timedelta) -> None:
+        if not self.cfg.accesslog and not self.cfg.logconfig_dict:
+            return
+        status = resp.status
+        if isinstance(status, str):
+            status = status.split(None, 1)[0]
+        try:
+            code = int(status)
+        except (TypeError, ValueError):
+            code = 0
+        fields = access_fields(
+            method=environ.get("REQUEST_METHOD", "-"),
+            path=environ.get("PATH_INFO", "-"),
+            status=code,
+            duration_ms=request_time.total_seconds() * 1000,
+            environ=environ,
+            remote=environ.get("REMOTE_ADDR", ""),
+            size=getattr(resp, "sent", None),
+            user_agent=environ.get("HTTP_USER_AGENT", ""),
+        )
+        if "request_id" not in fields:
+            for name, value in getattr(resp, "headers", []) or []:
+                if name.lower() == "x-request-id":
+                    fields["request_id"] = value
+        try:
+            self.access_log.info("%s %s %s", fields["method"], fields["path"], code, extra=fields)
+        except Exception:  # noqa: BLE001 - a log line must never break a response
+            self.error(traceback.format_exc())
+
+
+def logging_config(level: str = "INFO", fmt: str = "json") -> dict[str, Any]:
+    """The ``LOGGING`` dict: everything to stderr, as JSON (``fmt="json"``) or plain text."""
+    formatter = {"()": JSONFormatter} if fmt == "json" else {
+        "format": "%(asctime)s %(levelname)s %(name)s %(message)s"
+    }
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {"switchyard": formatter},
+        "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "switchyard"}},
+        "root": {"handlers": ["console"], "level": level},
+        "loggers": {
+            # Django's own request logger repeats what the access line says (4xx/5xx); keep errors.
+            "django.request": {"level": "ERROR", "propagate": True},
+            ACCESS_LOGGER: {"level": "INFO", "propagate": True},
+        },
+    }
+
+
+__all__ = [
+    "ACCESS_LOGGER",
+    "GunicornLogger",
+    "JSONFormatter",
+    "RequestContextMiddleware",
+    "logging_config",
+    "request_id_var",
+]

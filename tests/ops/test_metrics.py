@@ -1,0 +1,110 @@
+"""/metrics: access rules, and that each family counts what it claims (exact increments)."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connections
+from django.test import override_settings
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY
+from rest_framework.test import APIClient
+
+from api.metrics import record_degraded
+from core import aliases
+from tests.factories import make_user
+
+
+def sample(name: str, **labels: str) -> float:
+    return REGISTRY.get_sample_value(name, labels) or 0.0
+
+
+@override_settings(METRICS_ENABLED=False)
+def test_metrics_are_off_unless_enabled() -> None:
+    response = APIClient().get("/metrics")
+    assert response.status_code == 404
+    assert response["Content-Type"] == "application/problem+json"
+    assert response.json()["status"] == 404
+
+
+@override_settings(METRICS_ENABLED=True, METRICS_TOKEN="")
+def test_metrics_enabled_without_token_answer_text_format() -> None:
+    response = APIClient().get("/metrics", HTTP_ACCEPT="application/json")
+    assert response.status_code == 200
+    assert response["Content-Type"] == CONTENT_TYPE_LATEST  # text/plain; version=...; charset=utf-8
+    text = response.content.decode()
+    for family in ("switchyard_http_requests_total", "switchyard_http_request_duration_seconds",
+                   "switchyard_db_queries_total", "switchyard_degraded_answers_total", "switchyard_db_pool_size"):
+        assert f"# TYPE {family}" in text
+
+
+@override_settings(METRICS_ENABLED=True, METRICS_TOKEN="s3cret-for-tests")
+@pytest.mark.parametrize(
+    ("header", "status"),
+    [(None, 401), ("Bearer wrong", 401), ("Token s3cret-for-tests", 401), ("Bearer s3cret-for-tests", 200)],
+)
+def test_metrics_token(header: str | None, status: int) -> None:
+    client = APIClient()
+    if header:
+        client.credentials(HTTP_AUTHORIZATION=header)
+    response = client.get("/metrics")
+    assert response.status_code == status
+    if status == 401:
+        assert response["WWW-Authenticate"] == 'Bearer realm="metrics"'
+        assert response["Content-Type"] == "application/problem+json"
+
+
+def test_requests_are_counted_by_route_method_and_status() -> None:
+    before_ok = sample("switchyard_http_requests_total", route="/health", method="GET", status="200")
+    before_405 = sample("switchyard_http_requests_total", route="/health", method="POST", status="405")
+    before_404 = sample("switchyard_http_requests_total", route="unmatched", method="GET", status="404")
+    before_latency = sample("switchyard_http_request_duration_seconds_count", route="/health", method="GET")
+    client = APIClient()
+    assert client.get("/health").status_code == 200
+    assert client.get("/health").status_code == 200
+    assert client.post("/health").status_code == 405
+    assert client.get("/no/such/page/123").status_code == 404
+    assert sample("switchyard_http_requests_total", route="/health", method="GET", status="200") == before_ok + 2
+    assert sample("switchyard_http_requests_total", route="/health", method="POST", status="405") == before_405 + 1
+    assert sample("switchyard_http_requests_total", route="unmatched", method="GET", status="404") == before_404 + 1
+    assert sample("switchyard_http_request_duration_seconds_count", route="/health", method="GET") == before_latency + 2
+
+
+@pytest.mark.django_db(databases=[aliases.DEFAULT, aliases.USERS], transaction=True)
+def test_queries_are_counted_and_timed_per_alias(queries) -> None:  # type: ignore[no-untyped-def]
+    ok_before = sample("switchyard_db_queries_total", alias=aliases.USERS, outcome="ok")
+    err_before = sample("switchyard_db_queries_total", alias=aliases.USERS, outcome="error")
+    timed_before = sample("switchyard_db_query_duration_seconds_count", alias=aliases.USERS)
+    with queries(aliases.USERS) as ran:
+        make_user()
+    with pytest.raises(Exception):
+        with connections[aliases.USERS].cursor() as cursor:
+            cursor.execute("SELECT * FROM no_such_table_for_metrics")
+    assert len(ran) == 1
+    assert sample("switchyard_db_queries_total", alias=aliases.USERS, outcome="ok") == ok_before + 1
+    assert sample("switchyard_db_queries_total", alias=aliases.USERS, outcome="error") == err_before + 1
+    assert sample("switchyard_db_query_duration_seconds_count", alias=aliases.USERS) == timed_before + 2
+
+
+def test_record_degraded_counts_per_alias() -> None:
+    before = sample("switchyard_degraded_answers_total", alias=aliases.ANALYTICS)
+    record_degraded(aliases.ANALYTICS)
+    record_degraded(aliases.ANALYTICS)
+    assert sample("switchyard_degraded_answers_total", alias=aliases.ANALYTICS) == before + 2
+
+
+@pytest.mark.real_engines
+@pytest.mark.django_db(databases=[aliases.DEFAULT, aliases.USERS], transaction=True)
+def test_pool_usage_is_exposed_for_pooled_aliases() -> None:
+    from django.conf import settings
+
+    if "pool" not in settings.DATABASES[aliases.USERS]["OPTIONS"]:
+        pytest.fail("the real-engine configuration pools PostgreSQL connections (DB_POOL=1 by default)")
+    make_user()
+    import os
+
+    pid = str(os.getpid())
+    size = REGISTRY.get_sample_value("switchyard_db_pool_size", {"alias": aliases.USERS, "pid": pid})
+    maximum = REGISTRY.get_sample_value("switchyard_db_pool_max", {"alias": aliases.USERS, "pid": pid})
+    busy = size - REGISTRY.get_sample_value("switchyard_db_pool_available", {"alias": aliases.USERS, "pid": pid})
+    assert maximum == settings.DATABASES[aliases.USERS]["OPTIONS"]["pool"]["max_size"]
+    assert size >= 1
+    assert busy == 1  # this thread holds one connection of the users_db pool
