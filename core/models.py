@@ -8,8 +8,22 @@ writes several databases (:mod:`core.services.saga`) leaves a :class:`SagaRun` w
 
 from __future__ import annotations
 
+import datetime as dt
+from typing import Any
+
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import models
+
+
+class ExactJSONEncoder(DjangoJSONEncoder):
+    """DjangoJSONEncoder, but times keep their microseconds (rows restored by a compensation
+    must come back exactly as they were)."""
+
+    def default(self, o: Any) -> Any:
+        if isinstance(o, (dt.datetime, dt.time)):
+            text = o.isoformat()
+            return text[:-6] + "Z" if text.endswith("+00:00") else text
+        return super().default(o)
 
 
 class SagaRun(models.Model):
@@ -26,7 +40,7 @@ class SagaRun(models.Model):
     name = models.CharField(max_length=100)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.RUNNING)
     #: The saga's input, enough for recover_sagas to rebuild its steps.
-    context = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder)
+    context = models.JSONField(default=dict, blank=True, encoder=ExactJSONEncoder)
     failed_step = models.CharField(max_length=100, blank=True, default="")
     error = models.TextField(blank=True, default="")
     recovery_attempts = models.PositiveIntegerField(default=0)
@@ -61,7 +75,7 @@ class SagaStep(models.Model):
     alias = models.CharField(max_length=100)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.STARTED)
     #: What the compensation needs (ids written, rows removed), recorded before the step commits.
-    payload = models.JSONField(default=dict, blank=True, encoder=DjangoJSONEncoder)
+    payload = models.JSONField(default=dict, blank=True, encoder=ExactJSONEncoder)
     error = models.TextField(blank=True, default="")
     started_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -90,7 +104,7 @@ class IdempotencyRecord(models.Model):
     fingerprint = models.CharField(max_length=64)
     status = models.CharField(max_length=20, choices=Status.choices, default=Status.IN_PROGRESS)
     response_status = models.PositiveSmallIntegerField(null=True, blank=True)
-    response_body = models.JSONField(null=True, blank=True, encoder=DjangoJSONEncoder)
+    response_body = models.JSONField(null=True, blank=True, encoder=ExactJSONEncoder)
     response_content_type = models.CharField(max_length=100, blank=True, default="")
     response_headers = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)

@@ -38,7 +38,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import DatabaseError, DataError, IntegrityError, connections, transaction
+from django.db import DatabaseError, DataError, IntegrityError, InterfaceError, OperationalError, connections, transaction
 from django.db.models import F
 from django.utils import timezone
 
@@ -195,7 +195,7 @@ def _classify(exc: Exception, failure: Failure) -> SagaStepFailed | None:
         return SagaStepConflict(failure, f"{where} failed: {what}; {undone}", field=column)
     if isinstance(exc, DataError):
         return SagaStepInvalid(failure, {"non_field_errors": [("invalid", f"{where} refused the data: {exc}")]})
-    if isinstance(exc, DatabaseError):
+    if isinstance(exc, (OperationalError, InterfaceError)):
         text = str(exc).lower()
         kind = "timed out" if any(m in text for m in _TIMEOUT_MARKERS) else "unreachable"
         return SagaStepUnavailable(failure, f"{kind} during {where}; {undone}")
@@ -327,7 +327,7 @@ def run(definition: SagaDefinition, context: dict[str, Any]) -> SagaResult:
     steps = definition.build(context)
     try:
         saga_run = SagaRun.objects.create(name=definition.name, context=context)
-    except DatabaseError as exc:
+    except (OperationalError, InterfaceError) as exc:
         raise SourceUnavailable(aliases.DEFAULT, f"unreachable: the saga log could not be written ({exc})") from exc
     ctx = StepContext(saga_id=saga_run.pk, context=context, results={}, objects={})
     done: list[_Done] = []

@@ -61,6 +61,10 @@ def _restore(model: Any, rows: list[dict[str, Any]], stamp_fields: tuple[str, ..
     objects = [model(**{("id" if k == "pk" else k): v for k, v in row.items()}) for row in rows]
     model.objects.bulk_create(objects, batch_size=CHUNK, ignore_conflicts=True)
     if stamp_fields:
+        # bulk_create stamped auto_now/auto_now_add fields with "now": put the originals back.
+        for obj, row in zip(objects, rows):
+            for name in stamp_fields:
+                setattr(obj, name, row[name])
         model.objects.bulk_update(objects, list(stamp_fields), batch_size=CHUNK)
 
 
