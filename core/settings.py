@@ -161,8 +161,8 @@ STATS_CACHE_SECONDS = _env_int("STATS_CACHE_SECONDS", 5)
 # ---------------------------------------------------------------------------------------------
 # Writes across databases and data operations: sagas, Idempotency-Key, user deletion, sync,
 # maintenance. SAGA_STEP_TIMEOUT_MS, SAGA_RECOVERY_AFTER_SECONDS, IDEMPOTENCY_TTL_SECONDS,
-# IDEMPOTENCY_IN_PROGRESS_SECONDS, USER_DELETION_ANALYTICS, SYNC_BATCH_SIZE,
-# ANALYTICS_RETENTION_DAYS, DBMAINT_BATCH_SIZE (see core/services/saga.py and docs/sagas.md)
+# IDEMPOTENCY_IN_PROGRESS_SECONDS, USER_DELETION_ANALYTICS, SYNC_BATCH_SIZE, SYNC_CACHE_SECONDS,
+# ANALYTICS_RETENTION_DAYS, DBMAINT_BATCH_SIZE, DBMAINT_REQUIRED_ALIASES (see docs/sagas.md)
 # https://docs.djangoproject.com/en/5.2/topics/db/transactions/
 # ---------------------------------------------------------------------------------------------
 # Each saga step's lock wait and statement time limit (PostgreSQL lock_timeout/statement_timeout,
@@ -178,9 +178,14 @@ IDEMPOTENCY_IN_PROGRESS_SECONDS = _env_int("IDEMPOTENCY_IN_PROGRESS_SECONDS", 12
 USER_DELETION_ANALYTICS = ENV.get("USER_DELETION_ANALYTICS", "anonymise").strip().lower()
 if USER_DELETION_ANALYTICS not in {"anonymise", "delete"}:
     raise ImproperlyConfigured("USER_DELETION_ANALYTICS must be 'anonymise' or 'delete'.")
+# sync_users: users per batch, and how long the cache entries it writes (user:<id>:summary) live.
 SYNC_BATCH_SIZE = _env_int("SYNC_BATCH_SIZE", 500)
+SYNC_CACHE_SECONDS = _env_int("SYNC_CACHE_SECONDS", 7 * 86400)
+# dbmaint: analytics events older than this many days are deleted, this many rows per statement.
 ANALYTICS_RETENTION_DAYS = _env_int("ANALYTICS_RETENTION_DAYS", 90)
 DBMAINT_BATCH_SIZE = _env_int("DBMAINT_BATCH_SIZE", 5000)
+# dbmaint --health-check exits non-zero when one of these aliases is down (replicas are reported only).
+DBMAINT_REQUIRED_ALIASES = _env_list("DBMAINT_REQUIRED_ALIASES", "default,users_db,analytics_db,legacy_db,cache_db")
 
 # ---------------------------------------------------------------------------------------------
 # Auth
