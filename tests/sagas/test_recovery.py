@@ -97,3 +97,68 @@ def test_recover_sagas_dry_run_changes_nothing():
     assert f"saga user_register #{run.pk}: running" in out.getvalue()
     run.refresh_from_db()
     assert run.status == SagaRun.Status.RUNNING and User.objects.filter(username="ada").exists()
+
+
+# --- a real process killed mid-saga --------------------------------------------------------------
+CHILD = """
+import os, sys, time
+import django
+django.setup()
+from core.services import saga
+from core.services.registration import user_register
+
+def hang(point, name):
+    if (point, name) == ("after", sys.argv[1]):
+        print("READY", flush=True)
+        time.sleep(120)
+
+with saga.step_hook(hang):
+    user_register(username="killed", email="killed@example.com")
+"""
+
+
+def _url(alias: str) -> str:
+    from django.db import connections
+
+    s = connections[alias].settings_dict
+    vendor = connections[alias].vendor
+    if vendor == "sqlite":
+        return f"sqlite:///{s['NAME']}"
+    scheme = {"postgresql": "postgres", "mysql": "mysql"}[vendor]
+    auth = s["USER"] + (f":{s['PASSWORD']}" if s["PASSWORD"] else "")
+    return f"{scheme}://{auth}@{s['HOST']}:{s['PORT']}/{s['NAME']}"
+
+
+@pytest.mark.django_db(databases=DBS, transaction=True)
+def test_process_killed_between_steps_is_undone_by_recover_sagas():
+    """A child process runs a registration against the test databases and is SIGKILLed after
+    create_profile; recover_sagas then removes what it left."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    before = row_counts()
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "tests.settings",
+        "DATABASE_URL": _url(aliases.DEFAULT),
+        "USERS_DATABASE_URL": _url(aliases.USERS),
+        "ANALYTICS_DATABASE_URL": _url(aliases.ANALYTICS),
+        "DB_POOL": "0",
+    }
+    child = subprocess.Popen(
+        [sys.executable, "-c", CHILD, STEP_PROFILE],
+        cwd=Path(__file__).resolve().parents[2], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        line = child.stdout.readline()
+        assert line.strip() == "READY", child.stderr.read()
+    finally:
+        child.kill()  # SIGKILL: no Python clean-up runs in the child
+        child.wait(10)
+    assert User.objects.filter(username="killed").exists()
+    run = last_saga()
+    assert run.status == SagaRun.Status.RUNNING
+    assert f"#{run.pk}: compensated" in recover()
+    assert row_counts() == before
