@@ -16,6 +16,7 @@ from django.conf import settings
 from django.db import DatabaseError, connections, transaction
 
 from core import aliases
+from core.services.maintenance import probe
 
 #: OPTIONS keys shown as connection settings; anything else (passwords, TLS keys, service files)
 #: is left out.
@@ -86,9 +87,7 @@ def database_info(alias: str) -> DatabaseInfo:
     config = connection.settings_dict
     usable, size, error = False, None, ""
     try:
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT 1")
-            cursor.fetchone()
+        probe(alias)  # a fresh connection: a down database answers at once, not after the pool's wait
         usable = True
         size = _size_bytes(alias)
     except (DatabaseError, OSError) as exc:

@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import time
 from collections.abc import Callable
@@ -112,19 +113,35 @@ def vacuum(alias: str) -> AliasReport:
     return AliasReport(alias, connection.vendor, True, time.perf_counter() - started, detail=" + ".join(statements))
 
 
-def health_check(alias: str) -> AliasReport:
-    """``SELECT 1`` on ``alias``; never raises for a database error (it is the answer)."""
-    connection = connections[alias]
-    started = time.perf_counter()
+def probe(alias: str) -> None:
+    """Open a fresh, unpooled connection to ``alias`` and run ``SELECT 1``; raises ``DatabaseError``.
+
+    Bypassing the pool gives the real answer at once (refused, timed out after ``DB_CONNECT_TIMEOUT``)
+    instead of the pool's own wait, and leaves the pool untouched.
+    """
+    original = connections[alias]
+    settings_dict = copy.deepcopy(original.settings_dict)
+    settings_dict.get("OPTIONS", {}).pop("pool", None)
+    wrapper = original.__class__(settings_dict, alias)
     try:
-        with connection.cursor() as cursor:
+        with wrapper.cursor() as cursor:
             cursor.execute("SELECT 1")
             cursor.fetchone()
+    finally:
+        wrapper.close()
+
+
+def health_check(alias: str) -> AliasReport:
+    """``SELECT 1`` on ``alias`` over a fresh connection; never raises for a database error (it is the answer)."""
+    vendor = connections[alias].vendor
+    started = time.perf_counter()
+    try:
+        probe(alias)
     except DatabaseError as exc:
-        connection.close_if_unusable_or_obsolete()
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        return AliasReport(alias, connection.vendor, False, time.perf_counter() - started, detail=first_line)
-    return AliasReport(alias, connection.vendor, True, time.perf_counter() - started)
+        text = str(exc).strip()
+        first_line = text.splitlines()[0] if text else type(exc).__name__
+        return AliasReport(alias, vendor, False, time.perf_counter() - started, detail=first_line)
+    return AliasReport(alias, vendor, True, time.perf_counter() - started)
 
 
 def required_aliases() -> list[str]:
