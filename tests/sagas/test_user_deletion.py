@@ -133,3 +133,22 @@ def test_crash_mid_deletion_is_finished_by_recover_sagas():
     assert AnalyticsEvent.objects.filter(user_id=None).count() == 4
     assert last_saga().status == SagaRun.Status.COMPLETED
     assert_no_orphans()
+
+
+@pytest.mark.django_db(databases=DBS, transaction=True)
+@pytest.mark.parametrize("mode", ["anonymise", "delete"])
+def test_recovery_that_cannot_finish_restores_from_the_logged_payloads(mode, settings):
+    """Crash after delete_content; recovery runs with users_db down, so it undoes the deletion from
+    the payloads stored in the log (JSON), with ids and timestamps exactly as before."""
+    settings.USER_DELETION_ANALYTICS = mode
+    user, _ = seed(posts=4, events=3)
+    before = snapshot(user.pk)
+    with saga.step_hook(lambda p, n: (_ for _ in ()).throw(SimulatedCrash()) if (p, n) == ("after", STEP_ANALYTICS) else None):
+        with pytest.raises(SimulatedCrash):
+            user_delete_everywhere(user_id=user.pk)
+    assert snapshot(user.pk)["posts"] == []
+    with unreachable(aliases.USERS):
+        outcomes = saga.recover(older_than=dt.timedelta(0))
+    assert [o.outcome for o in outcomes] == ["compensated"]
+    assert snapshot(user.pk) == before
+    assert_no_orphans()
