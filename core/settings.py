@@ -181,6 +181,35 @@ FANOUT_BUDGETS = {
 FANOUT_GRACE_SECONDS = _env_float("FANOUT_GRACE_SECONDS", 0.25)
 
 # ---------------------------------------------------------------------------------------------
+# Writes across databases and data operations: sagas, Idempotency-Key, user deletion, sync,
+# maintenance. SAGA_STEP_TIMEOUT_MS, SAGA_RECOVERY_AFTER_SECONDS, IDEMPOTENCY_TTL_SECONDS,
+# IDEMPOTENCY_IN_PROGRESS_SECONDS, USER_DELETION_ANALYTICS, SYNC_BATCH_SIZE, SYNC_CACHE_SECONDS,
+# ANALYTICS_RETENTION_DAYS, DBMAINT_BATCH_SIZE, DBMAINT_REQUIRED_ALIASES (see docs/sagas.md)
+# https://docs.djangoproject.com/en/5.2/topics/db/transactions/
+# ---------------------------------------------------------------------------------------------
+# Each saga step's lock wait and statement time limit (PostgreSQL lock_timeout/statement_timeout,
+# SQLite busy timeout); a step that waits longer fails and the saga compensates.
+SAGA_STEP_TIMEOUT_MS = _env_int("SAGA_STEP_TIMEOUT_MS", 5000)
+# recover_sagas treats a saga untouched for this long as abandoned by a dead process.
+SAGA_RECOVERY_AFTER_SECONDS = _env_int("SAGA_RECOVERY_AFTER_SECONDS", 300)
+# An Idempotency-Key is remembered (and its first answer replayed) for this long.
+IDEMPOTENCY_TTL_SECONDS = _env_int("IDEMPOTENCY_TTL_SECONDS", 86400)
+# A key claimed by a request that has not answered after this long (its process died) is taken over.
+IDEMPOTENCY_IN_PROGRESS_SECONDS = _env_int("IDEMPOTENCY_IN_PROGRESS_SECONDS", 120)
+# Deleting a user: "anonymise" sets user_id to NULL on their analytics events, "delete" removes them.
+USER_DELETION_ANALYTICS = ENV.get("USER_DELETION_ANALYTICS", "anonymise").strip().lower()
+if USER_DELETION_ANALYTICS not in {"anonymise", "delete"}:
+    raise ImproperlyConfigured("USER_DELETION_ANALYTICS must be 'anonymise' or 'delete'.")
+# sync_users: users per batch, and how long the cache entries it writes (user:<id>:summary) live.
+SYNC_BATCH_SIZE = _env_int("SYNC_BATCH_SIZE", 500)
+SYNC_CACHE_SECONDS = _env_int("SYNC_CACHE_SECONDS", 7 * 86400)
+# dbmaint: analytics events older than this many days are deleted, this many rows per statement.
+ANALYTICS_RETENTION_DAYS = _env_int("ANALYTICS_RETENTION_DAYS", 90)
+DBMAINT_BATCH_SIZE = _env_int("DBMAINT_BATCH_SIZE", 5000)
+# dbmaint --health-check exits non-zero when one of these aliases is down (replicas are reported only).
+DBMAINT_REQUIRED_ALIASES = _env_list("DBMAINT_REQUIRED_ALIASES", "default,users_db,analytics_db,legacy_db,cache_db")
+
+# ---------------------------------------------------------------------------------------------
 # Auth
 # https://docs.djangoproject.com/en/5.2/ref/settings/#auth
 # ---------------------------------------------------------------------------------------------

@@ -1,0 +1,171 @@
+"""``POST /api/v1/registrations/``: the user, the profile and the ``user_registered`` event as one unit.
+
+Thin view: input serializer -> :func:`core.services.registration.user_register` (a saga) ->
+output serializer. A failed saga step is answered here with Problem Details naming the step and
+its database (``step``, ``alias`` members), since that is what a client needs to decide whether
+to retry: 409 (e.g. the username is taken), 400, or 503 (a database down or locked; retry).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.urls import NoReverseMatch, reverse
+from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
+from rest_framework import serializers, status
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from api.idempotency import IDEMPOTENCY_PARAMETER, IDEMPOTENCY_RESPONSES, idempotent, problem_response
+from core.blog.models import UserProfile
+from core.errors import SourceUnavailable
+from core.services import saga
+from core.services.registration import user_register
+from core.users.models import User
+
+
+# --- serializers -------------------------------------------------------------------------------
+class RegistrationProfileInputSerializer(serializers.Serializer):
+    bio = serializers.CharField(required=False, allow_blank=True, default="", max_length=10_000)
+    avatar_url = serializers.URLField(required=False, allow_blank=True, default="", max_length=500)
+
+
+class RegistrationInputSerializer(serializers.Serializer):
+    username = serializers.CharField(max_length=150)
+    email = serializers.EmailField(max_length=254)
+    first_name = serializers.CharField(max_length=150, required=False, allow_blank=True, default="")
+    last_name = serializers.CharField(max_length=150, required=False, allow_blank=True, default="")
+    profile = RegistrationProfileInputSerializer(required=False)
+
+
+class RegistrationUserSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = User
+        fields = ["id", "username", "email", "first_name", "last_name", "created_at", "updated_at"]
+
+
+class RegistrationProfileSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = UserProfile
+        fields = ["id", "user_id", "bio", "avatar_url", "created_at"]
+
+
+class RegistrationOutputSerializer(serializers.Serializer):
+    user = RegistrationUserSerializer()
+    profile = RegistrationProfileSerializer()
+
+
+class RegistrationProblemErrorSerializer(serializers.Serializer):
+    field = serializers.CharField(allow_null=True)
+    code = serializers.CharField()
+    message = serializers.CharField()
+
+
+class RegistrationProblemSerializer(serializers.Serializer):
+    """A failed registration (Problem Details). ``step`` and ``alias`` name where it failed."""
+
+    type = serializers.CharField()
+    title = serializers.CharField()
+    status = serializers.IntegerField()
+    detail = serializers.CharField()
+    errors = RegistrationProblemErrorSerializer(many=True)
+    step = serializers.CharField(required=False, help_text="create_user, create_profile or record_event")
+    alias = serializers.CharField(required=False, help_text="the database of the failed step")
+
+
+# --- errors ------------------------------------------------------------------------------------
+def _field_errors(errors: dict[str, list[tuple[str, str]]]) -> list[dict[str, Any]]:
+    return [
+        {"field": None if name in ("__all__", "non_field_errors") else name, "code": code, "message": message}
+        for name, items in errors.items()
+        for code, message in items
+    ]
+
+
+def saga_problem(exc: Exception) -> Response | None:
+    """The answer to a failed registration, or None when ``exc`` is not one this view answers."""
+    if isinstance(exc, saga.SagaStepConflict):
+        field = exc.field or None
+        return problem_response(
+            409, "conflict", "Conflict", str(exc),
+            errors=[{"field": field, "code": "unique" if field else "conflict", "message": str(exc)}],
+            step=exc.step, alias=exc.alias,
+        )
+    if isinstance(exc, saga.SagaStepInvalid):
+        return problem_response(
+            400, "invalid-request", "The request is invalid", f"step {exc.step} on {exc.alias} refused the data",
+            errors=_field_errors(exc.errors), step=exc.step, alias=exc.alias,
+        )
+    if isinstance(exc, SourceUnavailable):
+        extensions = {"step": exc.step} if isinstance(exc, saga.SagaStepFailed) else {}
+        return problem_response(
+            503, "source-unavailable", "A database is unavailable", str(exc),
+            alias=exc.alias, headers={"Retry-After": "5"}, **extensions,
+        )
+    if isinstance(exc, ValidationError):
+        errors = {
+            name: [(e.code or "invalid", m) for e in items for m in e.messages] for name, items in exc.error_dict.items()
+        } if hasattr(exc, "error_dict") else {"__all__": [("invalid", m) for m in exc.messages]}
+        return problem_response(400, "invalid-request", "The request is invalid", "the registration is invalid",
+                                errors=_field_errors(errors))
+    return None
+
+
+# --- view --------------------------------------------------------------------------------------
+_PROBLEM = RegistrationProblemSerializer
+
+
+class RegistrationView(APIView):
+    """Register a user: users_db, default and analytics_db written as one saga."""
+
+    @extend_schema(
+        operation_id="registrations_create",
+        summary="Register a user (user, profile and event, all or nothing)",
+        description=(
+            "Creates the user on users_db, the profile on default and a `user_registered` analytics event "
+            "as a saga: when a step fails the steps before it are undone, so nothing of the registration is "
+            "left on any database. The error names the failed `step` and its `alias`. Honours `Idempotency-Key`."
+        ),
+        request=RegistrationInputSerializer,
+        parameters=[IDEMPOTENCY_PARAMETER],
+        responses={
+            201: RegistrationOutputSerializer,
+            400: OpenApiResponse(_PROBLEM, description="Invalid fields (or a step refused the data)."),
+            409: OpenApiResponse(_PROBLEM, description="The username or email is taken (step create_user), a "
+                                 "profile already exists for the id, or the Idempotency-Key's first request is still running."),
+            422: IDEMPOTENCY_RESPONSES[422],
+            503: OpenApiResponse(_PROBLEM, description="A database was unreachable or locked past the step's "
+                                 "time limit; nothing was kept. Retry later (Retry-After)."),
+        },
+        examples=[
+            OpenApiExample(
+                "registration",
+                request_only=True,
+                value={"username": "ada", "email": "ada@example.com", "first_name": "Ada",
+                       "profile": {"bio": "Mathematician", "avatar_url": "https://example.com/ada.png"}},
+            )
+        ],
+        tags=["registrations"],
+    )
+    @idempotent
+    def post(self, request: Request) -> Response:
+        serializer = RegistrationInputSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        profile = dict(data.pop("profile", None) or {})
+        try:
+            registration = user_register(**data, bio=profile.get("bio", ""), avatar_url=profile.get("avatar_url", ""))
+        except (saga.SagaStepFailed, SourceUnavailable, ValidationError) as exc:
+            answer = saga_problem(exc)
+            if answer is None:
+                raise
+            return answer
+        body = RegistrationOutputSerializer({"user": registration.user, "profile": registration.profile}).data
+        headers = {}
+        try:
+            headers["Location"] = reverse("user-detail", kwargs={"pk": registration.user.pk})
+        except NoReverseMatch:  # the users resource is wired by the resources area
+            pass
+        return Response(body, status=status.HTTP_201_CREATED, headers=headers)
