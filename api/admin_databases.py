@@ -6,6 +6,7 @@ from dataclasses import asdict
 
 from django.conf import settings
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from api.problems import PROBLEM_CONTENT_TYPE, ProblemSerializer
 from rest_framework import serializers
 from rest_framework.permissions import IsAdminUser
 from rest_framework.request import Request
@@ -83,19 +84,11 @@ class AdminSlowQueryParamsSerializer(serializers.Serializer):
         self.fields["alias"].choices = list(settings.DATABASES)
 
 
-class AdminProblemSerializer(serializers.Serializer):
-    """An error answer (Problem Details)."""
-
-    type = serializers.CharField()
-    title = serializers.CharField()
-    status = serializers.IntegerField()
-    detail = serializers.CharField()
-    errors = serializers.ListField(child=serializers.DictField())
 
 
 _ERRORS = {
-    401: OpenApiResponse(AdminProblemSerializer, description="No or bad token."),
-    403: OpenApiResponse(AdminProblemSerializer, description="Not a staff account."),
+    (401, PROBLEM_CONTENT_TYPE): OpenApiResponse(ProblemSerializer, description="No or bad token."),
+    (403, PROBLEM_CONTENT_TYPE): OpenApiResponse(ProblemSerializer, description="Not a staff account."),
 }
 
 
@@ -133,7 +126,7 @@ class AdminSlowQueryView(APIView):
         ],
         responses={
             200: AdminSlowQueryListSerializer,
-            400: OpenApiResponse(AdminProblemSerializer, description="Unknown alias, bad limit or order."),
+            (400, PROBLEM_CONTENT_TYPE): OpenApiResponse(ProblemSerializer, description="Unknown alias, bad limit or order."),
             **_ERRORS,
         },
         tags=["admin"],

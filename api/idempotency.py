@@ -31,17 +31,15 @@ from typing import Any
 from django.db import DatabaseError
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
-from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from api.problems import PROBLEM_CONTENT_TYPE, TYPE_PREFIX, ProblemSerializer
 from core import aliases
 from core.services import idempotency
 
 HEADER = "Idempotency-Key"
 REPLAYED_HEADER = "Idempotent-Replayed"
-PROBLEM_CONTENT_TYPE = "application/problem+json"
-TYPE_PREFIX = "urn:switchyard:problem:"
 #: Response headers stored with the answer and replayed.
 KEPT_HEADERS = ("Location",)
 
@@ -54,16 +52,6 @@ def problem_response(
     body = {"type": TYPE_PREFIX + slug, "title": title, "status": status, "detail": detail, "errors": errors or []}
     body.update(extensions)
     return Response(body, status=status, headers=headers, content_type=PROBLEM_CONTENT_TYPE)
-
-
-class IdempotencyProblemSerializer(serializers.Serializer):
-    """An Idempotency-Key refusal (Problem Details)."""
-
-    type = serializers.CharField()
-    title = serializers.CharField()
-    status = serializers.IntegerField()
-    detail = serializers.CharField()
-    errors = serializers.ListField(child=serializers.DictField())
 
 
 IDEMPOTENCY_PARAMETER = OpenApiParameter(
@@ -80,8 +68,8 @@ IDEMPOTENCY_PARAMETER = OpenApiParameter(
 )
 
 IDEMPOTENCY_RESPONSES = {
-    409: OpenApiResponse(IdempotencyProblemSerializer, description="A request with this Idempotency-Key is still running; retry shortly."),
-    422: OpenApiResponse(IdempotencyProblemSerializer, description="This Idempotency-Key was used with a different request."),
+    (409, PROBLEM_CONTENT_TYPE): OpenApiResponse(ProblemSerializer, description="A request with this Idempotency-Key is still running; retry shortly."),
+    (422, PROBLEM_CONTENT_TYPE): OpenApiResponse(ProblemSerializer, description="This Idempotency-Key was used with a different request."),
 }
 
 

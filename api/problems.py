@@ -87,3 +87,6 @@ class ProblemSerializer(serializers.Serializer):
     alias = serializers.CharField(
         required=False, help_text="503 only: the database alias that is unavailable (`users_db`)."
     )
+    step = serializers.CharField(
+        required=False, help_text="Registrations only: the saga step that failed (`create_user`, `create_profile`, `record_event`)."
+    )

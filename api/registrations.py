@@ -13,6 +13,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.urls import NoReverseMatch, reverse
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
+from api.problems import PROBLEM_CONTENT_TYPE, ProblemSerializer
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -57,24 +58,6 @@ class RegistrationOutputSerializer(serializers.Serializer):
     profile = RegistrationProfileSerializer()
 
 
-class RegistrationProblemErrorSerializer(serializers.Serializer):
-    field = serializers.CharField(allow_null=True)
-    code = serializers.CharField()
-    message = serializers.CharField()
-
-
-class RegistrationProblemSerializer(serializers.Serializer):
-    """A failed registration (Problem Details). ``step`` and ``alias`` name where it failed."""
-
-    type = serializers.CharField()
-    title = serializers.CharField()
-    status = serializers.IntegerField()
-    detail = serializers.CharField()
-    errors = RegistrationProblemErrorSerializer(many=True)
-    step = serializers.CharField(required=False, help_text="create_user, create_profile or record_event")
-    alias = serializers.CharField(required=False, help_text="the database of the failed step")
-
-
 # --- errors ------------------------------------------------------------------------------------
 def _field_errors(errors: dict[str, list[tuple[str, str]]]) -> list[dict[str, Any]]:
     return [
@@ -114,7 +97,6 @@ def saga_problem(exc: Exception) -> Response | None:
 
 
 # --- view --------------------------------------------------------------------------------------
-_PROBLEM = RegistrationProblemSerializer
 
 
 class RegistrationView(APIView):
@@ -132,11 +114,11 @@ class RegistrationView(APIView):
         parameters=[IDEMPOTENCY_PARAMETER],
         responses={
             201: RegistrationOutputSerializer,
-            400: OpenApiResponse(_PROBLEM, description="Invalid fields (or a step refused the data)."),
-            409: OpenApiResponse(_PROBLEM, description="The username or email is taken (step create_user), a "
+            (400, PROBLEM_CONTENT_TYPE): OpenApiResponse(ProblemSerializer, description="Invalid fields (or a step refused the data)."),
+            (409, PROBLEM_CONTENT_TYPE): OpenApiResponse(ProblemSerializer, description="The username or email is taken (step create_user), a "
                                  "profile already exists for the id, or the Idempotency-Key's first request is still running."),
-            422: IDEMPOTENCY_RESPONSES[422],
-            503: OpenApiResponse(_PROBLEM, description="A database was unreachable or locked past the step's "
+            **{k: v for k, v in IDEMPOTENCY_RESPONSES.items() if k[0] == 422},
+            (503, PROBLEM_CONTENT_TYPE): OpenApiResponse(ProblemSerializer, description="A database was unreachable or locked past the step's "
                                  "time limit; nothing was kept. Retry later (Retry-After)."),
         },
         examples=[

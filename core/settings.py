@@ -78,9 +78,11 @@ MIDDLEWARE = [
     "corsheaders.middleware.CorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "routers.middleware.RoutingStateMiddleware",
-    # Inside the routing state (it reads the per-alias timings before the state is reset):
+    # Inside the routing state (they read the per-alias timings before the state is reset):
     "api.middleware.RequestIDMiddleware",
+    "core.logging.RequestContextMiddleware",  # request id + per-alias query time in the logs
     "api.middleware.ServerTimingMiddleware",
+    "api.metrics.MetricsMiddleware",  # Prometheus counters (METRICS_ENABLED)
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -344,12 +346,6 @@ if _unknown_required:
 # ---------------------------------------------------------------------------------------------
 METRICS_ENABLED = _env_bool("METRICS_ENABLED", False)
 METRICS_TOKEN = ENV.get("METRICS_TOKEN", "")
-_ops_after = next(
-    name for name in ("api.middleware.RequestIDMiddleware", "routers.middleware.RoutingStateMiddleware")
-    if name in MIDDLEWARE
-)
-_ops_at = MIDDLEWARE.index(_ops_after) + 1
-MIDDLEWARE[_ops_at:_ops_at] = ["core.logging.RequestContextMiddleware", "api.metrics.MetricsMiddleware"]
 
 # ---------------------------------------------------------------------------------------------
 # Operations (issue 6): PostgreSQL tablespaces per database alias (see core/tablespaces.py)

@@ -29,7 +29,9 @@ def _post_changed(sender: type[Post], instance: Post, using: str, **kwargs: Any)
     instance.__dict__[_LOADED_AUTHOR] = authors[0]
 
 
-def _user_changed(sender: type[User], instance: User, using: str, **kwargs: Any) -> None:
+def _user_changed(sender: type[User], instance: User, using: str, created: bool = False, **kwargs: Any) -> None:
+    if created:
+        return  # a new user has no cached stats yet
     user_id = instance.pk
     transaction.on_commit(lambda: invalidate_user_stats(user_id), using=using)
 

@@ -305,7 +305,8 @@ def _compensate(run_id: int, done: list[_Done], context: dict[str, Any]) -> bool
         except Exception as exc:  # noqa: BLE001 - recorded, and the run stays failed for recover_sagas
             ok = False
             log.warning("compensation of %s on %s failed: %s", item.step.name, item.step.alias, exc)
-            _log(lambda: _mark_step(item.row_id, SagaStep.Status.COMPENSATION_FAILED, error=str(exc)[:2000]))
+            reason = str(exc)[:2000]
+            _log(lambda: _mark_step(item.row_id, SagaStep.Status.COMPENSATION_FAILED, error=reason))
             continue
         _log(lambda: _mark_step(item.row_id, SagaStep.Status.COMPENSATED, compensated_at=timezone.now()))
     final = SagaRun.Status.COMPENSATED if ok else SagaRun.Status.FAILED
@@ -378,10 +379,11 @@ def _run_steps(
     except Exception as exc:
         step_name = current.name if current else "start"
         alias = current.alias if (current and in_step) else aliases.DEFAULT
+        reason = str(exc)[:2000]
         if row_id is not None and in_step:
             failed_row = row_id
-            _log(lambda: _mark_step(failed_row, SagaStep.Status.FAILED, error=str(exc)[:2000]))
-        _log(lambda: _touch(run_id, failed_step=step_name, error=str(exc)[:2000]))
+            _log(lambda: _mark_step(failed_row, SagaStep.Status.FAILED, error=reason))
+        _log(lambda: _touch(run_id, failed_step=step_name, error=reason))
         compensated = _compensate(run_id, done, ctx.context)
         failure = Failure(definition.name, run_id, step_name, alias, compensated)
         error = _classify(exc, failure)

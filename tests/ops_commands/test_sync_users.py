@@ -36,7 +36,7 @@ def bulk_statements(alias: str, fields: list, sizes: list[int]) -> int:
 
 
 def seed_users(n: int, *, start: int = 0) -> list[User]:
-    users = User.objects.bulk_create(
+    User.objects.bulk_create(
         [User(username=f"sync{start + i}", email=f"sync{start + i}@example.com") for i in range(n)], batch_size=1000
     )
     return list(User.objects.filter(username__startswith="sync").order_by("pk"))

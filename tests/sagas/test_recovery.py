@@ -17,7 +17,7 @@ from core.services.registration import STEP_EVENT, STEP_PROFILE, STEP_USER, user
 from core.users.models import User
 from tests.sagas.faults import SimulatedCrash, last_saga, row_counts
 
-DBS = [aliases.DEFAULT, aliases.USERS, aliases.ANALYTICS]
+DBS = [aliases.DEFAULT, aliases.USERS, aliases.ANALYTICS, aliases.CACHE]  # cache_db: deleting a user drops its cached stats
 
 
 def crash_at(point: str, step: str):

@@ -21,7 +21,7 @@ from tests.factories import api_client, make_account, make_user
 from tests.sagas.faults import row_counts, unreachable
 
 URL = "/api/v1/registrations/"
-DBS = [aliases.DEFAULT, aliases.USERS, aliases.ANALYTICS]
+DBS = [aliases.DEFAULT, aliases.USERS, aliases.ANALYTICS, aliases.CACHE]  # cache_db: deleting a user drops its cached stats
 BODY = {"username": "ada", "email": "ada@example.com", "first_name": "Ada", "profile": {"bio": "Maths"}}
 
 

@@ -20,7 +20,7 @@ from core.users.models import User
 from tests.factories import make_profile, make_user
 from tests.sagas.faults import last_saga, refuse_inserts, row_counts, table_locked, unreachable
 
-DBS = [aliases.DEFAULT, aliases.USERS, aliases.ANALYTICS]
+DBS = [aliases.DEFAULT, aliases.USERS, aliases.ANALYTICS, aliases.CACHE]  # cache_db: deleting a user drops its cached stats
 TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE SAVEPOINT")
 
 
