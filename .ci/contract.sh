@@ -8,7 +8,7 @@
 #      request leaves localhost.
 # Standalone: assumes the venv is active and the *_DATABASE_URL of the real engines are exported
 # (as .ci/run does); installs what it needs (npm packages from clients/ts/package-lock.json,
-# Debian chromium). Knobs: CONTRACT_PORT (8765), CONTRACT_MAX_EXAMPLES (25).
+# Debian chromium). Knobs: CONTRACT_PORT (8765), CONTRACT_MAX_EXAMPLES (25), CONTRACT_SEED.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
@@ -72,7 +72,7 @@ if ! st run openapi/schema.yaml --url "$BASE" \
     -H "Authorization: Token $TOKEN" \
     --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance,ignored_auth,unsupported_method,negative_data_rejection \
     --phases examples,coverage,fuzzing \
-    --max-examples "$MAX_EXAMPLES" --seed 20261125 --workers 2 --request-timeout 30 \
+    --max-examples "$MAX_EXAMPLES" --seed "${CONTRACT_SEED:-20261125}" --workers 2 --request-timeout 30 \
     --suppress-health-check all --warnings off; then
   log "schemathesis found problems"
   grep -E "Traceback|Error" "$WORK/server.log" | tail -20 >&2 || true

@@ -192,3 +192,9 @@ def test_uniqueness_is_checked_on_users_db_not_default(staff_client) -> None:
     selects = [q["sql"] for q in users.captured_queries if "users_user" in q["sql"]]
     assert len(selects) == 2  # username, then email (case-insensitive)
     assert not any("INSERT" in q["sql"].upper() for q in users.captured_queries)
+
+
+def test_max_length_counts_the_string_as_sent_before_trimming(staff_client) -> None:
+    username = "\x1f" + "a" * 150  # 151 characters; trimming would make it 150
+    response = staff_client.post(URL, {"username": username, "email": "t@example.com"}, format="json")
+    assert_problem(response, 400, "username")
