@@ -68,12 +68,13 @@ curl -fsS "$BASE/health" >/dev/null || { log "service did not start"; cat "$WORK
 status=0
 
 log "1/3 schemathesis (max $MAX_EXAMPLES examples per operation)"
-if ! st run openapi/schema.yaml --url "$BASE" \
+# Run from the scratch directory so that schemathesis' cache (.schemathesis/) does not land in the tree.
+if ! (cd "$WORK" && st run "$ROOT/openapi/schema.yaml" --url "$BASE" \
     -H "Authorization: Token $TOKEN" \
     --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance,ignored_auth,unsupported_method,negative_data_rejection \
     --phases examples,coverage,fuzzing \
     --max-examples "$MAX_EXAMPLES" --seed "${CONTRACT_SEED:-20261125}" --workers 2 --request-timeout 30 \
-    --suppress-health-check all --warnings off; then
+    --suppress-health-check all --warnings off); then
   log "schemathesis found problems"
   grep -E "Traceback|Error" "$WORK/server.log" | tail -20 >&2 || true
   status=1
