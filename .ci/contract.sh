@@ -39,16 +39,22 @@ log "migrate, legacy table, seed data, token"
 python manage.py migrate_all >/dev/null
 python manage.py ensure_legacy_table >/dev/null
 LEGACY_ALLOW_WRITES=1 python manage.py shell -c '
-from core.users.models import User
-from core.blog.models import Post
-from core.analytics.models import AnalyticsEvent
-from core.legacy.models import LegacyCustomer
+# Idempotent: a previous run (or schemathesis itself) may have renamed or deleted seed rows.
+from django.db.models import Q
 from django.utils import timezone
+from core.analytics.models import AnalyticsEvent
+from core.blog.models import Post
+from core.legacy.models import LegacyCustomer
+from core.users.models import User
 for i in range(1, 6):
-    user, _ = User.objects.get_or_create(username=f"contract{i}", defaults={"email": f"contract{i}@example.com"})
+    name, email = f"contract{i}", f"contract{i}@example.com"
+    if not User.objects.filter(Q(username=name) | Q(email__iexact=email)).exists():
+        User.objects.create(username=name, email=email)
+for user in User.objects.order_by("id")[:5]:
     if not Post.objects.filter(author_id=user.pk).exists():
-        Post.objects.create(author_id=user.pk, title=f"Post {i}", content="seed")
-    AnalyticsEvent.objects.create(event_type="page_view", user_id=user.pk, data={"seed": i})
+        Post.objects.create(author_id=user.pk, title=f"Post by {user.username}", content="seed")
+    AnalyticsEvent.objects.create(event_type="page_view", user_id=user.pk, data={"seed": True})
+for i in range(1, 6):
     LegacyCustomer.objects.get_or_create(customer_email=f"contract{i}@example.com",
         defaults={"customer_name": f"Contract Customer {i} \U0001F680", "created_date": timezone.now()})
 print("seeded")
