@@ -75,11 +75,12 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Outermost, so that every response carries X-Request-ID, even a CORS preflight or a redirect.
+    "api.middleware.RequestIDMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "routers.middleware.RoutingStateMiddleware",
     # Inside the routing state (it reads the per-alias timings before the state is reset):
-    "api.middleware.RequestIDMiddleware",
     "api.middleware.ServerTimingMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
