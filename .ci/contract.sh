@@ -63,7 +63,9 @@ TOKEN="$(python manage.py create_api_token contract-bot --staff 2>/dev/null | ta
 [ -n "$TOKEN" ] || { log "no token"; exit 1; }
 
 log "starting the service on $BASE"
-python manage.py runserver "127.0.0.1:$PORT" --noreload --insecure >"$WORK/server.log" 2>&1 &
+# gunicorn as in production (static assets of the docs served by WhiteNoise); access log for the tally.
+gunicorn core.wsgi:application --bind "127.0.0.1:$PORT" --worker-class gthread --workers 2 --threads 4 \
+  --timeout 60 --access-logfile - >"$WORK/server.log" 2>&1 &
 SERVER_PID=$!
 for _ in $(seq 1 60); do
   curl -fsS "$BASE/health" >/dev/null 2>&1 && break
@@ -86,7 +88,7 @@ if ! (cd "$WORK" && st run "$ROOT/openapi/schema.yaml" --url "$BASE" \
   status=1
 fi
 
-# What the service answered during the run (runserver's access log): a 5xx here fails the run too.
+# What the service answered during the run (gunicorn's access log): a 5xx here fails the run too.
 log "responses by status during the run:"
 grep -oE '" [1-5][0-9]{2} ' "$WORK/server.log" | sort | uniq -c | sort -rn >&2 || true
 if grep -qE '" 5[0-9]{2} ' "$WORK/server.log"; then

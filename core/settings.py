@@ -79,6 +79,8 @@ MIDDLEWARE = [
     "api.middleware.RequestIDMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Static files (the API docs' Swagger UI/ReDoc assets) from the process itself, under gunicorn too.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "routers.middleware.RoutingStateMiddleware",
     # Inside the routing state (it reads the per-alias timings before the state is reset):
     "api.middleware.ServerTimingMiddleware",
@@ -183,6 +185,8 @@ USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
+# WhiteNoise serves STATIC_ROOT (collectstatic) and, when not collected, straight from the apps.
+WHITENOISE_USE_FINDERS = True
 
 # ---------------------------------------------------------------------------------------------
 # REST framework and OpenAPI
