@@ -18,6 +18,17 @@ MAX_EXAMPLES="${CONTRACT_MAX_EXAMPLES:-25}"
 WORK="$(mktemp -d)"
 log() { printf '==> contract: %s\n' "$*" >&2; }
 
+# Debian packages this script needs (installed only when their command is missing).
+apt_install() {
+  local sudo=""
+  [ "$(id -u)" = 0 ] || sudo="sudo"
+  log "installing Debian packages: $*"
+  $sudo apt-get update -qq && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+command -v curl >/dev/null 2>&1 || apt_install curl
+command -v npm >/dev/null 2>&1 || apt_install nodejs npm
+[ -x /usr/bin/chromium ] || apt_install chromium
+
 SERVER_PID=""
 cleanup() {
   if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then
@@ -105,10 +116,6 @@ log "2/3 TypeScript types with openapi-typescript, tsc --noEmit of clients/ts"
 ) || { log "TypeScript client failed"; status=1; }
 
 log "3/3 /api/docs/ in headless Chromium"
-if [ ! -x /usr/bin/chromium ]; then
-  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
-  $SUDO apt-get update -qq && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
-fi
 CONTRACT_BASE="$BASE" python - <<'PY' || { log "docs page check failed"; status=1; }
 import os
 import sys
