@@ -12,7 +12,6 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from django.core.exceptions import ValidationError
 from django.db import connections, router, transaction
 from django.utils import timezone
 
@@ -52,6 +51,32 @@ def event_create(
     return event
 
 
+BIGINT_MAX = 2**63 - 1
+
+
+def _batch_errors(event: AnalyticsEvent) -> dict[str, tuple[str, str]]:
+    """The model's field rules, checked directly: ``full_clean`` costs ~50 us per event, too much
+    for 10,000 of them (the API has already validated the same rules once)."""
+    errors: dict[str, tuple[str, str]] = {}
+    meta = AnalyticsEvent._meta
+    limits = {name: meta.get_field(name).max_length for name in ("event_type", "session_id")}
+    if not isinstance(event.event_type, str) or not event.event_type:
+        errors["event_type"] = ("blank", "This field cannot be blank.")
+    elif len(event.event_type) > limits["event_type"]:
+        errors["event_type"] = ("max_length", f"At most {limits['event_type']} characters.")
+    if not isinstance(event.session_id, str) or len(event.session_id) > limits["session_id"]:
+        errors["session_id"] = ("max_length", f"At most {limits['session_id']} characters.")
+    if event.user_id is not None and (
+        isinstance(event.user_id, bool) or not isinstance(event.user_id, int) or not 1 <= event.user_id <= BIGINT_MAX
+    ):
+        errors["user_id"] = ("invalid", f"Must be an integer from 1 to {BIGINT_MAX}.")
+    if not isinstance(event.timestamp, dt.datetime) or timezone.is_naive(event.timestamp):
+        errors["timestamp"] = ("invalid", "Must be a timezone-aware datetime.")
+    if not isinstance(event.data, dict):
+        errors["data"] = ("invalid", "Must be a JSON object.")
+    return errors
+
+
 def event_batch_create(*, events: Sequence[Mapping[str, Any]]) -> int:
     """Validate every event, then write all of them or none. Returns how many were written."""
     if len(events) > MAX_BATCH:
@@ -60,11 +85,8 @@ def event_batch_create(*, events: Sequence[Mapping[str, Any]]) -> int:
     errors: dict[str, list[tuple[str, str]]] = {}
     for index, fields in enumerate(events):
         event = _build(fields)
-        try:
-            event.full_clean()
-        except ValidationError as exc:
-            for field, items in exc.error_dict.items():
-                errors[f"events[{index}].{field}"] = [(e.code or "invalid", " ".join(e.messages)) for e in items]
+        for field, (code, message) in _batch_errors(event).items():
+            errors[f"events[{index}].{field}"] = [(code, message)]
         built.append(event)
     if errors:
         raise FieldErrors(errors)

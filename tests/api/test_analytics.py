@@ -172,3 +172,24 @@ def test_summary_counts_by_type(client_) -> None:
 
 def test_empty_cursor_is_400(client_) -> None:
     assert_problem(client_.get(URL, {"cursor": ""}), 400, "cursor")
+
+
+@pytest.mark.django_db(databases=[aliases.ANALYTICS])
+def test_batch_service_validates_on_its_own() -> None:
+    from core.analytics.services import event_batch_create
+    from core.errors import FieldErrors
+
+    good = {"event_type": "view", "timestamp": T0}
+    bad = [good, {"event_type": ""}, {"event_type": "x" * 51}, {"event_type": "v", "user_id": 0},
+           {"event_type": "v", "user_id": True}, {"event_type": "v", "timestamp": dt.datetime(2026, 1, 1)},
+           {"event_type": "v", "data": [1]}, {"event_type": "v", "session_id": "s" * 101}]
+    with pytest.raises(FieldErrors) as caught:
+        event_batch_create(events=bad)
+    assert set(caught.value.errors) == {
+        "events[1].event_type", "events[2].event_type", "events[3].user_id", "events[4].user_id",
+        "events[5].timestamp", "events[6].data", "events[7].session_id",
+    }
+    assert AnalyticsEvent.objects.count() == 0
+    assert event_batch_create(events=[good, {"event_type": "click", "user_id": 3}]) == 2
+    with pytest.raises(FieldErrors):
+        event_batch_create(events=[good] * (MAX_BATCH + 1))
