@@ -112,6 +112,8 @@ def test_retrieve_and_unknown_ids(client_) -> None:
     assert_problem(client_.get(f"{URL}abc/"), 404)
     assert_problem(client_.get(f"{URL}{2**64}/"), 404)
     assert_problem(client_.get(f"{URL}99999999999999999999999999999/"), 404)
+    for odd in ("%20" + str(user.pk), "1_0", "\u0663", "0", "-1", "%00"):
+        assert_problem(client_.get(f"{URL}{odd}/"), 404)
 
 
 def test_writes_need_staff_403(client_) -> None:
