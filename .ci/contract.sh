@@ -1,14 +1,17 @@
 #!/usr/bin/env bash
 # Contract checks of the committed OpenAPI schema against a live service (issue 3, items 9-10):
 #   1. schemathesis over openapi/schema.yaml with a staff token: no 5xx, every response (status,
-#      content type, headers, body) as documented;
+#      content type, headers, body) as documented, invalid input rejected, no access without the
+#      token, and (stateful phase) created resources readable and deleted ones gone.
+#      Not checked: allow_header_conformance (with LEGACY_ALLOW_WRITES off the legacy resource
+#      truthfully answers `Allow: GET, HEAD, OPTIONS` while the schema documents its write methods).
 #   2. TypeScript types from the schema with openapi-typescript, and `tsc --noEmit` of a small
 #      client (clients/ts/) that lists posts, creates one and reads a user;
 #   3. /api/docs/ in headless Debian Chromium driven by Playwright: the operations render and no
 #      request leaves localhost.
 # Standalone: assumes the venv is active and the *_DATABASE_URL of the real engines are exported
 # (as .ci/run does); installs what it needs (npm packages from clients/ts/package-lock.json,
-# Debian chromium). Knobs: CONTRACT_PORT (8765), CONTRACT_MAX_EXAMPLES (25).
+# Debian chromium). Knobs: CONTRACT_PORT (8765), CONTRACT_MAX_EXAMPLES (25), CONTRACT_SEED.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
@@ -17,6 +20,17 @@ BASE="http://127.0.0.1:$PORT"
 MAX_EXAMPLES="${CONTRACT_MAX_EXAMPLES:-25}"
 WORK="$(mktemp -d)"
 log() { printf '==> contract: %s\n' "$*" >&2; }
+
+# Debian packages this script needs (installed only when their command is missing).
+apt_install() {
+  local sudo=""
+  [ "$(id -u)" = 0 ] || sudo="sudo"
+  log "installing Debian packages: $*"
+  $sudo apt-get update -qq && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+command -v curl >/dev/null 2>&1 || apt_install curl
+command -v npm >/dev/null 2>&1 || apt_install nodejs npm
+[ -x /usr/bin/chromium ] || apt_install chromium
 
 SERVER_PID=""
 cleanup() {
@@ -39,16 +53,22 @@ log "migrate, legacy table, seed data, token"
 python manage.py migrate_all >/dev/null
 python manage.py ensure_legacy_table >/dev/null
 LEGACY_ALLOW_WRITES=1 python manage.py shell -c '
-from core.users.models import User
-from core.blog.models import Post
-from core.analytics.models import AnalyticsEvent
-from core.legacy.models import LegacyCustomer
+# Idempotent: a previous run (or schemathesis itself) may have renamed or deleted seed rows.
+from django.db.models import Q
 from django.utils import timezone
+from core.analytics.models import AnalyticsEvent
+from core.blog.models import Post
+from core.legacy.models import LegacyCustomer
+from core.users.models import User
 for i in range(1, 6):
-    user, _ = User.objects.get_or_create(username=f"contract{i}", defaults={"email": f"contract{i}@example.com"})
+    name, email = f"contract{i}", f"contract{i}@example.com"
+    if not User.objects.filter(Q(username=name) | Q(email__iexact=email)).exists():
+        User.objects.create(username=name, email=email)
+for user in User.objects.order_by("id")[:5]:
     if not Post.objects.filter(author_id=user.pk).exists():
-        Post.objects.create(author_id=user.pk, title=f"Post {i}", content="seed")
-    AnalyticsEvent.objects.create(event_type="page_view", user_id=user.pk, data={"seed": i})
+        Post.objects.create(author_id=user.pk, title=f"Post by {user.username}", content="seed")
+    AnalyticsEvent.objects.create(event_type="page_view", user_id=user.pk, data={"seed": True})
+for i in range(1, 6):
     LegacyCustomer.objects.get_or_create(customer_email=f"contract{i}@example.com",
         defaults={"customer_name": f"Contract Customer {i} \U0001F680", "created_date": timezone.now()})
 print("seeded")
@@ -57,7 +77,9 @@ TOKEN="$(python manage.py create_api_token contract-bot --staff 2>/dev/null | ta
 [ -n "$TOKEN" ] || { log "no token"; exit 1; }
 
 log "starting the service on $BASE"
-python manage.py runserver "127.0.0.1:$PORT" --noreload --insecure >"$WORK/server.log" 2>&1 &
+# gunicorn as in production (static assets of the docs served by WhiteNoise); access log for the tally.
+gunicorn core.wsgi:application --bind "127.0.0.1:$PORT" --worker-class gthread --workers 2 --threads 4 \
+  --timeout 60 --access-logfile - >"$WORK/server.log" 2>&1 &
 SERVER_PID=$!
 for _ in $(seq 1 60); do
   curl -fsS "$BASE/health" >/dev/null 2>&1 && break
@@ -68,18 +90,19 @@ curl -fsS "$BASE/health" >/dev/null || { log "service did not start"; cat "$WORK
 status=0
 
 log "1/3 schemathesis (max $MAX_EXAMPLES examples per operation)"
-if ! st run openapi/schema.yaml --url "$BASE" \
+# Run from the scratch directory so that schemathesis' cache (.schemathesis/) does not land in the tree.
+if ! (cd "$WORK" && st run "$ROOT/openapi/schema.yaml" --url "$BASE" \
     -H "Authorization: Token $TOKEN" \
-    --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance,ignored_auth,unsupported_method,negative_data_rejection \
-    --phases examples,coverage,fuzzing \
-    --max-examples "$MAX_EXAMPLES" --seed 20261125 --workers 2 --request-timeout 30 \
-    --suppress-health-check all --warnings off; then
+    --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance,ignored_auth,unsupported_method,negative_data_rejection,missing_required_header,use_after_free,ensure_resource_availability \
+    --phases examples,coverage,fuzzing,stateful \
+    --max-examples "$MAX_EXAMPLES" --seed "${CONTRACT_SEED:-20261125}" --workers 2 --request-timeout 30 \
+    --suppress-health-check all --warnings off); then
   log "schemathesis found problems"
   grep -E "Traceback|Error" "$WORK/server.log" | tail -20 >&2 || true
   status=1
 fi
 
-# What the service answered during the run (runserver's access log): a 5xx here fails the run too.
+# What the service answered during the run (gunicorn's access log): a 5xx here fails the run too.
 log "responses by status during the run:"
 grep -oE '" [1-5][0-9]{2} ' "$WORK/server.log" | sort | uniq -c | sort -rn >&2 || true
 if grep -qE '" 5[0-9]{2} ' "$WORK/server.log"; then
@@ -96,10 +119,6 @@ log "2/3 TypeScript types with openapi-typescript, tsc --noEmit of clients/ts"
 ) || { log "TypeScript client failed"; status=1; }
 
 log "3/3 /api/docs/ in headless Chromium"
-if [ ! -x /usr/bin/chromium ]; then
-  if [ "$(id -u)" = 0 ]; then SUDO=""; else SUDO="sudo"; fi
-  $SUDO apt-get update -qq && $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
-fi
 CONTRACT_BASE="$BASE" python - <<'PY' || { log "docs page check failed"; status=1; }
 import os
 import sys

@@ -55,6 +55,22 @@ class StrictOrderingFilter(filters.OrderingFilter):
         return terms
 
 
+    def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
+        fields = [f if isinstance(f, str) else f[0] for f in getattr(view, "ordering_fields", None) or []]
+        choices = [name for field in fields for name in (field, f"-{field}")]
+        return [
+            {
+                "name": self.ordering_param,
+                "required": False,
+                "in": "query",
+                "description": self.ordering_description,
+                "schema": {"type": "array", "items": {"type": "string", "enum": choices}, "uniqueItems": True},
+                "style": "form",
+                "explode": False,
+            }
+        ]
+
+
 class StrictSearchFilter(filters.SearchFilter):
     search_description = f"Case-insensitive search (at most {MAX_SEARCH_LENGTH} characters)."
 

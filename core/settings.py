@@ -75,13 +75,16 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Outermost, so that every response carries X-Request-ID, even a CORS preflight or a redirect.
+    "api.middleware.RequestIDMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Static files (the API docs' Swagger UI/ReDoc assets) from the process itself, under gunicorn too.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "routers.middleware.RoutingStateMiddleware",
     # Inside the routing state (they read the per-alias timings before the state is reset):
-    "api.middleware.RequestIDMiddleware",
-    "core.logging.RequestContextMiddleware",  # request id + per-alias query time in the logs
     "api.middleware.ServerTimingMiddleware",
+    "core.logging.RequestContextMiddleware",  # request id + per-alias query time in the logs
     "api.metrics.MetricsMiddleware",  # Prometheus counters (METRICS_ENABLED)
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -232,6 +235,8 @@ USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
+# WhiteNoise serves STATIC_ROOT (collectstatic) and, when not collected, straight from the apps.
+WHITENOISE_USE_FINDERS = True
 
 # ---------------------------------------------------------------------------------------------
 # REST framework and OpenAPI

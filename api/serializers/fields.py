@@ -10,11 +10,17 @@ BIGINT_MAX = 2**63 - 1
 
 
 class StrictCharField(serializers.CharField):
-    """A JSON string, and only a string: ``0`` or ``true`` is a 400 (DRF would coerce them)."""
+    """A JSON string, and only a string: ``0`` or ``true`` is a 400 (DRF would coerce them).
+
+    ``max_length`` applies to the string as sent, before surrounding whitespace is trimmed, as the
+    schema's ``maxLength`` says.
+    """
 
     def to_internal_value(self, data: Any) -> str:
         if not isinstance(data, str):
             self.fail("invalid")
+        if self.max_length is not None and len(data) > self.max_length:
+            self.fail("max_length", max_length=self.max_length)
         return super().to_internal_value(data)
 
 
@@ -22,6 +28,8 @@ class StrictEmailField(serializers.EmailField):
     def to_internal_value(self, data: Any) -> str:
         if not isinstance(data, str):
             self.fail("invalid")
+        if self.max_length is not None and len(data) > self.max_length:
+            self.fail("max_length", max_length=self.max_length)
         return super().to_internal_value(data)
 
 

@@ -25,14 +25,11 @@ class ResourceViewSet(viewsets.GenericViewSet):
         return super().filter_queryset(queryset)
 
     def object_id(self) -> int:
-        raw = self.kwargs[self.lookup_url_kwarg or self.lookup_field]
-        try:
-            value = int(raw)
-        except (TypeError, ValueError):
-            raise NotFound(self.resource_name, raw) from None
-        if not 1 <= value <= BIGINT_MAX:
-            raise NotFound(self.resource_name, raw)
-        return value
+        raw = str(self.kwargs[self.lookup_url_kwarg or self.lookup_field])
+        # ASCII digits only: int() would also take " 7", "1_0" or "٣".
+        if not (raw.isascii() and raw.isdigit() and len(raw) <= 19) or not 1 <= int(raw) <= BIGINT_MAX:
+            raise NotFound(self.resource_name, raw[:40])
+        return int(raw)
 
     def get_object(self) -> Any:  # pragma: no cover - each viewset reads through its selector
         raise NotImplementedError

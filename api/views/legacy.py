@@ -10,7 +10,7 @@ from django.conf import settings
 from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import status
-from rest_framework.permissions import IsAuthenticated
+from rest_framework.permissions import SAFE_METHODS, IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -21,6 +21,7 @@ from api.serializers.legacy import LegacyCustomerInputSerializer, LegacyCustomer
 from api.views.base import ResourceViewSet
 from core.legacy import selectors, services
 from core.legacy.models import LegacyCustomer
+from routers.primary import LegacyWriteForbidden
 
 TAG = "legacy"
 READ_ONLY = {
@@ -82,6 +83,12 @@ class LegacyCustomerViewSet(ResourceViewSet):
         if settings.LEGACY_ALLOW_WRITES:
             return methods
         return [m for m in methods if m in ("GET", "HEAD", "OPTIONS")]
+
+    def initial(self, request: Request, *args: object, **kwargs: object) -> None:
+        super().initial(request, *args, **kwargs)  # authentication (401), staff (403), throttling
+        # Answer 405 before reading the body: the routers would refuse the write anyway.
+        if request.method not in SAFE_METHODS and not settings.LEGACY_ALLOW_WRITES:
+            raise LegacyWriteForbidden(LegacyCustomer)
 
     def get_queryset(self) -> QuerySet[LegacyCustomer]:
         return selectors.customer_list()

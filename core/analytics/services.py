@@ -1,20 +1,21 @@
 """Writes of analytics events (analytics_db): one at a time, or a batch written all or nothing.
 
-A batch is validated whole before anything is written, then inserted inside one transaction with
-multi-row ``INSERT`` statements (``bulk_create`` in chunks of :data:`INSERT_CHUNK` rows), so that
-10,000 events cost a handful of statements, never one per event.
+A batch is validated whole before anything is written, then written inside one transaction: on
+PostgreSQL with one ``COPY ... FROM STDIN``, elsewhere with multi-row ``INSERT`` statements
+(``bulk_create`` in chunks of :data:`INSERT_CHUNK` rows); never one statement per event.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from django.core.exceptions import ValidationError
-from django.db import router, transaction
+from django.db import connections, router, transaction
 from django.utils import timezone
 
+from core import instrumentation
 from core.analytics.models import AnalyticsEvent
 from core.errors import FieldErrors
 
@@ -50,6 +51,32 @@ def event_create(
     return event
 
 
+BIGINT_MAX = 2**63 - 1
+
+
+def _batch_errors(event: AnalyticsEvent) -> dict[str, tuple[str, str]]:
+    """The model's field rules, checked directly: ``full_clean`` costs ~50 us per event, too much
+    for 10,000 of them (the API has already validated the same rules once)."""
+    errors: dict[str, tuple[str, str]] = {}
+    meta = AnalyticsEvent._meta
+    limits = {name: meta.get_field(name).max_length for name in ("event_type", "session_id")}
+    if not isinstance(event.event_type, str) or not event.event_type:
+        errors["event_type"] = ("blank", "This field cannot be blank.")
+    elif len(event.event_type) > limits["event_type"]:
+        errors["event_type"] = ("max_length", f"At most {limits['event_type']} characters.")
+    if not isinstance(event.session_id, str) or len(event.session_id) > limits["session_id"]:
+        errors["session_id"] = ("max_length", f"At most {limits['session_id']} characters.")
+    if event.user_id is not None and (
+        isinstance(event.user_id, bool) or not isinstance(event.user_id, int) or not 1 <= event.user_id <= BIGINT_MAX
+    ):
+        errors["user_id"] = ("invalid", f"Must be an integer from 1 to {BIGINT_MAX}.")
+    if not isinstance(event.timestamp, dt.datetime) or timezone.is_naive(event.timestamp):
+        errors["timestamp"] = ("invalid", "Must be a timezone-aware datetime.")
+    if not isinstance(event.data, dict):
+        errors["data"] = ("invalid", "Must be a JSON object.")
+    return errors
+
+
 def event_batch_create(*, events: Sequence[Mapping[str, Any]]) -> int:
     """Validate every event, then write all of them or none. Returns how many were written."""
     if len(events) > MAX_BATCH:
@@ -58,11 +85,8 @@ def event_batch_create(*, events: Sequence[Mapping[str, Any]]) -> int:
     errors: dict[str, list[tuple[str, str]]] = {}
     for index, fields in enumerate(events):
         event = _build(fields)
-        try:
-            event.full_clean()
-        except ValidationError as exc:
-            for field, items in exc.error_dict.items():
-                errors[f"events[{index}].{field}"] = [(e.code or "invalid", " ".join(e.messages)) for e in items]
+        for field, (code, message) in _batch_errors(event).items():
+            errors[f"events[{index}].{field}"] = [(code, message)]
         built.append(event)
     if errors:
         raise FieldErrors(errors)
@@ -70,5 +94,30 @@ def event_batch_create(*, events: Sequence[Mapping[str, Any]]) -> int:
         return 0
     db = router.db_for_write(AnalyticsEvent)
     with transaction.atomic(using=db):
-        AnalyticsEvent.objects.bulk_create(built, batch_size=INSERT_CHUNK)
+        if connections[db].vendor == "postgresql":
+            _copy(built, db)
+        else:
+            AnalyticsEvent.objects.bulk_create(built, batch_size=INSERT_CHUNK)
     return len(built)
+
+
+def _copy(events: Sequence[AnalyticsEvent], db: str) -> None:
+    """``COPY analytics_event (...) FROM STDIN`` with psycopg, values prepared as Django would.
+
+    COPY does not go through Django's execute wrappers, so its time is recorded here for
+    Server-Timing and the metrics listeners.
+    """
+    connection = connections[db]
+    fields = [f for f in AnalyticsEvent._meta.concrete_fields if not f.primary_key]
+    table = connection.ops.quote_name(AnalyticsEvent._meta.db_table)
+    columns = ", ".join(connection.ops.quote_name(f.column) for f in fields)
+    started = time.perf_counter()
+    failed = True
+    try:
+        with connection.cursor() as cursor, connection.wrap_database_errors:
+            with cursor.cursor.copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+                for event in events:
+                    copy.write_row([f.get_db_prep_save(getattr(event, f.attname), connection) for f in fields])
+        failed = False
+    finally:
+        instrumentation.record(db, time.perf_counter() - started, failed)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 
 import pytest
+from django.conf import settings
 from django.core.cache import caches
 from django.core.management import call_command
 from django.test import override_settings
@@ -48,7 +49,7 @@ def test_create_api_token_staff_and_rotate() -> None:
 
 def test_throttle_is_per_token_with_retry_after() -> None:
     caches["throttle"].clear()
-    rest = dict(__import__("django.conf", fromlist=["settings"]).settings.REST_FRAMEWORK)
+    rest = dict(settings.REST_FRAMEWORK)
     rest["DEFAULT_THROTTLE_RATES"] = {"token": "3/minute"}
     with override_settings(REST_FRAMEWORK=rest, API_THROTTLE_CACHE="throttle"):
         first, second = api_client(), api_client()

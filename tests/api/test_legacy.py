@@ -76,7 +76,18 @@ def test_writes_are_refused_with_405_while_the_setting_is_off(staff_client) -> N
     assert response["Allow"] == "GET, HEAD, OPTIONS"
     assert_problem(staff_client.patch(f"{URL}{customer.pk}/", {"customer_name": "y"}, format="json"), 405)
     assert_problem(staff_client.delete(f"{URL}{customer.pk}/"), 405)
+    assert_problem(staff_client.post(URL, {"customer_name": 5}, format="json"), 405)  # before validation
     assert LegacyCustomer.objects.get(pk=customer.pk).customer_name == customer.customer_name
+
+
+@override_settings(LEGACY_ALLOW_WRITES=False)
+def test_the_router_refuses_legacy_writes_by_itself() -> None:
+    from core.legacy import services
+    from routers.primary import LegacyWriteForbidden
+
+    with pytest.raises(LegacyWriteForbidden):
+        services.customer_create(customer_name="x", customer_email="x@example.com")
+    assert not LegacyCustomer.objects.filter(customer_email="x@example.com").exists()
 
 
 @override_settings(LEGACY_ALLOW_WRITES=True)

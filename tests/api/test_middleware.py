@@ -6,6 +6,7 @@ import re
 
 import pytest
 from django.conf import settings
+from django.test import override_settings
 from rest_framework.test import APIClient
 
 from api.middleware import server_timing
@@ -16,12 +17,25 @@ pytestmark = pytest.mark.django_db(databases=[aliases.DEFAULT, aliases.USERS])
 ENTRY = re.compile(r"^(?P<alias>[A-Za-z0-9_]+);dur=(?P<ms>[0-9]+\.[0-9])$")
 
 
-def test_middleware_sits_inside_the_routing_state() -> None:
+def test_middleware_order() -> None:
     order = settings.MIDDLEWARE
     routing = order.index("routers.middleware.RoutingStateMiddleware")
-    request_id = order.index("api.middleware.RequestIDMiddleware")
-    timing = order.index("api.middleware.ServerTimingMiddleware")
-    assert routing < request_id < timing
+    # Server-Timing reads the routing state's timings before the routing middleware resets it.
+    assert order[routing + 1] == "api.middleware.ServerTimingMiddleware"
+    # The request id wraps everything, CORS preflights included.
+    assert order[0] == "api.middleware.RequestIDMiddleware"
+
+
+@override_settings(CORS_ALLOWED_ORIGINS=["https://app.example.com"])
+def test_cors_preflight_has_a_request_id_and_exposes_the_headers() -> None:
+    response = APIClient().options(
+        "/api/v1/users/",
+        HTTP_ORIGIN="https://app.example.com",
+        HTTP_ACCESS_CONTROL_REQUEST_METHOD="GET",
+        HTTP_X_REQUEST_ID="preflight-1",
+    )
+    assert response["X-Request-ID"] == "preflight-1"
+    assert response["Access-Control-Allow-Origin"] == "https://app.example.com"
 
 
 def test_a_valid_request_id_is_echoed(client_) -> None:
@@ -61,3 +75,10 @@ def test_server_timing_format() -> None:
     assert server_timing({"users_db": [2, 0.0018], "default_replica_1": [1, 0.0009]}) == (
         "users_db;dur=1.8, default_replica_1;dur=0.9"
     )
+
+
+@override_settings(CORS_ALLOWED_ORIGINS=["https://app.example.com"])
+def test_cors_exposes_request_id_and_server_timing(client_) -> None:
+    response = client_.get("/api/v1/users/", HTTP_ORIGIN="https://app.example.com")
+    exposed = {h.strip().lower() for h in response["Access-Control-Expose-Headers"].split(",")}
+    assert {"x-request-id", "server-timing"} <= exposed

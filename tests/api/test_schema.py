@@ -64,4 +64,7 @@ def test_docs_pages_answer_and_use_only_local_assets(url: str) -> None:
         assert ref.startswith("/"), f"{url} references {ref}"
         if ref.startswith("/static/"):
             assert finders.find(ref.removeprefix("/static/")), ref
+            asset = APIClient().get(ref)  # served by the process itself (WhiteNoise), not only by runserver
+            assert asset.status_code == 200, ref
+            asset.close()
     assert not re.search(r"https?://(?!localhost)", html.replace("http://www.w3.org", "")), "an absolute URL in the page"

@@ -112,6 +112,8 @@ def test_retrieve_and_unknown_ids(client_) -> None:
     assert_problem(client_.get(f"{URL}abc/"), 404)
     assert_problem(client_.get(f"{URL}{2**64}/"), 404)
     assert_problem(client_.get(f"{URL}99999999999999999999999999999/"), 404)
+    for odd in ("%20" + str(user.pk), "1_0", "\u0663", "0", "-1", "%00"):
+        assert_problem(client_.get(f"{URL}{odd}/"), 404)
 
 
 def test_writes_need_staff_403(client_) -> None:
@@ -192,3 +194,9 @@ def test_uniqueness_is_checked_on_users_db_not_default(staff_client) -> None:
     selects = [q["sql"] for q in users.captured_queries if "users_user" in q["sql"]]
     assert len(selects) == 2  # username, then email (case-insensitive)
     assert not any("INSERT" in q["sql"].upper() for q in users.captured_queries)
+
+
+def test_max_length_counts_the_string_as_sent_before_trimming(staff_client) -> None:
+    username = "\x1f" + "a" * 150  # 151 characters; trimming would make it 150
+    response = staff_client.post(URL, {"username": username, "email": "t@example.com"}, format="json")
+    assert_problem(response, 400, "username")
