@@ -2,7 +2,9 @@
 
 Connected once from :meth:`core.apps.CoreConfig.ready`. The cache is cleared after the write
 commits (``transaction.on_commit``), so a concurrent reader cannot cache the old figures again
-from a transaction that has not committed yet. A post that moves to another author clears both.
+from a transaction that has not committed yet; the delete itself runs within the cache's budget
+(:func:`core.services.user_stats.invalidate_user_stats`). A post that moves to another author
+clears both authors' entries.
 """
 
 from __future__ import annotations
@@ -29,7 +31,9 @@ def _post_changed(sender: type[Post], instance: Post, using: str, **kwargs: Any)
     instance.__dict__[_LOADED_AUTHOR] = authors[0]
 
 
-def _user_changed(sender: type[User], instance: User, using: str, **kwargs: Any) -> None:
+def _user_changed(sender: type[User], instance: User, using: str, created: bool = False, **kwargs: Any) -> None:
+    if created:
+        return  # nothing can be cached yet for a new id
     user_id = instance.pk
     transaction.on_commit(lambda: invalidate_user_stats(user_id), using=using)
 
