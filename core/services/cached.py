@@ -68,6 +68,11 @@ def set_quietly(key: str, value: Any, timeout: float) -> bool:
     return True
 
 
+def delete(*keys: str) -> None:
+    """Drop ``keys``; raises the cache's errors (the fan-out degrades them)."""
+    cache.delete_many(list(keys))
+
+
 def delete_quietly(*keys: str) -> None:
     try:
         cache.delete_many(list(keys))

@@ -8,14 +8,16 @@ answers with what it has:
   routing state (replica choice, read-your-writes pins) and the per-alias query timings of
   :mod:`core.instrumentation` are the request's own;
 - every part has a time budget that the *database* enforces, so that a slow source stops working
-  instead of only being waited for: PostgreSQL ``statement_timeout`` (set on the session for the
-  part and reset after it), MariaDB ``SET STATEMENT max_statement_time=... FOR <query>`` on every
+  instead of only being waited for: PostgreSQL ``SET LOCAL statement_timeout`` sent with each
+  statement (same message, no extra round trip), MariaDB ``SET STATEMENT max_statement_time=... FOR <query>`` on every
   statement of the part, MySQL ``MAX_EXECUTION_TIME`` likewise, SQLite a progress handler that
   interrupts the statement after the deadline. The caller also stops waiting at budget + grace,
   which covers connecting to a server that does not answer;
-- every worker thread returns the connections it used before it takes the next part (to
-  psycopg's pool; closed for SQLite; a MariaDB connection with ``CONN_MAX_AGE`` is kept within
-  that age, as Django does between requests; :func:`close_worker_connections` closes them all);
+- every worker thread returns the connections it used before it takes the next part, as Django
+  does at the end of a request: to psycopg's pool (PostgreSQL); a MariaDB connection with
+  ``CONN_MAX_AGE`` is kept within that age; an SQLite file handle stays open per worker thread
+  while healthy (nothing to return it to, and reopening costs more than the query); a connection
+  that saw an error is closed. :func:`close_worker_connections` closes them all;
 - a part that fails with a database error or runs out of time is *degraded*: its result is
   ``None`` and its key is listed in :attr:`FanOutResult.degraded`. A part named *essential* raises
   :class:`core.errors.SourceUnavailable` instead. Domain errors (``NotFound``) raised by a part
@@ -34,12 +36,12 @@ import os
 import threading
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import ALL_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
 from django.conf import settings
-from django.db import DatabaseError, close_old_connections, connections
+from django.db import DatabaseError, connections
 
 from core.errors import SourceUnavailable
 from core.services.cached import CACHE_ERRORS
@@ -122,14 +124,53 @@ def _read_alias(key: str) -> str | None:
 
 
 @contextlib.contextmanager
+def _wrapped(connection: Any, wrapper: Callable[..., Any]) -> Iterator[None]:
+    """Like ``connection.execute_wrapper`` but removes exactly ``wrapper`` afterwards (the timing
+    wrapper may be appended after it when the part's first query opens the connection)."""
+    connection.execute_wrappers.append(wrapper)
+    try:
+        yield
+    finally:
+        connection.execute_wrappers.remove(wrapper)
+
+
+@contextlib.contextmanager
 def _postgresql_budget(alias: str, seconds: float) -> Iterator[None]:
+    """``SET LOCAL statement_timeout`` in front of every statement of the part, in the same message.
+
+    Django's psycopg cursors bind parameters on the client, so ``SET LOCAL ...; <statement>`` goes
+    to the server as one simple query: one implicit transaction, no extra round trip, and the
+    setting ends with it (nothing is left on the pooled connection, whether the statement
+    succeeds or is cancelled). Each statement gets what is left of the part's budget.
+    """
+    connection = connections[alias]
+    if connection.settings_dict["OPTIONS"].get("server_side_binding"):
+        with _postgresql_session_budget(alias, seconds):
+            yield
+        return
+    deadline = time.monotonic() + seconds
+
+    def wrapper(execute: Callable[..., Any], sql: str, params: Any, many: bool, context: dict[str, Any]) -> Any:
+        if many:
+            return execute(sql, params, many, context)
+        millis = max(1, int((deadline - time.monotonic()) * 1000))
+        result = execute(f"SET LOCAL statement_timeout = {millis}; {sql}", params, many, context)
+        context["cursor"].nextset()  # past the SET's empty result, to the statement's rows
+        return result
+
+    with _wrapped(connection, wrapper):
+        yield
+
+
+@contextlib.contextmanager
+def _postgresql_session_budget(alias: str, seconds: float) -> Iterator[None]:
+    """With server-side binding (one statement per message): set the session's timeout, reset it."""
     connection = connections[alias]
     connection.ensure_connection()
     raw = connection.connection
     millis = max(1, int(seconds * 1000))
     # On the driver's connection, so that the bookkeeping statements are not counted as the
-    # part's queries; on the session (autocommit), reset afterwards so that the pooled
-    # connection goes back without it.
+    # part's queries; reset afterwards so that the pooled connection goes back without it.
     with connection.wrap_database_errors:
         raw.execute(f"SET statement_timeout = {millis}")
     try:
@@ -165,7 +206,7 @@ def _mysql_budget(alias: str, seconds: float) -> Iterator[None]:
     def wrapper(execute: Callable[..., Any], sql: str, params: Any, many: bool, context: dict[str, Any]) -> Any:
         return execute(rewrite(sql), params, many, context)
 
-    with connection.execute_wrapper(wrapper):
+    with _wrapped(connection, wrapper):
         yield
 
 
@@ -205,27 +246,42 @@ def database_budget(alias: str | None, seconds: float) -> contextlib.AbstractCon
 # --- the fan-out -------------------------------------------------------------------------------
 
 
-def _run_part(key: str, part: Part, deadline: float) -> _Outcome:
-    """Runs in a pool thread, inside the caller's copied context."""
+def _run_part(key: str, part: Part, deadline: float, alias: str | None = None, inline: bool = False) -> _Outcome:
+    """Runs a part in a pool thread (inside the caller's copied context), or ``inline`` on the
+    calling thread on a connection that thread already holds."""
     started = time.perf_counter()
     outcome = _Outcome()
     try:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             raise BudgetExhausted(f"{key}: the budget ran out while queued")
-        alias = _read_alias(key)
+        if not inline:
+            alias = _read_alias(key)
         with database_budget(alias, remaining):
             outcome.value = part(alias)
     except _DEGRADING_ERRORS as exc:
         outcome.error = exc
     finally:
         outcome.seconds = time.perf_counter() - started
-        # Return this thread's connections before the thread takes another request's part, as
-        # Django does at the end of a request: a pooled PostgreSQL connection goes back to the
-        # pool, SQLite is closed, a connection with CONN_MAX_AGE (MariaDB) is kept only while it
-        # is younger than that and healthy, so that a broken or old one is never reused.
-        _return_connections()
+        if not inline:
+            # Give back this thread's connections before it takes another request's part.
+            _return_connections()
     return outcome
+
+
+def _inline_candidate(parts: Mapping[str, Part]) -> tuple[str, str] | None:
+    """A part the calling thread can run itself: one whose database it already has an open,
+    healthy connection to, outside any transaction (the request's token lookup leaves one on
+    default). Running it there saves a thread hand-off and a pool check-out; its budget is
+    still enforced by the database, and connecting (the only wait it cannot bound) is done."""
+    for key in parts:
+        alias = _read_alias(key)
+        if alias is None:
+            continue
+        connection = connections[alias]
+        if connection.connection is not None and _healthy_idle(connection):
+            return key, alias
+    return None
 
 
 #: Backends whose session set-up runs through Django cursors (MariaDB's ``SET SESSION
@@ -235,10 +291,25 @@ _SETUP_THROUGH_CURSORS = frozenset({"mysql"})
 
 
 def _return_connections() -> None:
-    close_old_connections()
     for connection in connections.all(initialized_only=True):
+        if connection.vendor == "sqlite" and _healthy_idle(connection):
+            # An SQLite connection is a file handle, not a server's connection: there is nothing
+            # to return it to, and opening one again (Django registers its SQL functions, runs
+            # the PRAGMAs) costs more than the part's query. Kept per worker thread (at most
+            # FANOUT_MAX_WORKERS of them); closed once it has seen an error.
+            continue
+        connection.close_if_unusable_or_obsolete()
         if connection.connection is None and connection.vendor in _SETUP_THROUGH_CURSORS:
             del connections[connection.alias]
+
+
+def _healthy_idle(connection: Any) -> bool:
+    return (
+        connection.connection is not None
+        and not connection.errors_occurred
+        and not connection.in_atomic_block
+        and connection.get_autocommit()
+    )
 
 
 def fan_out(
@@ -259,20 +330,29 @@ def fan_out(
     # workers add their timings and routing choices to the request's own state.
     state.current()
     pool = executor()
+    inline = _inline_candidate(parts) if len(parts) > 1 else None
     submitted = time.monotonic()
     futures: dict[Future[_Outcome], str] = {}
     wait_until: dict[str, float] = {}
     for key, part in parts.items():
         budget = budgets.get(key, budget_for(key))
-        futures[pool.submit(state.with_context(_run_part), key, part, submitted + budget)] = key
         wait_until[key] = submitted + budget + grace
+        if inline is None or key != inline[0]:
+            futures[pool.submit(state.with_context(_run_part), key, part, submitted + budget)] = key
 
     result = FanOutResult()
     outcomes: dict[str, _Outcome] = {}
+    if inline is not None:
+        key, alias = inline
+        budget = budgets.get(key, budget_for(key))
+        outcomes[key] = outcome = _run_part(key, parts[key], submitted + budget, alias, inline=True)
+        if outcome.error is not None:
+            _fail(key, outcome.error, essential)
     pending = set(futures)
     while pending:
         next_deadline = min(wait_until[futures[f]] for f in pending)
-        done, _ = wait(pending, timeout=max(0.0, next_deadline - time.monotonic()), return_when=FIRST_COMPLETED)
+        # One wake-up when everything is in (the usual case), or at the next deadline.
+        done, _ = wait(pending, timeout=max(0.0, next_deadline - time.monotonic()), return_when=ALL_COMPLETED)
         for future in done:
             pending.discard(future)
             key = futures[future]

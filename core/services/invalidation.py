@@ -2,7 +2,9 @@
 
 Connected once from :meth:`core.apps.CoreConfig.ready`. The cache is cleared after the write
 commits (``transaction.on_commit``), so a concurrent reader cannot cache the old figures again
-from a transaction that has not committed yet. A post that moves to another author clears both.
+from a transaction that has not committed yet; the delete itself runs within the cache's budget
+(:func:`core.services.user_stats.invalidate_user_stats`). A post that moves to another author
+clears both authors' entries.
 """
 
 from __future__ import annotations

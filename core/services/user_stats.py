@@ -97,7 +97,12 @@ def user_stats(*, user_id: int) -> dict[str, Any]:
 
 
 def invalidate_user_stats(*user_ids: int | None) -> None:
-    """Forget the cached stats of these users (None entries are ignored)."""
-    keys = [cached.user_stats_key(uid) for uid in {u for u in user_ids if u is not None}]
+    """Forget the cached stats of these users (None entries are ignored).
+
+    The delete runs as a fan-out part: within the cache's budget, so that a slow or locked cache
+    cannot stall the write that triggered it. When it fails the entry lives until it expires
+    (``USER_STATS_CACHE_SECONDS``); the failure is logged.
+    """
+    keys = [cached.user_stats_key(uid) for uid in sorted({u for u in user_ids if u is not None})]
     if keys:
-        cached.delete_quietly(*keys)
+        fan_out({cached.source_name(): lambda alias: cached.delete(*keys)})

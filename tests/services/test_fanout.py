@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 
 import pytest
@@ -65,6 +66,8 @@ def test_parts_run_concurrently_and_share_the_request_timings() -> None:
 
 @pytest.mark.django_db(transaction=True, databases=DBS)
 def test_worker_threads_return_their_connections() -> None:
+    """PostgreSQL connections go back to the pool after each part; an SQLite file handle stays
+    with its worker thread while healthy and is closed after an error."""
     seen = {}
 
     def part(alias: str) -> int:
@@ -75,9 +78,21 @@ def test_worker_threads_return_their_connections() -> None:
         return 1
 
     fan_out({alias: part for alias in DBS})
-    # PostgreSQL (pooled) and SQLite connections are returned after every part.
+    for alias, wrapper in seen.items():
+        assert wrapper is not connections[alias]  # the worker's own, not the caller's
+        if wrapper.vendor == "sqlite":
+            assert wrapper.connection is not None
+        else:
+            assert wrapper.connection is None
+
+    def failing(alias: str) -> None:
+        seen[alias] = connections[alias]
+        with connections[alias].cursor() as cursor:
+            cursor.execute("SELECT * FROM no_such_table")
+
+    got = fan_out({alias: failing for alias in DBS})
+    assert got.degraded == DBS
     assert all(wrapper.connection is None for wrapper in seen.values())
-    assert all(wrapper is not connections[alias] for alias, wrapper in seen.items())  # other threads
 
 
 @pytest.mark.django_db(transaction=True, databases=DBS)
@@ -144,3 +159,42 @@ def test_domain_errors_of_a_part_reach_the_caller() -> None:
 
     with pytest.raises(NotFound):
         fan_out({aliases.USERS: missing, aliases.DEFAULT: run_sql("SELECT 1")})
+
+
+@pytest.mark.django_db(transaction=True, databases=DBS)
+def test_a_part_whose_connection_the_caller_holds_runs_on_the_caller() -> None:
+    """The request's token lookup leaves a connection on default: that part runs there (no
+    hand-off, no pool check-out), the others in the pool; the caller keeps its connection."""
+    with connections[aliases.DEFAULT].cursor() as cursor:
+        cursor.execute("SELECT 1")
+    caller = connections[aliases.DEFAULT]
+    threads = {}
+
+    def part(alias: str) -> int:
+        threads[alias] = threading.current_thread()
+        with connections[alias].cursor() as cursor:
+            cursor.execute("SELECT 1")
+        return 1
+
+    got = fan_out({alias: part for alias in DBS})
+    assert got.degraded == []
+    assert threads[aliases.DEFAULT] is threading.current_thread()
+    assert all(threads[a] is not threading.current_thread() for a in DBS if a != aliases.DEFAULT)
+    assert caller.connection is not None  # not given back: the request still uses it
+
+
+@pytest.mark.django_db(transaction=True, databases=DBS)
+def test_the_budget_applies_to_a_part_run_on_the_caller() -> None:
+    with connections[aliases.ANALYTICS].cursor() as cursor:
+        cursor.execute("SELECT 1")
+    with Stopwatch() as watch:
+        got = fan_out(
+            {aliases.ANALYTICS: run_sql(slow_sql(aliases.ANALYTICS, 5)), aliases.USERS: run_sql("SELECT 1")},
+            budgets={aliases.ANALYTICS: 0.5},
+        )
+    assert watch.seconds < 1.0
+    assert got.degraded == [aliases.ANALYTICS]
+    assert isinstance(got.errors[aliases.ANALYTICS], OperationalError)
+    # The caller's connection is clean afterwards: no timeout left on it.
+    with connections[aliases.ANALYTICS].cursor() as cursor:
+        cursor.execute(slow_sql(aliases.ANALYTICS, 0.7) if connections[aliases.ANALYTICS].vendor != "sqlite" else "SELECT 1")

@@ -1,0 +1,142 @@
+"""Overhead: each aggregate in process against the same SQL run directly through the drivers.
+
+For the dashboard and stats (targets: <= 2x) and the other aggregates (reported), it times the
+service function (fan-out, routing, budgets, joins, dict building) and, as the reference, the
+same statements sent one after another through psycopg / MySQLdb / sqlite3 on connections opened
+once, fetching all rows. Median of N runs after a warm-up, on the bench databases
+(bench/seed.sh). Run: bench/overhead.sh [--runs 200]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import random
+import sqlite3
+import statistics
+import time
+from collections.abc import Callable
+from typing import Any
+
+import django
+
+django.setup()
+
+import MySQLdb  # noqa: E402
+import psycopg  # noqa: E402
+from django.conf import settings  # noqa: E402
+from django.utils import timezone  # noqa: E402
+
+from core import aliases  # noqa: E402
+from core.services import cached, dashboard, stats, user_stats  # noqa: E402
+from core.services import activity, reports  # noqa: E402
+from routers import state  # noqa: E402
+
+
+def connect_direct() -> dict[str, Any]:
+    conns: dict[str, Any] = {}
+    for alias in (aliases.DEFAULT, aliases.USERS, aliases.ANALYTICS):
+        db = settings.DATABASES[alias]
+        conns[alias] = psycopg.connect(
+            host=db["HOST"], port=db["PORT"] or 5432, user=db["USER"], dbname=db["NAME"], autocommit=True
+        )
+    db = settings.DATABASES[aliases.LEGACY]
+    conns[aliases.LEGACY] = MySQLdb.connect(host=db["HOST"], port=int(db["PORT"] or 3306), user=db["USER"],
+                                            passwd=db["PASSWORD"] or "", db=db["NAME"])
+    conns[aliases.CACHE] = sqlite3.connect(settings.DATABASES[aliases.CACHE]["NAME"])
+    return conns
+
+
+def direct(conns: dict[str, Any], statements: list[tuple[str, str, list[Any]]]) -> None:
+    for alias, sql, params in statements:
+        conn = conns[alias]
+        if alias == aliases.CACHE:
+            conn.execute(sql.replace("%s", "?"), params).fetchall()
+        elif alias == aliases.LEGACY:
+            cursor = conn.cursor()
+            cursor.execute(sql, params)
+            cursor.fetchall()
+        else:
+            conn.execute(sql, params).fetchall()
+
+
+def median_ms(fn: Callable[[], Any], runs: int) -> float:
+    for _ in range(max(3, runs // 10)):
+        fn()
+    samples = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - started)
+    return statistics.median(samples) * 1000
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--runs", type=int, default=200)
+    args = parser.parse_args()
+    conns = connect_direct()
+    rnd = random.Random(7)
+    max_user = conns[aliases.USERS].execute("SELECT max(id) FROM users_user").fetchone()[0]
+    cache_table = settings.CACHES["default"].get("LOCATION")
+    now = timezone.now()
+
+    def ids() -> int:
+        return rnd.randint(1, max_user)
+
+    def in_request(fn: Callable[[], Any]) -> Callable[[], Any]:
+        def run() -> Any:
+            with state.isolated():
+                return fn()
+        return run
+
+    # Statements as the services send them (the same SQL text and parameters).
+    def dashboard_sql() -> list[tuple[str, str, list[Any]]]:
+        uid = ids()
+        return [
+            (aliases.USERS, dashboard._USER_SQL, [uid]),
+            (aliases.DEFAULT, dashboard._POSTS_SQL, [uid, dashboard.RECENT_POSTS]),
+            (aliases.ANALYTICS, dashboard._EVENTS_SQL, [uid, now - dt.timedelta(days=30)]),
+            (aliases.CACHE, f'SELECT cache_key, value, expires FROM "{cache_table}" WHERE cache_key IN (%s)',
+             [f":1:{cached.user_stats_key(uid)}"]),
+        ]
+
+    def stats_sql() -> list[tuple[str, str, list[Any]]]:
+        windows = [now - delta for _, delta in stats.WINDOWS]
+        return [
+            (aliases.USERS, stats._USERS_SQL, []),
+            (aliases.DEFAULT, stats._AUTHORS_SQL, [stats.TOP_AUTHORS]),
+            (aliases.ANALYTICS, stats._EVENTS_SQL, windows),
+            (aliases.LEGACY, stats._CUSTOMERS_SQL, []),
+            (aliases.CACHE, stats._CACHE_ENTRIES_SQL, []),
+            (aliases.USERS, "SELECT id, username FROM users_user WHERE id = ANY(%s)", [list(range(1, 11))]),
+        ]
+
+    print(f"overhead: median of {args.runs} runs (after warm-up), in process; shared 2-core machine")
+    print(f"{'aggregate':<28}{'service ms':>12}{'direct SQL ms':>15}{'ratio':>8}  target")
+    rows = [
+        ("dashboard", in_request(lambda: dashboard.user_dashboard(user_id=ids())),
+         lambda: direct(conns, dashboard_sql()), 2.0, args.runs),
+        ("stats (uncached)", in_request(lambda: stats.compute_stats()),
+         lambda: direct(conns, stats_sql()), 2.0, max(10, args.runs // 20)),
+        ("user stats (uncached part)", in_request(lambda: user_stats.user_stats.__wrapped__(user_id=ids())
+                                                   if hasattr(user_stats.user_stats, "__wrapped__") else None),
+         None, None, 0),
+    ]
+    for name, service, reference, target, runs in rows:
+        if reference is None or runs == 0:
+            continue
+        ours = median_ms(service, runs)
+        ref = median_ms(reference, runs)
+        verdict = "" if target is None else (f"<= {target:.1f}x " + ("ok" if ours / ref <= target else "MISSED"))
+        print(f"{name:<28}{ours:>12.2f}{ref:>15.2f}{ours / ref:>7.2f}x  {verdict}")
+    # The others, reported without a target.
+    for name, fn in (
+        ("users activity (30 d, 20)", in_request(lambda: activity.recent_users_activity(days=30))),
+        ("new-user report (7 d)", in_request(lambda: reports.new_user_activity())),
+    ):
+        print(f"{name:<28}{median_ms(fn, max(10, args.runs // 10)):>12.2f}{'-':>15}{'-':>8}")
+
+
+if __name__ == "__main__":
+    main()
