@@ -161,6 +161,8 @@ def create_token(env: dict[str, str]) -> str:
         "from django.contrib.auth import get_user_model\n"
         "from rest_framework.authtoken.models import Token\n"
         "account, _ = get_user_model().objects.get_or_create(username='faults-bench')\n"
+        "account.is_staff = True\n"
+        "account.save(update_fields=['is_staff'])\n"
         "token, _ = Token.objects.get_or_create(user=account)\n"
         "print(token.key)\n"
     )
@@ -207,9 +209,11 @@ class Outcome:
 @dataclass
 class Outage:
     alias: str
-    down_at: float
-    up_at: float | None = None  # when the database was started again
-    ready_at: float | None = None  # when readiness passed again for it
+    stopping_at: float  # stop requested
+    down_at: float = 0.0  # stop finished: the database is gone
+    starting_at: float | None = None  # start requested
+    up_at: float | None = None  # start finished: the database accepts connections
+    ready_at: float | None = None  # readiness passed again for it
 
 
 NEEDS = {  # databases without which an operation may answer 503
@@ -258,6 +262,8 @@ class Load:
             except Exception as exc:  # noqa: BLE001 - refused, reset, timeout: all recorded
                 status, payload, table, error = 0, None, None, f"{type(exc).__name__}: {exc}"
             outcome = Outcome(op, started, time.monotonic(), status, error)
+            if status == 0 or status >= 400:
+                outcome.error = error or json.dumps(payload)[:300]
             if op == "dashboard" and status == 200 and isinstance(payload, dict):
                 outcome.degraded = list(payload.get("degraded") or [])
             with self.lock:
@@ -413,8 +419,10 @@ def main() -> int:
             record = Outage(label, time.monotonic())
             outages.append(record)
             stop()
+            record.down_at = time.monotonic()
             time.sleep(phase)
             log(f"starting {label}")
+            record.starting_at = time.monotonic()
             start()
             record.up_at = time.monotonic()
             record.ready_at = monitor.wait_ready_without(alias_names, record.up_at, args.recovery_limit)
@@ -441,7 +449,7 @@ def main() -> int:
         out = set()
         for record in outages:
             end = record.ready_at or record.up_at or marks["end"]
-            if o.started <= end and o.ended >= record.down_at:
+            if o.started <= end and o.ended >= record.stopping_at:
                 out |= {ANALYTICS} if record.alias == ANALYTICS else set(REPLICAS)
         return out
 
@@ -457,6 +465,11 @@ def main() -> int:
                 bad.append(o)
         elif o.status >= 400:
             bad.append(o)
+    t0 = marks["start"]
+    report["timeline_s"] = [
+        {key: (round(value - t0, 2) if isinstance(value, float) else value) for key, value in asdict(r).items()}
+        for r in outages
+    ]
     report["requests"] = len(load.outcomes)
     report["by_status"] = by_status
     report["throughput_rps"] = round(len(load.outcomes) / (marks["end"] - marks["start"]), 1)
@@ -469,12 +482,14 @@ def main() -> int:
     report["unexpected"] = len(bad)
     if bad:
         failures.append(f"{len(bad)} unexpected answers (5xx, 4xx or no answer)")
-        report["unexpected_examples"] = [asdict(o) for o in bad[:10]]
+        report["unexpected_examples"] = [
+            {**asdict(o), "started": round(o.started - t0, 2), "ended": round(o.ended - t0, 2)} for o in bad[:10]
+        ]
 
     # Readiness while down / after.
     for record in outages:
         names = {ANALYTICS} if record.alias == ANALYTICS else set(REPLICAS)
-        while_down = [s for s in monitor.samples if record.down_at + 0.5 <= s[0] <= (record.up_at or 0)]
+        while_down = [s for s in monitor.samples if record.down_at <= s[0] <= (record.starting_at or 0)]
         named = [s for s in while_down if s[1] == 503 and names & set(s[2])]
         report[f"readiness_{record.alias}"] = {
             "samples_while_down": len(while_down),
@@ -489,7 +504,7 @@ def main() -> int:
     # Dashboards while analytics was down.
     analytics_outage = next(r for r in outages if r.alias == ANALYTICS)
     dashboards = [o for o in load.outcomes if o.op == "dashboard"
-                  and o.started >= analytics_outage.down_at + 0.5 and o.ended <= (analytics_outage.up_at or 0)]
+                  and o.started >= analytics_outage.down_at and o.ended <= (analytics_outage.starting_at or 0)]
     degraded_ok = [o for o in dashboards if o.status == 200 and ANALYTICS in o.degraded]
     report["dashboards_while_analytics_down"] = {"total": len(dashboards), "200_degraded_analytics": len(degraded_ok)}
     if not dashboards or len(degraded_ok) != len(dashboards):
@@ -498,7 +513,7 @@ def main() -> int:
     # Writes to the other databases kept succeeding during each outage.
     for record in outages:
         during = [o for o in load.outcomes if o.op in ("create_user", "create_post")
-                  and o.started >= record.down_at and o.ended <= (record.up_at or 0)]
+                  and o.started >= record.down_at and o.ended <= (record.starting_at or 0)]
         ok = [o for o in during if 200 <= o.status < 300]
         report[f"other_writes_during_{record.alias}_outage"] = {"total": len(during), "2xx": len(ok)}
         if not during or len(ok) != len(during):

@@ -10,6 +10,8 @@ class CoreConfig(AppConfig):
 
     def ready(self) -> None:
         from core import instrumentation, tablespaces
+        from routers import health
 
         instrumentation.connect()
         tablespaces.connect()
+        health.connect()

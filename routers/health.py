@@ -11,8 +11,10 @@ import logging
 import threading
 import time
 
+from typing import Any
+
 from django.conf import settings
-from django.db import DatabaseError, connections
+from django.db import DatabaseError, InterfaceError, OperationalError, connections
 
 logger = logging.getLogger(__name__)
 
@@ -59,3 +61,32 @@ def check(alias: str) -> bool:
         mark_failed(alias)
         return False
     return True
+
+
+def replica_guard(execute: Any, sql: str, params: Any, many: bool, context: dict[str, Any]) -> Any:
+    """Execute wrapper on replica connections: a query that fails for a connection reason
+    (the replica went away mid-request) marks the replica failed and is noted in the request's
+    routing state, so that the routing middleware can answer a safe request again from the primary."""
+    try:
+        return execute(sql, params, many, context)
+    except (OperationalError, InterfaceError):
+        alias = context["connection"].alias
+        mark_failed(alias)
+        from routers import state
+
+        state.current().failed_replicas.add(alias)
+        raise
+
+
+def _install_guard(sender: Any, connection: Any, **kwargs: Any) -> None:
+    from core import aliases
+
+    if aliases.primary_of(connection.alias) != connection.alias and replica_guard not in connection.execute_wrappers:
+        connection.execute_wrappers.append(replica_guard)
+
+
+def connect() -> None:
+    """Install :func:`replica_guard` on every new replica connection (from ``CoreConfig.ready``)."""
+    from django.db.backends.signals import connection_created
+
+    connection_created.connect(_install_guard, dispatch_uid="switchyard-replica-guard")

@@ -39,6 +39,10 @@ def parse_pin(raw: str | None, now: float) -> dict[str, float]:
     }
 
 
+#: Requests that may be answered a second time when a replica failed under the first attempt.
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
 def format_pin(primaries: set[str], until: float) -> str:
     return f"{','.join(sorted(primaries))}|{until:.3f}"
 
@@ -55,6 +59,13 @@ class RoutingStateMiddleware:
         token = state.begin(fresh)
         try:
             response = self.get_response(request)
+            if fresh.failed_replicas and request.method in SAFE_METHODS and response.status_code >= 500:
+                # A replica went away under this read: it is now marked failed, so a second
+                # attempt with a fresh state reads from the primary (or another replica).
+                state.end(token)
+                fresh = state.RoutingState(pinned_until=fresh.pinned_until)
+                token = state.begin(fresh)
+                response = self.get_response(request)
             written = {alias for alias in fresh.written if primary.replicas_of(alias)}
             if written and settings.REPLICA_PIN_SECONDS > 0:
                 pinned = written | {a for a, until in fresh.pinned_until.items() if until > now}

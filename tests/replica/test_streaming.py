@@ -225,3 +225,21 @@ def test_a_stopped_replica_falls_back_to_the_primary_and_is_tried_again_after_th
     assert not health.recently_failed(USERS_REPLICA)
     back = Client().get(f"/replica-test/users/{user.pk}/").json()
     assert back == {"found": True, "touched": [USERS_REPLICA]}
+
+
+@override_settings(ROOT_URLCONF="tests.replica.urls")
+@pytest.mark.django_db(databases=DBS, transaction=True)
+def test_a_replica_lost_in_the_middle_of_a_read_is_answered_again_from_the_primary() -> None:
+    from tests.replica import urls
+
+    name = f"cut-{uuid.uuid4().hex[:8]}"
+    user = User.objects.create(username=name, email=f"{name}@example.com")
+    assert eventually(lambda: visible_on_replica(user.pk))
+    fresh_request()
+    urls.ATTEMPTS.clear()
+    response = Client(raise_request_exception=False).get(f"/replica-test/users/{user.pk}/cut/")
+    assert response.status_code == 200
+    assert response.json() == {"found": True, "touched": [aliases.USERS]}
+    # The first attempt read on the replica and lost it; the second went to the primary.
+    assert urls.ATTEMPTS == [USERS_REPLICA, aliases.USERS]
+    assert health.recently_failed(USERS_REPLICA)
