@@ -10,8 +10,6 @@ class CoreConfig(AppConfig):
 
     def ready(self) -> None:
         from core import instrumentation, tablespaces
-        from routers import health
 
         instrumentation.connect()
         tablespaces.connect()
-        health.connect()

@@ -86,7 +86,11 @@ def _install_guard(sender: Any, connection: Any, **kwargs: Any) -> None:
 
 
 def connect() -> None:
-    """Install :func:`replica_guard` on every new replica connection (from ``CoreConfig.ready``)."""
+    """Install :func:`replica_guard` on every new replica connection. Done when this module is
+    imported, which the routers and the routing middleware do before any read reaches a replica."""
     from django.db.backends.signals import connection_created
 
     connection_created.connect(_install_guard, dispatch_uid="switchyard-replica-guard")
+
+
+connect()
