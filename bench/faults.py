@@ -143,6 +143,7 @@ def app_env(prefix: str, port: int, var_dir: Path) -> dict[str, str]:
         # A dead database must fail a request fast instead of holding a thread.
         "DB_CONNECT_TIMEOUT": "2",
         "DB_POOL_TIMEOUT": "2",
+        "DB_POOL_RECONNECT_TIMEOUT": "2",
         "READINESS_TIMEOUT_SECONDS": "1",
         "REPLICA_HEALTH_WINDOW_SECONDS": os.environ.get("REPLICA_HEALTH_WINDOW_SECONDS", "5"),
         # The load generator is one client: lift the per-token throttle.
@@ -225,6 +226,14 @@ NEEDS = {  # databases without which an operation may answer 503
     "dashboard": {USERS},
 }
 WEIGHTS = {"read_user": 25, "list_posts": 15, "create_user": 10, "create_post": 15, "create_event": 15, "dashboard": 20}
+#: Each client plays one role, so that requests stuck on a dead database cannot starve the others
+#: in the load generator (they still compete for the server's threads, as real clients do).
+ROLES = {
+    "reader": ("read_user", "list_posts"),
+    "writer": ("create_user", "create_post"),
+    "analytics": ("create_event",),
+    "dashboard": ("dashboard",),
+}
 
 
 class Load:
@@ -240,19 +249,23 @@ class Load:
         self.threads: list[threading.Thread] = []
 
     def start(self) -> None:
-        for n in range(self.clients):
-            thread = threading.Thread(target=self.client, args=(n,), daemon=True)
-            thread.start()
-            self.threads.append(thread)
+        n = 0
+        for role, ops in ROLES.items():
+            for _ in range(self.clients):
+                thread = threading.Thread(target=self.client, args=(n, ops), name=f"{role}-{n}", daemon=True)
+                thread.start()
+                self.threads.append(thread)
+                n += 1
 
     def finish(self) -> None:
         self.stop.set()
         for thread in self.threads:
             thread.join(30)
 
-    def client(self, n: int) -> None:
+    def client(self, n: int, role_ops: tuple[str, ...]) -> None:
         rng = random.Random(n)
-        ops, weights = zip(*WEIGHTS.items())
+        ops = role_ops
+        weights = [WEIGHTS[op] for op in ops]
         while not self.stop.is_set():
             op = rng.choices(ops, weights)[0]
             started = time.monotonic()
@@ -361,7 +374,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--short", action="store_true", help="CI form: 4 s phases")
     parser.add_argument("--phase-seconds", type=float, default=None)
-    parser.add_argument("--clients", type=int, default=6)
+    parser.add_argument("--clients", type=int, default=2, help="clients per role (reader, writer, analytics, dashboard)")
     parser.add_argument("--prefix", default="sy_bench")
     parser.add_argument("--recovery-limit", type=float, default=15.0)
     parser.add_argument("--keep", action="store_true", help="leave the bench's analytics cluster running")
@@ -494,6 +507,9 @@ def main() -> int:
         report[f"readiness_{record.alias}"] = {
             "samples_while_down": len(while_down),
             "503_naming_it": len(named),
+            "other_answers": [
+                {"at": round(s[0] - t0, 2), "status": s[1], "not_passing": s[2]} for s in while_down if s not in named
+            ],
             "ready_again_s": None if record.ready_at is None else round(record.ready_at - (record.up_at or 0), 2),
         }
         if not while_down or len(named) != len(while_down):
