@@ -63,6 +63,31 @@ def check(alias: str) -> bool:
     return True
 
 
+def probe(alias: str) -> bool:
+    """Open (and close) a fresh, unpooled connection to ``alias``; mark it failed when that fails.
+
+    Unlike :func:`check`, this does not trust a connection the current thread already holds (it
+    may be the one that just broke) and never waits for a pool slot."""
+    import copy
+
+    from django.db.utils import load_backend
+
+    config = copy.deepcopy(connections.settings[alias])
+    config["OPTIONS"].pop("pool", None)
+    wrapper = load_backend(config["ENGINE"]).DatabaseWrapper(config, alias)
+    try:
+        wrapper.ensure_connection()
+    except DatabaseError:
+        mark_failed(alias)
+        return False
+    finally:
+        try:
+            wrapper.close()
+        except DatabaseError:
+            pass
+    return True
+
+
 def replica_guard(execute: Any, sql: str, params: Any, many: bool, context: dict[str, Any]) -> Any:
     """Execute wrapper on replica connections: a query that fails for a connection reason
     (the replica went away mid-request) marks the replica failed and is noted in the request's

@@ -243,3 +243,32 @@ def test_a_replica_lost_in_the_middle_of_a_read_is_answered_again_from_the_prima
     # The first attempt read on the replica and lost it; the second went to the primary.
     assert urls.ATTEMPTS == [USERS_REPLICA, aliases.USERS]
     assert health.recently_failed(USERS_REPLICA)
+
+
+@override_settings(ROOT_URLCONF="tests.replica.urls")
+@pytest.mark.django_db(databases=DBS, transaction=True)
+def test_a_write_request_that_lost_its_replica_before_writing_is_answered_once() -> None:
+    from tests.replica import urls
+
+    name = f"cw-{uuid.uuid4().hex[:8]}"
+    user = User.objects.create(username=name, email=f"{name}@example.com")
+    assert eventually(lambda: visible_on_replica(user.pk))
+    fresh_request()
+    urls.ATTEMPTS.clear()
+    new_name = f"new-{uuid.uuid4().hex[:8]}"
+    response = Client(raise_request_exception=False).post(
+        f"/replica-test/users/{user.pk}/cut-then-write/", {"username": new_name}, content_type="application/json"
+    )
+    assert response.status_code == 201, response.content
+    assert urls.ATTEMPTS == [USERS_REPLICA, aliases.USERS]
+    assert User.objects.filter(username=new_name).count() == 1
+
+
+@pytest.mark.django_db(databases=DBS, transaction=True)
+def test_probe_opens_a_fresh_connection_and_marks_a_dead_replica(replica_running) -> None:  # type: ignore[no-untyped-def]
+    assert health.probe(USERS_REPLICA) is True
+    assert not health.recently_failed(USERS_REPLICA)
+    connections[USERS_REPLICA].close()
+    replica_script("stop")
+    assert health.probe(USERS_REPLICA) is False
+    assert health.recently_failed(USERS_REPLICA)

@@ -60,7 +60,20 @@ def read_user_cut_midway(request: HttpRequest, pk: int) -> JsonResponse:
     return JsonResponse({"found": found, "touched": _touched()})
 
 
+@csrf_exempt
+def cut_then_write(request: HttpRequest, pk: int) -> JsonResponse:
+    """Like an authentication lookup on a replica: read (and lose the replica) before the body is
+    parsed; then parse the body and write."""
+    response = read_user_cut_midway(request, pk)
+    import json
+
+    name = json.loads(request.body)["username"]
+    created = User.objects.create(username=name, email=f"{name}@example.com")
+    return JsonResponse({"id": created.pk, "read": json.loads(response.content)}, status=201)
+
+
 urlpatterns = [
+    path("replica-test/users/<int:pk>/cut-then-write/", cut_then_write),
     path("replica-test/users/<int:pk>/cut/", read_user_cut_midway),
     path("replica-test/users/", create_and_read_back),
     path("replica-test/users/<int:pk>/", read_user),
