@@ -309,7 +309,7 @@ class Load:
 class ReadinessMonitor:
     def __init__(self, base: str) -> None:
         self.base = base
-        self.samples: list[tuple[float, int, list[str]]] = []  # time, status, aliases not passing
+        self.samples: list[tuple[float, int, list[str], float]] = []  # sent, status, not passing, answered
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self.loop, daemon=True)
 
@@ -322,16 +322,13 @@ class ReadinessMonitor:
                            if entry and entry[0].get("status") != "pass"]
             except Exception:  # noqa: BLE001
                 status, failing = 0, []
-            self.samples.append((at, status, failing))
+            self.samples.append((at, status, failing, time.monotonic()))
             self.stop.wait(0.25)
-
-    def latest(self) -> tuple[float, int, list[str]] | None:
-        return self.samples[-1] if self.samples else None
 
     def wait_ready_without(self, aliases: set[str], since: float, limit: float) -> float | None:
         deadline = time.monotonic() + limit
         while time.monotonic() < deadline:
-            for at, status, failing in reversed(self.samples):
+            for at, status, failing, _ in reversed(self.samples):
                 if at < since:
                     break
                 if status == 200 and not aliases & set(failing):
@@ -491,6 +488,16 @@ def main() -> int:
         for op in WEIGHTS
         for ms in [[(o.ended - o.started) * 1000 for o in load.outcomes if o.op == op]]
     }
+    # Throughput per window: before, during and after each outage.
+    windows = [("baseline", marks["start"], outages[0].stopping_at)]
+    for i, record in enumerate(outages):
+        windows.append((f"{record.alias}_down", record.down_at, record.starting_at or record.down_at))
+        following = outages[i + 1].stopping_at if i + 1 < len(outages) else marks["end"]
+        windows.append((f"after_{record.alias}", record.ready_at or record.up_at or following, following))
+    report["throughput_rps_by_window"] = {
+        name: round(sum(1 for o in load.outcomes if start <= o.ended < end) / max(end - start, 1e-9), 1)
+        for name, start, end in windows
+    }
     report["503_while_own_database_down"] = allowed_503
     report["unexpected"] = len(bad)
     if bad:
@@ -502,7 +509,8 @@ def main() -> int:
     # Readiness while down / after.
     for record in outages:
         names = {ANALYTICS} if record.alias == ANALYTICS else set(REPLICAS)
-        while_down = [s for s in monitor.samples if record.down_at <= s[0] <= (record.starting_at or 0)]
+        # Samples sent after the stop finished and answered before the start began.
+        while_down = [s for s in monitor.samples if record.down_at <= s[0] and s[3] <= (record.starting_at or 0)]
         named = [s for s in while_down if s[1] == 503 and names & set(s[2])]
         report[f"readiness_{record.alias}"] = {
             "samples_while_down": len(while_down),

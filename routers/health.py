@@ -48,7 +48,17 @@ def clear() -> None:
 
 
 def check(alias: str) -> bool:
-    """Make sure ``alias`` has a usable connection; record the outcome. Cheap when connected."""
+    """Make sure ``alias`` has a usable connection; record the outcome. Cheap when connected.
+
+    A replica that failed before is first probed on a fresh unpooled connection (refused at once
+    while it is down) before its pool is asked for a connection: a pool whose server is gone
+    makes every caller wait its whole timeout."""
+    with _lock:
+        failed_before = alias in _failed_at
+    if failed_before:
+        if not probe(alias):
+            return False
+        mark_healthy(alias)
     connection = connections[alias]
     try:
         if connection.connection is None:
