@@ -9,8 +9,9 @@ What is measured:
 - ``switchyard_db_queries_total{alias,outcome}`` and ``switchyard_db_query_duration_seconds{alias}``
   (histogram), from every query on every connection (``core.instrumentation.add_listener``).
 - ``switchyard_db_pool_{size,available,max,waiting}{alias}``: psycopg pool usage, read at scrape time.
-- ``switchyard_degraded_answers_total{alias}``: aggregate answers that left ``alias`` out
-  (call :func:`record_degraded` where the answer is built).
+- ``switchyard_degraded_answers_total{alias}``: aggregate answers that left ``alias`` out. The
+  middleware counts them from the answer itself (the ``degraded`` list of the API contract), so the
+  aggregate code needs no call; :func:`record_degraded` is for answers that do not go through it.
 
 Access: answered only when ``METRICS_ENABLED`` is on (404 otherwise); with ``METRICS_TOKEN`` set,
 the scraper must send ``Authorization: Bearer <token>`` (401 otherwise).
@@ -148,6 +149,11 @@ class MetricsMiddleware:
         method = request.method if request.method in _METHODS else "other"
         HTTP_REQUESTS.labels(route=route, method=method, status=str(response.status_code)).inc()
         HTTP_LATENCY.labels(route=route, method=method).observe(time.perf_counter() - started)
+        data = getattr(response, "data", None)  # DRF answers keep their data
+        if isinstance(data, dict) and isinstance(data.get("degraded"), list):
+            for alias in data["degraded"]:
+                if isinstance(alias, str):
+                    record_degraded(alias)
         return response
 
 

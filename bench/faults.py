@@ -143,6 +143,7 @@ def app_env(prefix: str, port: int, var_dir: Path) -> dict[str, str]:
         # A dead database must fail a request fast instead of holding a thread.
         "DB_CONNECT_TIMEOUT": "2",
         "DB_POOL_TIMEOUT": "2",
+        "DB_POOL_RECONNECT_TIMEOUT": "2",
         "READINESS_TIMEOUT_SECONDS": "1",
         "REPLICA_HEALTH_WINDOW_SECONDS": os.environ.get("REPLICA_HEALTH_WINDOW_SECONDS", "5"),
         # The load generator is one client: lift the per-token throttle.
@@ -161,6 +162,8 @@ def create_token(env: dict[str, str]) -> str:
         "from django.contrib.auth import get_user_model\n"
         "from rest_framework.authtoken.models import Token\n"
         "account, _ = get_user_model().objects.get_or_create(username='faults-bench')\n"
+        "account.is_staff = True\n"
+        "account.save(update_fields=['is_staff'])\n"
         "token, _ = Token.objects.get_or_create(user=account)\n"
         "print(token.key)\n"
     )
@@ -207,9 +210,11 @@ class Outcome:
 @dataclass
 class Outage:
     alias: str
-    down_at: float
-    up_at: float | None = None  # when the database was started again
-    ready_at: float | None = None  # when readiness passed again for it
+    stopping_at: float  # stop requested
+    down_at: float = 0.0  # stop finished: the database is gone
+    starting_at: float | None = None  # start requested
+    up_at: float | None = None  # start finished: the database accepts connections
+    ready_at: float | None = None  # readiness passed again for it
 
 
 NEEDS = {  # databases without which an operation may answer 503
@@ -221,6 +226,14 @@ NEEDS = {  # databases without which an operation may answer 503
     "dashboard": {USERS},
 }
 WEIGHTS = {"read_user": 25, "list_posts": 15, "create_user": 10, "create_post": 15, "create_event": 15, "dashboard": 20}
+#: Each client plays one role, so that requests stuck on a dead database cannot starve the others
+#: in the load generator (they still compete for the server's threads, as real clients do).
+ROLES = {
+    "reader": ("read_user", "list_posts"),
+    "writer": ("create_user", "create_post"),
+    "analytics": ("create_event",),
+    "dashboard": ("dashboard",),
+}
 
 
 class Load:
@@ -236,19 +249,23 @@ class Load:
         self.threads: list[threading.Thread] = []
 
     def start(self) -> None:
-        for n in range(self.clients):
-            thread = threading.Thread(target=self.client, args=(n,), daemon=True)
-            thread.start()
-            self.threads.append(thread)
+        n = 0
+        for role, ops in ROLES.items():
+            for _ in range(self.clients):
+                thread = threading.Thread(target=self.client, args=(n, ops), name=f"{role}-{n}", daemon=True)
+                thread.start()
+                self.threads.append(thread)
+                n += 1
 
     def finish(self) -> None:
         self.stop.set()
         for thread in self.threads:
             thread.join(30)
 
-    def client(self, n: int) -> None:
+    def client(self, n: int, role_ops: tuple[str, ...]) -> None:
         rng = random.Random(n)
-        ops, weights = zip(*WEIGHTS.items())
+        ops = role_ops
+        weights = [WEIGHTS[op] for op in ops]
         while not self.stop.is_set():
             op = rng.choices(ops, weights)[0]
             started = time.monotonic()
@@ -258,6 +275,8 @@ class Load:
             except Exception as exc:  # noqa: BLE001 - refused, reset, timeout: all recorded
                 status, payload, table, error = 0, None, None, f"{type(exc).__name__}: {exc}"
             outcome = Outcome(op, started, time.monotonic(), status, error)
+            if status == 0 or status >= 400:
+                outcome.error = error or json.dumps(payload)[:300]
             if op == "dashboard" and status == 200 and isinstance(payload, dict):
                 outcome.degraded = list(payload.get("degraded") or [])
             with self.lock:
@@ -290,7 +309,7 @@ class Load:
 class ReadinessMonitor:
     def __init__(self, base: str) -> None:
         self.base = base
-        self.samples: list[tuple[float, int, list[str]]] = []  # time, status, aliases not passing
+        self.samples: list[tuple[float, int, list[str], float]] = []  # sent, status, not passing, answered
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self.loop, daemon=True)
 
@@ -303,16 +322,13 @@ class ReadinessMonitor:
                            if entry and entry[0].get("status") != "pass"]
             except Exception:  # noqa: BLE001
                 status, failing = 0, []
-            self.samples.append((at, status, failing))
+            self.samples.append((at, status, failing, time.monotonic()))
             self.stop.wait(0.25)
-
-    def latest(self) -> tuple[float, int, list[str]] | None:
-        return self.samples[-1] if self.samples else None
 
     def wait_ready_without(self, aliases: set[str], since: float, limit: float) -> float | None:
         deadline = time.monotonic() + limit
         while time.monotonic() < deadline:
-            for at, status, failing in reversed(self.samples):
+            for at, status, failing, _ in reversed(self.samples):
                 if at < since:
                     break
                 if status == 200 and not aliases & set(failing):
@@ -355,7 +371,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--short", action="store_true", help="CI form: 4 s phases")
     parser.add_argument("--phase-seconds", type=float, default=None)
-    parser.add_argument("--clients", type=int, default=6)
+    parser.add_argument("--clients", type=int, default=2, help="clients per role (reader, writer, analytics, dashboard)")
     parser.add_argument("--prefix", default="sy_bench")
     parser.add_argument("--recovery-limit", type=float, default=15.0)
     parser.add_argument("--keep", action="store_true", help="leave the bench's analytics cluster running")
@@ -413,8 +429,10 @@ def main() -> int:
             record = Outage(label, time.monotonic())
             outages.append(record)
             stop()
+            record.down_at = time.monotonic()
             time.sleep(phase)
             log(f"starting {label}")
+            record.starting_at = time.monotonic()
             start()
             record.up_at = time.monotonic()
             record.ready_at = monitor.wait_ready_without(alias_names, record.up_at, args.recovery_limit)
@@ -441,7 +459,7 @@ def main() -> int:
         out = set()
         for record in outages:
             end = record.ready_at or record.up_at or marks["end"]
-            if o.started <= end and o.ended >= record.down_at:
+            if o.started <= end and o.ended >= record.stopping_at:
                 out |= {ANALYTICS} if record.alias == ANALYTICS else set(REPLICAS)
         return out
 
@@ -457,6 +475,11 @@ def main() -> int:
                 bad.append(o)
         elif o.status >= 400:
             bad.append(o)
+    t0 = marks["start"]
+    report["timeline_s"] = [
+        {key: (round(value - t0, 2) if isinstance(value, float) else value) for key, value in asdict(r).items()}
+        for r in outages
+    ]
     report["requests"] = len(load.outcomes)
     report["by_status"] = by_status
     report["throughput_rps"] = round(len(load.outcomes) / (marks["end"] - marks["start"]), 1)
@@ -465,20 +488,36 @@ def main() -> int:
         for op in WEIGHTS
         for ms in [[(o.ended - o.started) * 1000 for o in load.outcomes if o.op == op]]
     }
+    # Throughput per window: before, during and after each outage.
+    windows = [("baseline", marks["start"], outages[0].stopping_at)]
+    for i, record in enumerate(outages):
+        windows.append((f"{record.alias}_down", record.down_at, record.starting_at or record.down_at))
+        following = outages[i + 1].stopping_at if i + 1 < len(outages) else marks["end"]
+        windows.append((f"after_{record.alias}", record.ready_at or record.up_at or following, following))
+    report["throughput_rps_by_window"] = {
+        name: round(sum(1 for o in load.outcomes if start <= o.ended < end) / max(end - start, 1e-9), 1)
+        for name, start, end in windows
+    }
     report["503_while_own_database_down"] = allowed_503
     report["unexpected"] = len(bad)
     if bad:
         failures.append(f"{len(bad)} unexpected answers (5xx, 4xx or no answer)")
-        report["unexpected_examples"] = [asdict(o) for o in bad[:10]]
+        report["unexpected_examples"] = [
+            {**asdict(o), "started": round(o.started - t0, 2), "ended": round(o.ended - t0, 2)} for o in bad[:10]
+        ]
 
     # Readiness while down / after.
     for record in outages:
         names = {ANALYTICS} if record.alias == ANALYTICS else set(REPLICAS)
-        while_down = [s for s in monitor.samples if record.down_at + 0.5 <= s[0] <= (record.up_at or 0)]
+        # Samples sent after the stop finished and answered before the start began.
+        while_down = [s for s in monitor.samples if record.down_at <= s[0] and s[3] <= (record.starting_at or 0)]
         named = [s for s in while_down if s[1] == 503 and names & set(s[2])]
         report[f"readiness_{record.alias}"] = {
             "samples_while_down": len(while_down),
             "503_naming_it": len(named),
+            "other_answers": [
+                {"at": round(s[0] - t0, 2), "status": s[1], "not_passing": s[2]} for s in while_down if s not in named
+            ],
             "ready_again_s": None if record.ready_at is None else round(record.ready_at - (record.up_at or 0), 2),
         }
         if not while_down or len(named) != len(while_down):
@@ -489,7 +528,7 @@ def main() -> int:
     # Dashboards while analytics was down.
     analytics_outage = next(r for r in outages if r.alias == ANALYTICS)
     dashboards = [o for o in load.outcomes if o.op == "dashboard"
-                  and o.started >= analytics_outage.down_at + 0.5 and o.ended <= (analytics_outage.up_at or 0)]
+                  and o.started >= analytics_outage.down_at and o.ended <= (analytics_outage.starting_at or 0)]
     degraded_ok = [o for o in dashboards if o.status == 200 and ANALYTICS in o.degraded]
     report["dashboards_while_analytics_down"] = {"total": len(dashboards), "200_degraded_analytics": len(degraded_ok)}
     if not dashboards or len(degraded_ok) != len(dashboards):
@@ -498,7 +537,7 @@ def main() -> int:
     # Writes to the other databases kept succeeding during each outage.
     for record in outages:
         during = [o for o in load.outcomes if o.op in ("create_user", "create_post")
-                  and o.started >= record.down_at and o.ended <= (record.up_at or 0)]
+                  and o.started >= record.down_at and o.ended <= (record.starting_at or 0)]
         ok = [o for o in during if 200 <= o.status < 300]
         report[f"other_writes_during_{record.alias}_outage"] = {"total": len(during), "2xx": len(ok)}
         if not during or len(ok) != len(during):

@@ -349,6 +349,17 @@ if _unknown_required:
 # state (they read its per-alias timings) and inside the request-id middleware when there is one.
 # https://prometheus.github.io/client_python/
 # ---------------------------------------------------------------------------------------------
+# After an outage, psycopg's pool retries connecting with an exponential back-off that is only
+# bounded by its reconnect_timeout (300 s by default): a database back after 20 s could wait as long
+# again before the pool tries it. Giving up sooner (and growing again on the next request) bounds
+# the recovery time. DB_POOL_RECONNECT_TIMEOUT (seconds, default 5).
+# https://www.psycopg.org/psycopg3/docs/api/pool.html#psycopg_pool.ConnectionPool
+DB_POOL_RECONNECT_TIMEOUT = _env_float("DB_POOL_RECONNECT_TIMEOUT", 5.0)
+for _database in DATABASES.values():
+    _pool_options = _database.get("OPTIONS", {}).get("pool")
+    if isinstance(_pool_options, dict):
+        _pool_options.setdefault("reconnect_timeout", DB_POOL_RECONNECT_TIMEOUT)
+
 METRICS_ENABLED = _env_bool("METRICS_ENABLED", False)
 METRICS_TOKEN = ENV.get("METRICS_TOKEN", "")
 

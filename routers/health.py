@@ -11,8 +11,10 @@ import logging
 import threading
 import time
 
+from typing import Any
+
 from django.conf import settings
-from django.db import DatabaseError, connections
+from django.db import DatabaseError, InterfaceError, OperationalError, connections
 
 logger = logging.getLogger(__name__)
 
@@ -46,7 +48,17 @@ def clear() -> None:
 
 
 def check(alias: str) -> bool:
-    """Make sure ``alias`` has a usable connection; record the outcome. Cheap when connected."""
+    """Make sure ``alias`` has a usable connection; record the outcome. Cheap when connected.
+
+    A replica that failed before is first probed on a fresh unpooled connection (refused at once
+    while it is down) before its pool is asked for a connection: a pool whose server is gone
+    makes every caller wait its whole timeout."""
+    with _lock:
+        failed_before = alias in _failed_at
+    if failed_before:
+        if not probe(alias):
+            return False
+        mark_healthy(alias)
     connection = connections[alias]
     try:
         if connection.connection is None:
@@ -59,3 +71,61 @@ def check(alias: str) -> bool:
         mark_failed(alias)
         return False
     return True
+
+
+def probe(alias: str) -> bool:
+    """Open (and close) a fresh, unpooled connection to ``alias``; mark it failed when that fails.
+
+    Unlike :func:`check`, this does not trust a connection the current thread already holds (it
+    may be the one that just broke) and never waits for a pool slot."""
+    import copy
+
+    from django.db.utils import load_backend
+
+    config = copy.deepcopy(connections.settings[alias])
+    config["OPTIONS"].pop("pool", None)
+    wrapper = load_backend(config["ENGINE"]).DatabaseWrapper(config, alias)
+    try:
+        wrapper.ensure_connection()
+    except DatabaseError:
+        mark_failed(alias)
+        return False
+    finally:
+        try:
+            wrapper.close()
+        except DatabaseError:
+            pass
+    return True
+
+
+def replica_guard(execute: Any, sql: str, params: Any, many: bool, context: dict[str, Any]) -> Any:
+    """Execute wrapper on replica connections: a query that fails for a connection reason
+    (the replica went away mid-request) marks the replica failed and is noted in the request's
+    routing state, so that the routing middleware can answer a safe request again from the primary."""
+    try:
+        return execute(sql, params, many, context)
+    except (OperationalError, InterfaceError):
+        alias = context["connection"].alias
+        mark_failed(alias)
+        from routers import state
+
+        state.current().failed_replicas.add(alias)
+        raise
+
+
+def _install_guard(sender: Any, connection: Any, **kwargs: Any) -> None:
+    from core import aliases
+
+    if aliases.primary_of(connection.alias) != connection.alias and replica_guard not in connection.execute_wrappers:
+        connection.execute_wrappers.append(replica_guard)
+
+
+def connect() -> None:
+    """Install :func:`replica_guard` on every new replica connection. Done when this module is
+    imported, which the routers and the routing middleware do before any read reaches a replica."""
+    from django.db.backends.signals import connection_created
+
+    connection_created.connect(_install_guard, dispatch_uid="switchyard-replica-guard")
+
+
+connect()

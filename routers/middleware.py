@@ -16,7 +16,7 @@ from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
 from core import aliases
-from routers import primary, state
+from routers import health, primary, state
 
 
 def parse_pin(raw: str | None, now: float) -> dict[str, float]:
@@ -39,6 +39,25 @@ def parse_pin(raw: str | None, now: float) -> dict[str, float]:
     }
 
 
+#: Requests that may always be answered a second time when a replica failed under the first attempt.
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+def lost_a_replica(request: HttpRequest, attempt: state.RoutingState, response: HttpResponse) -> bool:
+    """True when ``response`` failed because a replica it read from went away, and answering the
+    request again cannot repeat anything: a safe method, or no write routed and the body unread
+    (e.g. the token lookup on a replica failed before the view parsed anything)."""
+    if response.status_code < 500:
+        return False
+    if request.method not in SAFE_METHODS and (attempt.written or getattr(request, "_read_started", True)):
+        return False
+    if attempt.failed_replicas:
+        return True
+    # The replica may have failed while connecting (no query ran): ask it directly.
+    used = {alias for alias in attempt.replica_choice.values() if aliases.primary_of(alias) != alias}
+    return any(not health.probe(alias) for alias in used)
+
+
 def format_pin(primaries: set[str], until: float) -> str:
     return f"{','.join(sorted(primaries))}|{until:.3f}"
 
@@ -55,6 +74,13 @@ class RoutingStateMiddleware:
         token = state.begin(fresh)
         try:
             response = self.get_response(request)
+            if lost_a_replica(request, fresh, response):
+                # A replica went away under this request: it is now marked failed, so a second
+                # attempt with a fresh state reads from the primary (or another replica).
+                state.end(token)
+                fresh = state.RoutingState(pinned_until=fresh.pinned_until)
+                token = state.begin(fresh)
+                response = self.get_response(request)
             written = {alias for alias in fresh.written if primary.replicas_of(alias)}
             if written and settings.REPLICA_PIN_SECONDS > 0:
                 pinned = written | {a for a, until in fresh.pinned_until.items() if until > now}

@@ -31,6 +31,8 @@ class RoutingState:
     pinned_until: dict[str, float] = field(default_factory=dict)
     #: aliases touched during the request (Server-Timing): alias -> [query count, seconds]
     timings: dict[str, list[float]] = field(default_factory=dict)
+    #: replicas whose connection failed during the request (see routers.health.replica_guard)
+    failed_replicas: set[str] = field(default_factory=set)
 
 
 _state: contextvars.ContextVar[RoutingState | None] = contextvars.ContextVar(

@@ -108,3 +108,27 @@ def test_pool_usage_is_exposed_for_pooled_aliases() -> None:
     assert maximum == settings.DATABASES[aliases.USERS]["OPTIONS"]["pool"]["max_size"]
     assert size >= 1
     assert busy == 1  # this thread holds one connection of the users_db pool
+
+
+def test_degraded_answers_are_counted_from_the_answer() -> None:
+    from django.test import override_settings
+    from django.urls import path
+    from rest_framework.decorators import api_view, authentication_classes, permission_classes
+    from rest_framework.response import Response
+
+    @api_view(["GET"])
+    @authentication_classes([])
+    @permission_classes([])
+    def degraded_view(request):  # type: ignore[no-untyped-def]
+        return Response({"sources": {}, "degraded": [aliases.ANALYTICS, aliases.CACHE]})
+
+    import types
+
+    urlconf = types.ModuleType("degraded_urls")
+    urlconf.urlpatterns = [path("degraded-test/", degraded_view)]  # type: ignore[attr-defined]
+    before = {a: sample("switchyard_degraded_answers_total", alias=a) for a in (aliases.ANALYTICS, aliases.CACHE, aliases.USERS)}
+    with override_settings(ROOT_URLCONF=urlconf):
+        assert APIClient().get("/degraded-test/").status_code == 200
+    after = {a: sample("switchyard_degraded_answers_total", alias=a) for a in before}
+    assert after == {aliases.ANALYTICS: before[aliases.ANALYTICS] + 1, aliases.CACHE: before[aliases.CACHE] + 1,
+                     aliases.USERS: before[aliases.USERS]}

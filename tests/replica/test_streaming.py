@@ -199,7 +199,6 @@ def test_a_stopped_replica_falls_back_to_the_primary_and_is_tried_again_after_th
 
     connections[USERS_REPLICA].close()
     replica_script("stop")
-    down_at = time.monotonic()
 
     # Reads fall back to the primary; no 5xx.
     response = Client().get(f"/replica-test/users/{user.pk}/")
@@ -217,11 +216,67 @@ def test_a_stopped_replica_falls_back_to_the_primary_and_is_tried_again_after_th
     assert created.status_code == 201
     assert created.json()["touched"] == [aliases.USERS]
 
+    # After the window, still down: tried again on a fresh connection, refused at once (the pool,
+    # whose server is gone, would make the request wait DB_POOL_TIMEOUT), marked failed again.
+    time.sleep(max(0.0, 2.05 - (time.monotonic() - failed_at)))
+    started = time.monotonic()
+    assert Client().get(f"/replica-test/users/{user.pk}/").json()["touched"] == [aliases.USERS]
+    assert time.monotonic() - started < 1.0
+    assert health._failed_at[USERS_REPLICA] > failed_at
+    failed_at = health._failed_at[USERS_REPLICA]
+
     replica_script("start")
     # Still inside the window: the primary keeps serving reads even though the replica is back.
-    if time.monotonic() - down_at < 1.5:
+    if time.monotonic() - failed_at < 1.5:
         assert Client().get(f"/replica-test/users/{user.pk}/").json()["touched"] == [aliases.USERS]
     time.sleep(max(0.0, 2.05 - (time.monotonic() - failed_at)))
     assert not health.recently_failed(USERS_REPLICA)
     back = Client().get(f"/replica-test/users/{user.pk}/").json()
     assert back == {"found": True, "touched": [USERS_REPLICA]}
+
+
+@override_settings(ROOT_URLCONF="tests.replica.urls")
+@pytest.mark.django_db(databases=DBS, transaction=True)
+def test_a_replica_lost_in_the_middle_of_a_read_is_answered_again_from_the_primary() -> None:
+    from tests.replica import urls
+
+    name = f"cut-{uuid.uuid4().hex[:8]}"
+    user = User.objects.create(username=name, email=f"{name}@example.com")
+    assert eventually(lambda: visible_on_replica(user.pk))
+    fresh_request()
+    urls.ATTEMPTS.clear()
+    response = Client(raise_request_exception=False).get(f"/replica-test/users/{user.pk}/cut/")
+    assert response.status_code == 200
+    assert response.json() == {"found": True, "touched": [aliases.USERS]}
+    # The first attempt read on the replica and lost it; the second went to the primary.
+    assert urls.ATTEMPTS == [USERS_REPLICA, aliases.USERS]
+    assert health.recently_failed(USERS_REPLICA)
+
+
+@override_settings(ROOT_URLCONF="tests.replica.urls")
+@pytest.mark.django_db(databases=DBS, transaction=True)
+def test_a_write_request_that_lost_its_replica_before_writing_is_answered_once() -> None:
+    from tests.replica import urls
+
+    name = f"cw-{uuid.uuid4().hex[:8]}"
+    user = User.objects.create(username=name, email=f"{name}@example.com")
+    assert eventually(lambda: visible_on_replica(user.pk))
+    fresh_request()
+    urls.ATTEMPTS.clear()
+    new_name = f"new-{uuid.uuid4().hex[:8]}"
+    response = Client(raise_request_exception=False).post(
+        f"/replica-test/users/{user.pk}/cut-then-write/", {"username": new_name}, content_type="application/json"
+    )
+    assert response.status_code == 201, response.content
+    assert urls.ATTEMPTS == [USERS_REPLICA, aliases.USERS]
+    assert User.objects.filter(username=new_name).count() == 1
+
+
+@pytest.mark.django_db(databases=DBS, transaction=True)
+def test_probe_opens_a_fresh_connection_and_marks_a_dead_replica(replica_running) -> None:  # type: ignore[no-untyped-def]
+    assert health.probe(USERS_REPLICA) is True
+    assert not health.recently_failed(USERS_REPLICA)
+    connections[USERS_REPLICA].close()
+    replica_script("stop")
+    assert health.probe(USERS_REPLICA) is False
+    assert health.recently_failed(USERS_REPLICA)

@@ -36,7 +36,45 @@ def read_user(request: HttpRequest, pk: int) -> JsonResponse:
     return JsonResponse({"found": found, "touched": _touched()})
 
 
+ATTEMPTS: list[str] = []
+
+
+def read_user_cut_midway(request: HttpRequest, pk: int) -> JsonResponse:
+    """Read once; when the read went to a replica, cut that replica connection (as a server
+    shutdown does) and read again: the second read fails for a connection reason."""
+    from django.db import connections
+    import psycopg
+
+    User.objects.filter(pk=pk).exists()
+    alias = _touched()[0]
+    ATTEMPTS.append(alias)
+    if alias != User._meta.app_label and "_replica_" in alias:
+        with connections[alias].cursor() as cursor:
+            cursor.execute("SELECT pg_backend_pid()")
+            pid = cursor.fetchone()[0]
+        db = connections[alias].settings_dict
+        with psycopg.connect(host=db["HOST"], port=db["PORT"], user=db["USER"], dbname=db["NAME"],
+                             autocommit=True) as killer:
+            killer.execute("SELECT pg_terminate_backend(%s)", [pid])
+    found = User.objects.filter(pk=pk).exists()
+    return JsonResponse({"found": found, "touched": _touched()})
+
+
+@csrf_exempt
+def cut_then_write(request: HttpRequest, pk: int) -> JsonResponse:
+    """Like an authentication lookup on a replica: read (and lose the replica) before the body is
+    parsed; then parse the body and write."""
+    response = read_user_cut_midway(request, pk)
+    import json
+
+    name = json.loads(request.body)["username"]
+    created = User.objects.create(username=name, email=f"{name}@example.com")
+    return JsonResponse({"id": created.pk, "read": json.loads(response.content)}, status=201)
+
+
 urlpatterns = [
+    path("replica-test/users/<int:pk>/cut-then-write/", cut_then_write),
+    path("replica-test/users/<int:pk>/cut/", read_user_cut_midway),
     path("replica-test/users/", create_and_read_back),
     path("replica-test/users/<int:pk>/", read_user),
 ]
