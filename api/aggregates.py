@@ -17,19 +17,12 @@ from rest_framework.utils.urls import remove_query_param, replace_query_param
 from rest_framework.views import APIView
 
 from core.errors import NotFound, SourceUnavailable
+from api.problems import PROBLEM_CONTENT_TYPE, ProblemSerializer
 from core.services import activity, dashboard, reports, stats, user_stats
 
 # --- schema of the answers ---------------------------------------------------------------------
 
 
-class AggregatesProblemSerializer(serializers.Serializer):
-    """RFC 9457 Problem Details (``application/problem+json``)."""
-
-    type = serializers.CharField()
-    title = serializers.CharField()
-    status = serializers.IntegerField()
-    detail = serializers.CharField(required=False)
-    errors = serializers.ListField(child=serializers.DictField(), required=False)
 
 
 class AggregatesUserSerializer(serializers.Serializer):
@@ -206,12 +199,12 @@ class AggregatesActivityQuerySerializer(serializers.Serializer):
 
 # --- views -----------------------------------------------------------------------------------
 
-_PROBLEM = OpenApiResponse(AggregatesProblemSerializer, description="Problem Details")
+_PROBLEM = OpenApiResponse(ProblemSerializer, description="Problem Details")
 _USER_ID = OpenApiParameter("user_id", int, OpenApiParameter.PATH, description="The user's id on users_db.")
 _ERRORS_USER = {
-    401: OpenApiResponse(AggregatesProblemSerializer, description="No or bad token."),
-    404: OpenApiResponse(AggregatesProblemSerializer, description="No such user."),
-    503: OpenApiResponse(AggregatesProblemSerializer, description="users_db is unreachable or too slow."),
+    (401, PROBLEM_CONTENT_TYPE): OpenApiResponse(ProblemSerializer, description="No or bad token."),
+    (404, PROBLEM_CONTENT_TYPE): OpenApiResponse(ProblemSerializer, description="No such user."),
+    (503, PROBLEM_CONTENT_TYPE): OpenApiResponse(ProblemSerializer, description="users_db is unreachable or too slow."),
 }
 
 
@@ -287,7 +280,7 @@ class StatsView(_AggregateView):
             "`STATS_CACHE_SECONDS`. A failing source is null and listed in `degraded`."
         ),
         tags=["aggregates"],
-        responses={200: AggregatesStatsSerializer, 401: _ERRORS_USER[401]},
+        responses={200: AggregatesStatsSerializer, (401, PROBLEM_CONTENT_TYPE): _ERRORS_USER[(401, PROBLEM_CONTENT_TYPE)]},
     )
     def get(self, request: Request) -> Response:
         return Response(stats.stats())
@@ -317,10 +310,10 @@ class UsersActivityView(_AggregateView):
         parameters=[AggregatesActivityQuerySerializer],
         responses={
             200: AggregatesActivityPageSerializer,
-            400: OpenApiResponse(AggregatesProblemSerializer, description="Bad `days`, `page` or `page_size`."),
-            401: _ERRORS_USER[401],
-            404: OpenApiResponse(AggregatesProblemSerializer, description="Page out of range."),
-            503: _ERRORS_USER[503],
+            (400, PROBLEM_CONTENT_TYPE): OpenApiResponse(ProblemSerializer, description="Bad `days`, `page` or `page_size`."),
+            (401, PROBLEM_CONTENT_TYPE): _ERRORS_USER[(401, PROBLEM_CONTENT_TYPE)],
+            (404, PROBLEM_CONTENT_TYPE): OpenApiResponse(ProblemSerializer, description="Page out of range."),
+            (503, PROBLEM_CONTENT_TYPE): _ERRORS_USER[(503, PROBLEM_CONTENT_TYPE)],
         },
     )
     def get(self, request: Request) -> Response:
@@ -340,7 +333,7 @@ class NewUserActivityReportView(_AggregateView):
         summary="New users of the last 7 days and their event counts",
         description="Parameterised SQL on users_db, then on analytics_db for those users' events.",
         tags=["aggregates"],
-        responses={200: AggregatesNewUserActivitySerializer, 401: _ERRORS_USER[401], 503: _ERRORS_USER[503]},
+        responses={200: AggregatesNewUserActivitySerializer, (401, PROBLEM_CONTENT_TYPE): _ERRORS_USER[(401, PROBLEM_CONTENT_TYPE)], (503, PROBLEM_CONTENT_TYPE): _ERRORS_USER[(503, PROBLEM_CONTENT_TYPE)]},
     )
     def get(self, request: Request) -> Response:
         return Response(reports.new_user_activity())

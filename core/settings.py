@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import warnings
 from pathlib import Path
 
 from django.core.exceptions import ImproperlyConfigured
@@ -237,6 +238,9 @@ STATIC_URL = "static/"
 STATIC_ROOT = VAR_DIR / "static"
 # WhiteNoise serves STATIC_ROOT (collectstatic) and, when not collected, straight from the apps.
 WHITENOISE_USE_FINDERS = True
+# Without collectstatic the finders serve the files; WhiteNoise's warning about the missing
+# STATIC_ROOT is then noise (and would break the JSON log lines).
+warnings.filterwarnings("ignore", message="No directory at: ", category=UserWarning)
 
 # ---------------------------------------------------------------------------------------------
 # REST framework and OpenAPI
