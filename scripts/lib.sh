@@ -94,12 +94,12 @@ export_real_urls() {
 
 ensure_secret_key() {
   if [ -z "${SECRET_KEY:-}" ]; then
-    mkdir -p "$ROOT/var"
-    if [ ! -s "$ROOT/var/secret_key" ]; then
-      python -c 'import secrets; print(secrets.token_urlsafe(50))' > "$ROOT/var/secret_key"
-      chmod 600 "$ROOT/var/secret_key"
+    local var="${SWITCHYARD_VAR_DIR:-$ROOT/var}"
+    mkdir -p "$var"
+    if [ ! -s "$var/secret_key" ]; then
+      (umask 077; python -c 'import secrets; print(secrets.token_urlsafe(50))' > "$var/secret_key")
     fi
-    SECRET_KEY="$(cat "$ROOT/var/secret_key")"
+    SECRET_KEY="$(cat "$var/secret_key")"
     export SECRET_KEY
   fi
 }

@@ -80,7 +80,8 @@ def test_gunicorn_serves_with_json_logs_shared_metrics_and_stops_gracefully(tmp_
         finally:
             if server.poll() is None:
                 server.kill()
-    assert code == 0
+    log.seek(0)
+    assert code == 0, f"gunicorn exited with {code}; its log ends:\n" + "".join(log.readlines()[-15:])
     log.seek(0)
     lines = [json.loads(raw) for raw in log.read().splitlines() if raw.strip()]
     access = [entry for entry in lines if entry["logger"] == "gunicorn.access"]

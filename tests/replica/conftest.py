@@ -11,6 +11,8 @@ that forgot the environment cannot go green on zero tests. Configure them with:
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from django.conf import settings
 from django.db import connections
@@ -33,7 +35,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if streaming_replicas():
         return
     expression = (config.option.markexpr or "").strip()
-    if "replica" in expression and "not replica" not in expression:
+    if re.search(r"(?<![\w])replica(?![\w])", expression) and not re.search(r"not\s+replica(?![\w])", expression):
         raise pytest.UsageError(
             "-m replica needs a streaming replica: scripts/replica start, then set "
             "DATABASE_REPLICA_URLS / USERS_DATABASE_REPLICA_URLS and REPLICA_TEST_MIRROR=1 "
