@@ -103,10 +103,12 @@ def _configure(alias: str, url: str, environ: Mapping[str, str]) -> dict[str, An
     config["CONN_HEALTH_CHECKS"] = True
     config["ATOMIC_REQUESTS"] = False
     if engine == "django.db.backends.postgresql":
+        config["ENGINE"] = "core.db_backends.postgresql"  # Django's, with a connection circuit breaker
         config["OPTIONS"].update(_postgresql_options(alias, environ))
         if "pool" not in config["OPTIONS"]:
             config["CONN_MAX_AGE"] = _int(environ, "DB_CONN_MAX_AGE", 60)
     elif engine == "django.db.backends.mysql":
+        config["ENGINE"] = "core.db_backends.mysql"  # Django's, with a connection circuit breaker
         config["OPTIONS"].update(_mysql_options(environ))
         config["CONN_MAX_AGE"] = _int(environ, "DB_CONN_MAX_AGE", 60)
         config["TEST"] = {"CHARSET": "utf8mb4", "COLLATION": "utf8mb4_unicode_ci"}

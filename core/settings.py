@@ -131,6 +131,9 @@ DATABASE_ROUTERS = [
     "routers.timeseries.TimeSeriesRouter",
     "routers.primary.PrimaryReplicaRouter",
 ]
+# After a database refuses a connection, opening connections to it fails at once for this many
+# seconds (then one probe on a fresh connection decides); see core/db_backends.
+DB_BREAKER_SECONDS = _env_float("DB_BREAKER_SECONDS", 2.0)
 # Reads stay on the primary for this many seconds after a write by the same client (cookie).
 REPLICA_PIN_SECONDS = _env_float("REPLICA_PIN_SECONDS", 5.0)
 REPLICA_PIN_COOKIE = "switchyard_pin"

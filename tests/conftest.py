@@ -113,12 +113,16 @@ def django_db_setup(django_db_setup, django_db_blocker):  # type: ignore[no-unty
 
 @pytest.fixture(autouse=True)
 def _fresh_routing_state() -> Iterator[None]:
-    """Each test starts with no routing state and no remembered replica failures."""
+    """Each test starts with no routing state and no remembered database failures."""
+    from core.db_backends import breaker
+
     state.reset()
     health.clear()
+    breaker.reset_all()
     yield
     state.reset()
     health.clear()
+    breaker.reset_all()
 
 
 @pytest.fixture

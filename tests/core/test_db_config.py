@@ -34,7 +34,7 @@ def test_postgresql_gets_a_pool_health_checks_and_read_committed_on_analytics(tm
     }
     dbs = build_databases(env, tmp_path)
     main, events = dbs[aliases.DEFAULT], dbs[aliases.ANALYTICS]
-    assert main["ENGINE"] == "django.db.backends.postgresql"
+    assert main["ENGINE"] == "core.db_backends.postgresql"
     assert main["OPTIONS"]["pool"]["min_size"] == 2
     assert main["OPTIONS"]["pool"]["max_size"] == 11
     assert main["CONN_HEALTH_CHECKS"] is True
@@ -53,7 +53,7 @@ def test_pool_can_be_turned_off(tmp_path):
 def test_mysql_gets_utf8mb4_and_strict_mode(tmp_path):
     dbs = build_databases({"LEGACY_DATABASE_URL": "mysql://root@127.0.0.1:3306/crm"}, tmp_path)
     legacy = dbs[aliases.LEGACY]
-    assert legacy["ENGINE"] == "django.db.backends.mysql"
+    assert legacy["ENGINE"] == "core.db_backends.mysql"
     assert legacy["OPTIONS"]["charset"] == "utf8mb4"
     assert legacy["OPTIONS"]["init_command"] == "SET sql_mode='STRICT_TRANS_TABLES'"
     assert "pool" not in legacy["OPTIONS"]
