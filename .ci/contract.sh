@@ -107,10 +107,16 @@ if ! (cd "$WORK" && st run "$ROOT/openapi/schema.yaml" --url "$BASE" \
 fi
 
 # What the service answered during the run (gunicorn's access log): a 5xx here fails the run too.
+# gunicorn reads ./gunicorn.conf.py, so access lines are JSON ("status": 200); the plain format
+# (" 200 ") is matched too. An empty tally means the log format changed: that fails the run.
 log "responses by status during the run:"
-grep -oE '" [1-5][0-9]{2} ' "$WORK/server.log" | sort | uniq -c | sort -rn >&2 || true
-if grep -qE '" 5[0-9]{2} ' "$WORK/server.log"; then
-  log "the service answered 5xx:"; grep -E '" 5[0-9]{2} |Traceback' "$WORK/server.log" | head -20 >&2
+STATUS_RE='"status": ?[1-5][0-9]{2}[,}]|" [1-5][0-9]{2} '
+grep -oE "$STATUS_RE" "$WORK/server.log" | grep -oE '[1-5][0-9]{2}' | sort | uniq -c | sort -rn >&2 || true
+if ! grep -qE "$STATUS_RE" "$WORK/server.log"; then
+  log "no access log lines found: cannot tell whether the service answered 5xx"; status=1
+fi
+if grep -qE '"status": ?5[0-9]{2}[,}]|" 5[0-9]{2} ' "$WORK/server.log"; then
+  log "the service answered 5xx:"; grep -E '"status": ?5[0-9]{2}[,}]|" 5[0-9]{2} |Traceback' "$WORK/server.log" | head -20 >&2
   status=1
 fi
 
