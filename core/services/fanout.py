@@ -263,9 +263,10 @@ def _run_part(key: str, part: Part, deadline: float, alias: str | None = None, i
         outcome.error = exc
     finally:
         outcome.seconds = time.perf_counter() - started
-        if not inline:
-            # Give back this thread's connections before it takes another request's part.
-            _return_connections()
+        if not inline and alias is not None:
+            # Give back this thread's connection before it takes another request's part. A part
+            # reads only the alias it is given (the contract of :func:`fan_out`).
+            _return_connection(connections[alias])
     return outcome
 
 
@@ -292,15 +293,21 @@ _SETUP_THROUGH_CURSORS = frozenset({"mysql"})
 
 def _return_connections() -> None:
     for connection in connections.all(initialized_only=True):
-        if connection.vendor == "sqlite" and _healthy_idle(connection):
-            # An SQLite connection is a file handle, not a server's connection: there is nothing
-            # to return it to, and opening one again (Django registers its SQL functions, runs
-            # the PRAGMAs) costs more than the part's query. Kept per worker thread (at most
-            # FANOUT_MAX_WORKERS of them); closed once it has seen an error.
-            continue
-        connection.close_if_unusable_or_obsolete()
-        if connection.connection is None and connection.vendor in _SETUP_THROUGH_CURSORS:
-            del connections[connection.alias]
+        _return_connection(connection)
+
+
+def _return_connection(connection: Any) -> None:
+    if connection.connection is None:
+        return
+    if connection.vendor == "sqlite" and _healthy_idle(connection):
+        # An SQLite connection is a file handle, not a server's connection: there is nothing
+        # to return it to, and opening one again (Django registers its SQL functions, runs
+        # the PRAGMAs) costs more than the part's query. Kept per worker thread (at most
+        # FANOUT_MAX_WORKERS of them); closed once it has seen an error.
+        return
+    connection.close_if_unusable_or_obsolete()
+    if connection.connection is None and connection.vendor in _SETUP_THROUGH_CURSORS:
+        del connections[connection.alias]
 
 
 def _healthy_idle(connection: Any) -> bool:
