@@ -297,15 +297,14 @@ def _return_connections() -> None:
 
 
 def _return_connection(connection: Any) -> None:
-    if connection.connection is None:
-        return
-    if connection.vendor == "sqlite" and _healthy_idle(connection):
-        # An SQLite connection is a file handle, not a server's connection: there is nothing
-        # to return it to, and opening one again (Django registers its SQL functions, runs
-        # the PRAGMAs) costs more than the part's query. Kept per worker thread (at most
-        # FANOUT_MAX_WORKERS of them); closed once it has seen an error.
-        return
-    connection.close_if_unusable_or_obsolete()
+    if connection.connection is not None:
+        if connection.vendor == "sqlite" and _healthy_idle(connection):
+            # An SQLite connection is a file handle, not a server's connection: there is nothing
+            # to return it to, and opening one again (Django registers its SQL functions, runs
+            # the PRAGMAs) costs more than the part's query. Kept per worker thread (at most
+            # FANOUT_MAX_WORKERS of them); closed once it has seen an error.
+            return
+        connection.close_if_unusable_or_obsolete()
     if connection.connection is None and connection.vendor in _SETUP_THROUGH_CURSORS:
         del connections[connection.alias]
 
