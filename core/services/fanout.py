@@ -36,7 +36,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping
-from concurrent.futures import ALL_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -246,7 +246,17 @@ def database_budget(alias: str | None, seconds: float) -> contextlib.AbstractCon
 # --- the fan-out -------------------------------------------------------------------------------
 
 
-def _run_part(key: str, part: Part, deadline: float, alias: str | None = None, inline: bool = False) -> _Outcome:
+class _EssentialFailed(Exception):
+    """An essential part failed: raised through its future so that the caller wakes at once."""
+
+    def __init__(self, outcome: _Outcome) -> None:
+        self.outcome = outcome
+        super().__init__(str(outcome.error))
+
+
+def _run_part(
+    key: str, part: Part, deadline: float, essential: bool, alias: str | None = None, inline: bool = False
+) -> _Outcome:
     """Runs a part in a pool thread (inside the caller's copied context), or ``inline`` on the
     calling thread on a connection that thread already holds."""
     started = time.perf_counter()
@@ -261,6 +271,8 @@ def _run_part(key: str, part: Part, deadline: float, alias: str | None = None, i
             outcome.value = part(alias)
     except _DEGRADING_ERRORS as exc:
         outcome.error = exc
+        if essential:
+            raise _EssentialFailed(outcome) from exc
     finally:
         outcome.seconds = time.perf_counter() - started
         if not inline and alias is not None:
@@ -344,25 +356,34 @@ def fan_out(
         budget = budgets.get(key, budget_for(key))
         wait_until[key] = submitted + budget + grace
         if inline is None or key != inline[0]:
-            futures[pool.submit(state.with_context(_run_part), key, part, submitted + budget)] = key
+            runner = state.with_context(_run_part)
+            futures[pool.submit(runner, key, part, submitted + budget, key in essential)] = key
 
     result = FanOutResult()
     outcomes: dict[str, _Outcome] = {}
     if inline is not None:
         key, alias = inline
         budget = budgets.get(key, budget_for(key))
-        outcomes[key] = outcome = _run_part(key, parts[key], submitted + budget, alias, inline=True)
-        if outcome.error is not None:
-            _fail(key, outcome.error, essential)
+        try:
+            outcomes[key] = _run_part(key, parts[key], submitted + budget, key in essential, alias, inline=True)
+        except _EssentialFailed as failed:
+            _fail(key, failed.outcome.error, essential)  # type: ignore[arg-type]
+        if outcomes[key].error is not None:
+            _fail(key, outcomes[key].error, essential)  # type: ignore[arg-type]
     pending = set(futures)
     while pending:
         next_deadline = min(wait_until[futures[f]] for f in pending)
-        # One wake-up when everything is in (the usual case), or at the next deadline.
-        done, _ = wait(pending, timeout=max(0.0, next_deadline - time.monotonic()), return_when=ALL_COMPLETED)
+        # One wake-up when everything is in (the usual case), when a part raises (an essential
+        # source failed, NotFound), or at the next deadline.
+        done, _ = wait(pending, timeout=max(0.0, next_deadline - time.monotonic()), return_when=FIRST_EXCEPTION)
         for future in done:
             pending.discard(future)
             key = futures[future]
-            outcomes[key] = outcome = future.result()  # a non-database exception propagates
+            try:
+                outcomes[key] = outcome = future.result()  # a non-database exception propagates
+            except _EssentialFailed as failed:
+                _fail(key, failed.outcome.error, essential)  # type: ignore[arg-type]
+                raise  # not reached: _fail raises for an essential key
             if outcome.error is not None:
                 _fail(key, outcome.error, essential)
         now = time.monotonic()

@@ -198,3 +198,16 @@ def test_the_budget_applies_to_a_part_run_on_the_caller() -> None:
     # The caller's connection is clean afterwards: no timeout left on it.
     with connections[aliases.ANALYTICS].cursor() as cursor:
         cursor.execute(slow_sql(aliases.ANALYTICS, 0.7) if connections[aliases.ANALYTICS].vendor != "sqlite" else "SELECT 1")
+
+
+@pytest.mark.django_db(transaction=True, databases=DBS)
+def test_an_unknown_user_answers_without_waiting_for_a_slow_source() -> None:
+    def missing(alias: str) -> None:
+        raise NotFound("user", 1)
+
+    with Stopwatch() as watch, pytest.raises(NotFound):
+        fan_out(
+            {aliases.USERS: missing, aliases.ANALYTICS: run_sql(slow_sql(aliases.ANALYTICS, 5))},
+            budgets={aliases.ANALYTICS: 3},
+        )
+    assert watch.seconds < 1.0
