@@ -112,7 +112,8 @@ def test_a_slow_statement_is_stopped_by_the_database_within_its_budget() -> None
     assert isinstance(got.errors[aliases.ANALYTICS], OperationalError)
     assert 400 <= got.sources[aliases.ANALYTICS] < 1000
     # The connection is usable again, without the budget: a statement longer than it succeeds.
-    again = fan_out({aliases.ANALYTICS: run_sql(slow_sql(aliases.ANALYTICS, 0.6) if connections[aliases.ANALYTICS].vendor != "sqlite" else "SELECT 2")}, budgets={aliases.ANALYTICS: 3})
+    longer = slow_sql(aliases.ANALYTICS, 0.6) if connections[aliases.ANALYTICS].vendor != "sqlite" else "SELECT 2"
+    again = fan_out({aliases.ANALYTICS: run_sql(longer)}, budgets={aliases.ANALYTICS: 3})
     assert again.degraded == []
 
 
@@ -196,8 +197,9 @@ def test_the_budget_applies_to_a_part_run_on_the_caller() -> None:
     assert got.degraded == [aliases.ANALYTICS]
     assert isinstance(got.errors[aliases.ANALYTICS], OperationalError)
     # The caller's connection is clean afterwards: no timeout left on it.
+    longer = slow_sql(aliases.ANALYTICS, 0.7) if connections[aliases.ANALYTICS].vendor != "sqlite" else "SELECT 1"
     with connections[aliases.ANALYTICS].cursor() as cursor:
-        cursor.execute(slow_sql(aliases.ANALYTICS, 0.7) if connections[aliases.ANALYTICS].vendor != "sqlite" else "SELECT 1")
+        cursor.execute(longer)
 
 
 @pytest.mark.django_db(transaction=True, databases=DBS)
