@@ -9,8 +9,8 @@ answers with what it has:
   :mod:`core.instrumentation` are the request's own;
 - every part has a time budget that the *database* enforces, so that a slow source stops working
   instead of only being waited for: PostgreSQL ``SET LOCAL statement_timeout`` sent with each
-  statement (same message, no extra round trip), MariaDB ``SET STATEMENT max_statement_time=... FOR <query>`` on every
-  statement of the part, MySQL ``MAX_EXECUTION_TIME`` likewise, SQLite a progress handler that
+  statement (same message, no extra round trip), MariaDB ``SET STATEMENT max_statement_time=...
+  FOR <statement>``, MySQL a ``MAX_EXECUTION_TIME`` hint, SQLite a progress handler that
   interrupts the statement after the deadline. The caller also stops waiting at budget + grace,
   which covers connecting to a server that does not answer;
 - every worker thread returns the connections it used before it takes the next part, as Django
@@ -151,7 +151,9 @@ def _postgresql_budget(alias: str, seconds: float) -> Iterator[None]:
     deadline = time.monotonic() + seconds
 
     def wrapper(execute: Callable[..., Any], sql: str, params: Any, many: bool, context: dict[str, Any]) -> Any:
-        if many:
+        if many or getattr(context["cursor"].cursor, "name", None):
+            # executemany, or a server-side cursor (DECLARE ... FOR <one statement>): sent as is;
+            # such a statement has only the caller's wait deadline.
             return execute(sql, params, many, context)
         millis = max(1, int((deadline - time.monotonic()) * 1000))
         result = execute(f"SET LOCAL statement_timeout = {millis}; {sql}", params, many, context)
