@@ -170,6 +170,8 @@ STATS_CACHE_SECONDS = _env_int("STATS_CACHE_SECONDS", 5)
 # https://docs.python.org/3/library/concurrent.futures.html#threadpoolexecutor
 # ---------------------------------------------------------------------------------------------
 FANOUT_MAX_WORKERS = _env_int("FANOUT_MAX_WORKERS", 8)
+if FANOUT_MAX_WORKERS < 1:
+    raise ImproperlyConfigured("FANOUT_MAX_WORKERS must be at least 1")
 FANOUT_BUDGET_SECONDS = _env_float("FANOUT_BUDGET_SECONDS", 2.0)
 FANOUT_BUDGETS = {
     alias: _env_float(f"FANOUT_BUDGET_{alias.upper()}_SECONDS", FANOUT_BUDGET_SECONDS)
