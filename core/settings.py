@@ -178,6 +178,10 @@ FANOUT_BUDGETS = {
     for alias in aliases.PRIMARIES
 }
 FANOUT_GRACE_SECONDS = _env_float("FANOUT_GRACE_SECONDS", 0.25)
+# FANOUT_MAX_PER_SOURCE: parts of one source in the pool at once (a bulkhead). A source that is
+# slow holds its workers for its whole budget; past this many, its further parts are degraded at
+# once instead of queueing, so the pool keeps threads for the other sources.
+FANOUT_MAX_PER_SOURCE = _env_int("FANOUT_MAX_PER_SOURCE", max(1, FANOUT_MAX_WORKERS // 2))
 
 # ---------------------------------------------------------------------------------------------
 # Auth

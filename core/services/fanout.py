@@ -18,6 +18,8 @@ answers with what it has:
   ``CONN_MAX_AGE`` is kept within that age; an SQLite file handle stays open per worker thread
   while healthy (nothing to return it to, and reopening costs more than the query); a connection
   that saw an error is closed. :func:`close_worker_connections` closes them all;
+- one source cannot take the whole pool: when ``FANOUT_MAX_PER_SOURCE`` of its parts are
+  already running or queued (it is slow), its next part is degraded at once (a bulkhead);
 - a part that fails with a database error or runs out of time is *degraded*: its result is
   ``None`` and its key is listed in :attr:`FanOutResult.degraded`. A part named *essential* raises
   :class:`core.errors.SourceUnavailable` instead. Domain errors (``NotFound``) raised by a part
@@ -112,6 +114,27 @@ class _Outcome:
 
 class BudgetExhausted(DatabaseError):
     """The part waited in the pool's queue for its whole budget and did not run."""
+
+
+class SourceBusy(DatabaseError):
+    """Too many parts of this source are in the pool already (it is slow): not queued."""
+
+
+_slots_lock = threading.Lock()
+_in_flight: dict[str, int] = {}
+
+
+def _take_slot(key: str) -> bool:
+    with _slots_lock:
+        if _in_flight.get(key, 0) >= settings.FANOUT_MAX_PER_SOURCE:
+            return False
+        _in_flight[key] = _in_flight.get(key, 0) + 1
+        return True
+
+
+def _release_slot(key: str) -> None:
+    with _slots_lock:
+        _in_flight[key] -= 1
 
 
 def _read_alias(key: str) -> str | None:
@@ -354,15 +377,23 @@ def fan_out(
     submitted = time.monotonic()
     futures: dict[Future[_Outcome], str] = {}
     wait_until: dict[str, float] = {}
-    for key, part in parts.items():
-        budget = budgets.get(key, budget_for(key))
-        wait_until[key] = submitted + budget + grace
-        if inline is None or key != inline[0]:
-            runner = state.with_context(_run_part)
-            futures[pool.submit(runner, key, part, submitted + budget, key in essential)] = key
+    for key in parts:
+        wait_until[key] = submitted + budgets.get(key, budget_for(key)) + grace
 
     result = FanOutResult()
     outcomes: dict[str, _Outcome] = {}
+    for key, part in parts.items():
+        if inline is not None and key == inline[0]:
+            continue
+        if not _take_slot(key):
+            outcomes[key] = _Outcome(error=SourceBusy(f"{settings.FANOUT_MAX_PER_SOURCE} parts of {key} in flight"))
+            _fail(key, outcomes[key].error, essential)  # type: ignore[arg-type]
+            continue
+        runner = state.with_context(_run_part)
+        future = pool.submit(runner, key, part, submitted + budgets.get(key, budget_for(key)), key in essential)
+        future.add_done_callback(lambda _f, key=key: _release_slot(key))  # also when cancelled
+        futures[future] = key
+
     if inline is not None:
         key, alias = inline
         budget = budgets.get(key, budget_for(key))
@@ -420,7 +451,7 @@ def _fail(key: str, error: BaseException, essential: Collection[str]) -> None:
 
 
 def _is_timeout(error: BaseException) -> bool:
-    if isinstance(error, (TimeoutError, BudgetExhausted)):
+    if isinstance(error, (TimeoutError, BudgetExhausted, SourceBusy)):
         return True
     text = str(error).lower()
     return "timeout" in text or "interrupted" in text or "max_statement_time" in text

@@ -213,3 +213,30 @@ def test_an_unknown_user_answers_without_waiting_for_a_slow_source() -> None:
             budgets={aliases.ANALYTICS: 3},
         )
     assert watch.seconds < 1.0
+
+
+@pytest.mark.django_db(transaction=True, databases=DBS)
+def test_a_slow_source_cannot_take_the_whole_pool(settings) -> None:  # type: ignore[no-untyped-def]
+    """Past FANOUT_MAX_PER_SOURCE parts of one source in flight, its next part is degraded at once
+    (not queued behind the slow ones), and the other sources still answer."""
+    settings.FANOUT_MAX_PER_SOURCE = 1
+    started = threading.Event()
+    slow = slow_sql(aliases.ANALYTICS, 5)
+
+    def slow_part(alias: str) -> list:
+        started.set()
+        return run_sql(slow)(alias)
+
+    first = fanout.executor().submit(
+        state.with_context(fan_out), {aliases.ANALYTICS: slow_part}, {aliases.ANALYTICS: 1.5}
+    )
+    assert started.wait(5)
+    with Stopwatch() as watch:
+        got = fan_out({aliases.ANALYTICS: run_sql("SELECT 1"), aliases.USERS: run_sql("SELECT 1")})
+    assert watch.seconds < 0.5
+    assert got.degraded == [aliases.ANALYTICS] and got.results[aliases.USERS] == [(1,)]
+    assert isinstance(got.errors[aliases.ANALYTICS], fanout.SourceBusy)
+    assert first.result(timeout=5).degraded == [aliases.ANALYTICS]  # stopped by its budget
+    # Its slot is free again (released by the part's done-callback).
+    wait_for_fanout_idle()
+    assert fan_out({aliases.ANALYTICS: run_sql("SELECT 1")}).degraded == []
