@@ -182,12 +182,18 @@ STATS_CACHE_SECONDS = _env_int("STATS_CACHE_SECONDS", 5)
 # https://docs.python.org/3/library/concurrent.futures.html#threadpoolexecutor
 # ---------------------------------------------------------------------------------------------
 FANOUT_MAX_WORKERS = _env_int("FANOUT_MAX_WORKERS", 8)
+if FANOUT_MAX_WORKERS < 1:
+    raise ImproperlyConfigured("FANOUT_MAX_WORKERS must be at least 1")
 FANOUT_BUDGET_SECONDS = _env_float("FANOUT_BUDGET_SECONDS", 2.0)
 FANOUT_BUDGETS = {
     alias: _env_float(f"FANOUT_BUDGET_{alias.upper()}_SECONDS", FANOUT_BUDGET_SECONDS)
     for alias in aliases.PRIMARIES
 }
 FANOUT_GRACE_SECONDS = _env_float("FANOUT_GRACE_SECONDS", 0.25)
+# FANOUT_MAX_PER_SOURCE: parts of one source in the pool at once (a bulkhead). A source that is
+# slow holds its workers for its whole budget; past this many, its further parts are degraded at
+# once instead of queueing, so the pool keeps threads for the other sources.
+FANOUT_MAX_PER_SOURCE = _env_int("FANOUT_MAX_PER_SOURCE", max(1, FANOUT_MAX_WORKERS // 2))
 
 # ---------------------------------------------------------------------------------------------
 # Writes across databases and data operations: sagas, Idempotency-Key, user deletion, sync,

@@ -9,8 +9,8 @@ answers with what it has:
   :mod:`core.instrumentation` are the request's own;
 - every part has a time budget that the *database* enforces, so that a slow source stops working
   instead of only being waited for: PostgreSQL ``SET LOCAL statement_timeout`` sent with each
-  statement (same message, no extra round trip), MariaDB ``SET STATEMENT max_statement_time=... FOR <query>`` on every
-  statement of the part, MySQL ``MAX_EXECUTION_TIME`` likewise, SQLite a progress handler that
+  statement (same message, no extra round trip), MariaDB ``SET STATEMENT max_statement_time=...
+  FOR <statement>``, MySQL a ``MAX_EXECUTION_TIME`` hint, SQLite a progress handler that
   interrupts the statement after the deadline. The caller also stops waiting at budget + grace,
   which covers connecting to a server that does not answer;
 - every worker thread returns the connections it used before it takes the next part, as Django
@@ -18,6 +18,8 @@ answers with what it has:
   ``CONN_MAX_AGE`` is kept within that age; an SQLite file handle stays open per worker thread
   while healthy (nothing to return it to, and reopening costs more than the query); a connection
   that saw an error is closed. :func:`close_worker_connections` closes them all;
+- one source cannot take the whole pool: when ``FANOUT_MAX_PER_SOURCE`` of its parts are
+  already running or queued (it is slow), its next part is degraded at once (a bulkhead);
 - a part that fails with a database error or runs out of time is *degraded*: its result is
   ``None`` and its key is listed in :attr:`FanOutResult.degraded`. A part named *essential* raises
   :class:`core.errors.SourceUnavailable` instead. Domain errors (``NotFound``) raised by a part
@@ -36,7 +38,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Collection, Iterator, Mapping
-from concurrent.futures import ALL_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -114,6 +116,27 @@ class BudgetExhausted(DatabaseError):
     """The part waited in the pool's queue for its whole budget and did not run."""
 
 
+class SourceBusy(DatabaseError):
+    """Too many parts of this source are in the pool already (it is slow): not queued."""
+
+
+_slots_lock = threading.Lock()
+_in_flight: dict[str, int] = {}
+
+
+def _take_slot(key: str) -> bool:
+    with _slots_lock:
+        if _in_flight.get(key, 0) >= settings.FANOUT_MAX_PER_SOURCE:
+            return False
+        _in_flight[key] = _in_flight.get(key, 0) + 1
+        return True
+
+
+def _release_slot(key: str) -> None:
+    with _slots_lock:
+        _in_flight[key] -= 1
+
+
 def _read_alias(key: str) -> str | None:
     """The alias the routers would read ``key``'s data from in this request (None: not a database)."""
     if key not in settings.DATABASES:
@@ -151,7 +174,9 @@ def _postgresql_budget(alias: str, seconds: float) -> Iterator[None]:
     deadline = time.monotonic() + seconds
 
     def wrapper(execute: Callable[..., Any], sql: str, params: Any, many: bool, context: dict[str, Any]) -> Any:
-        if many:
+        if many or getattr(context["cursor"].cursor, "name", None):
+            # executemany, or a server-side cursor (DECLARE ... FOR <one statement>): sent as is;
+            # such a statement has only the caller's wait deadline.
             return execute(sql, params, many, context)
         millis = max(1, int((deadline - time.monotonic()) * 1000))
         result = execute(f"SET LOCAL statement_timeout = {millis}; {sql}", params, many, context)
@@ -246,7 +271,17 @@ def database_budget(alias: str | None, seconds: float) -> contextlib.AbstractCon
 # --- the fan-out -------------------------------------------------------------------------------
 
 
-def _run_part(key: str, part: Part, deadline: float, alias: str | None = None, inline: bool = False) -> _Outcome:
+class _EssentialFailed(Exception):
+    """An essential part failed: raised through its future so that the caller wakes at once."""
+
+    def __init__(self, outcome: _Outcome) -> None:
+        self.outcome = outcome
+        super().__init__(str(outcome.error))
+
+
+def _run_part(
+    key: str, part: Part, deadline: float, essential: bool, alias: str | None = None, inline: bool = False
+) -> _Outcome:
     """Runs a part in a pool thread (inside the caller's copied context), or ``inline`` on the
     calling thread on a connection that thread already holds."""
     started = time.perf_counter()
@@ -261,11 +296,14 @@ def _run_part(key: str, part: Part, deadline: float, alias: str | None = None, i
             outcome.value = part(alias)
     except _DEGRADING_ERRORS as exc:
         outcome.error = exc
+        if essential:
+            raise _EssentialFailed(outcome) from exc
     finally:
         outcome.seconds = time.perf_counter() - started
-        if not inline:
-            # Give back this thread's connections before it takes another request's part.
-            _return_connections()
+        if not inline and alias is not None:
+            # Give back this thread's connection before it takes another request's part. A part
+            # reads only the alias it is given (the contract of :func:`fan_out`).
+            _return_connection(connections[alias])
     return outcome
 
 
@@ -292,15 +330,20 @@ _SETUP_THROUGH_CURSORS = frozenset({"mysql"})
 
 def _return_connections() -> None:
     for connection in connections.all(initialized_only=True):
+        _return_connection(connection)
+
+
+def _return_connection(connection: Any) -> None:
+    if connection.connection is not None:
         if connection.vendor == "sqlite" and _healthy_idle(connection):
             # An SQLite connection is a file handle, not a server's connection: there is nothing
             # to return it to, and opening one again (Django registers its SQL functions, runs
             # the PRAGMAs) costs more than the part's query. Kept per worker thread (at most
             # FANOUT_MAX_WORKERS of them); closed once it has seen an error.
-            continue
+            return
         connection.close_if_unusable_or_obsolete()
-        if connection.connection is None and connection.vendor in _SETUP_THROUGH_CURSORS:
-            del connections[connection.alias]
+    if connection.connection is None and connection.vendor in _SETUP_THROUGH_CURSORS:
+        del connections[connection.alias]
 
 
 def _healthy_idle(connection: Any) -> bool:
@@ -334,29 +377,46 @@ def fan_out(
     submitted = time.monotonic()
     futures: dict[Future[_Outcome], str] = {}
     wait_until: dict[str, float] = {}
-    for key, part in parts.items():
-        budget = budgets.get(key, budget_for(key))
-        wait_until[key] = submitted + budget + grace
-        if inline is None or key != inline[0]:
-            futures[pool.submit(state.with_context(_run_part), key, part, submitted + budget)] = key
+    for key in parts:
+        wait_until[key] = submitted + budgets.get(key, budget_for(key)) + grace
 
     result = FanOutResult()
     outcomes: dict[str, _Outcome] = {}
+    for key, part in parts.items():
+        if inline is not None and key == inline[0]:
+            continue
+        if not _take_slot(key):
+            outcomes[key] = _Outcome(error=SourceBusy(f"{settings.FANOUT_MAX_PER_SOURCE} parts of {key} in flight"))
+            _fail(key, outcomes[key].error, essential)  # type: ignore[arg-type]
+            continue
+        runner = state.with_context(_run_part)
+        future = pool.submit(runner, key, part, submitted + budgets.get(key, budget_for(key)), key in essential)
+        future.add_done_callback(lambda _f, key=key: _release_slot(key))  # also when cancelled
+        futures[future] = key
+
     if inline is not None:
         key, alias = inline
         budget = budgets.get(key, budget_for(key))
-        outcomes[key] = outcome = _run_part(key, parts[key], submitted + budget, alias, inline=True)
-        if outcome.error is not None:
-            _fail(key, outcome.error, essential)
+        try:
+            outcomes[key] = _run_part(key, parts[key], submitted + budget, key in essential, alias, inline=True)
+        except _EssentialFailed as failed:
+            _fail(key, failed.outcome.error, essential)  # type: ignore[arg-type]
+        if outcomes[key].error is not None:
+            _fail(key, outcomes[key].error, essential)  # type: ignore[arg-type]
     pending = set(futures)
     while pending:
         next_deadline = min(wait_until[futures[f]] for f in pending)
-        # One wake-up when everything is in (the usual case), or at the next deadline.
-        done, _ = wait(pending, timeout=max(0.0, next_deadline - time.monotonic()), return_when=ALL_COMPLETED)
+        # One wake-up when everything is in (the usual case), when a part raises (an essential
+        # source failed, NotFound), or at the next deadline.
+        done, _ = wait(pending, timeout=max(0.0, next_deadline - time.monotonic()), return_when=FIRST_EXCEPTION)
         for future in done:
             pending.discard(future)
             key = futures[future]
-            outcomes[key] = outcome = future.result()  # a non-database exception propagates
+            try:
+                outcomes[key] = outcome = future.result()  # a non-database exception propagates
+            except _EssentialFailed as failed:
+                _fail(key, failed.outcome.error, essential)  # type: ignore[arg-type]
+                raise  # not reached: _fail raises for an essential key
             if outcome.error is not None:
                 _fail(key, outcome.error, essential)
         now = time.monotonic()
@@ -391,7 +451,7 @@ def _fail(key: str, error: BaseException, essential: Collection[str]) -> None:
 
 
 def _is_timeout(error: BaseException) -> bool:
-    if isinstance(error, (TimeoutError, BudgetExhausted)):
+    if isinstance(error, (TimeoutError, BudgetExhausted, SourceBusy)):
         return True
     text = str(error).lower()
     return "timeout" in text or "interrupted" in text or "max_statement_time" in text

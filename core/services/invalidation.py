@@ -4,7 +4,8 @@ Connected once from :meth:`core.apps.CoreConfig.ready`. The cache is cleared aft
 commits (``transaction.on_commit``), so a concurrent reader cannot cache the old figures again
 from a transaction that has not committed yet; the delete itself runs within the cache's budget
 (:func:`core.services.user_stats.invalidate_user_stats`). A post that moves to another author
-clears both authors' entries.
+clears both authors' entries. The callbacks are ``robust``: the write has committed, so a failure
+to clear the cache is logged (the entry expires on its own) and never turns the write into an error.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ def _remember_author(sender: type[Post], instance: Post, **kwargs: Any) -> None:
 
 def _post_changed(sender: type[Post], instance: Post, using: str, **kwargs: Any) -> None:
     authors = (instance.__dict__.get("author_id"), instance.__dict__.get(_LOADED_AUTHOR))
-    transaction.on_commit(lambda: invalidate_user_stats(*authors), using=using)
+    transaction.on_commit(lambda: invalidate_user_stats(*authors), using=using, robust=True)
     instance.__dict__[_LOADED_AUTHOR] = authors[0]
 
 
@@ -35,7 +36,7 @@ def _user_changed(sender: type[User], instance: User, using: str, created: bool 
     if created:
         return  # a new user has no cached stats yet
     user_id = instance.pk
-    transaction.on_commit(lambda: invalidate_user_stats(user_id), using=using)
+    transaction.on_commit(lambda: invalidate_user_stats(user_id), using=using, robust=True)
 
 
 def connect() -> None:

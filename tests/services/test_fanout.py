@@ -112,7 +112,8 @@ def test_a_slow_statement_is_stopped_by_the_database_within_its_budget() -> None
     assert isinstance(got.errors[aliases.ANALYTICS], OperationalError)
     assert 400 <= got.sources[aliases.ANALYTICS] < 1000
     # The connection is usable again, without the budget: a statement longer than it succeeds.
-    again = fan_out({aliases.ANALYTICS: run_sql(slow_sql(aliases.ANALYTICS, 0.6) if connections[aliases.ANALYTICS].vendor != "sqlite" else "SELECT 2")}, budgets={aliases.ANALYTICS: 3})
+    longer = slow_sql(aliases.ANALYTICS, 0.6) if connections[aliases.ANALYTICS].vendor != "sqlite" else "SELECT 2"
+    again = fan_out({aliases.ANALYTICS: run_sql(longer)}, budgets={aliases.ANALYTICS: 3})
     assert again.degraded == []
 
 
@@ -196,5 +197,46 @@ def test_the_budget_applies_to_a_part_run_on_the_caller() -> None:
     assert got.degraded == [aliases.ANALYTICS]
     assert isinstance(got.errors[aliases.ANALYTICS], OperationalError)
     # The caller's connection is clean afterwards: no timeout left on it.
+    longer = slow_sql(aliases.ANALYTICS, 0.7) if connections[aliases.ANALYTICS].vendor != "sqlite" else "SELECT 1"
     with connections[aliases.ANALYTICS].cursor() as cursor:
-        cursor.execute(slow_sql(aliases.ANALYTICS, 0.7) if connections[aliases.ANALYTICS].vendor != "sqlite" else "SELECT 1")
+        cursor.execute(longer)
+
+
+@pytest.mark.django_db(transaction=True, databases=DBS)
+def test_an_unknown_user_answers_without_waiting_for_a_slow_source() -> None:
+    def missing(alias: str) -> None:
+        raise NotFound("user", 1)
+
+    with Stopwatch() as watch, pytest.raises(NotFound):
+        fan_out(
+            {aliases.USERS: missing, aliases.ANALYTICS: run_sql(slow_sql(aliases.ANALYTICS, 5))},
+            budgets={aliases.ANALYTICS: 3},
+        )
+    assert watch.seconds < 1.0
+
+
+@pytest.mark.django_db(transaction=True, databases=DBS)
+def test_a_slow_source_cannot_take_the_whole_pool(settings) -> None:  # type: ignore[no-untyped-def]
+    """Past FANOUT_MAX_PER_SOURCE parts of one source in flight, its next part is degraded at once
+    (not queued behind the slow ones), and the other sources still answer."""
+    settings.FANOUT_MAX_PER_SOURCE = 1
+    started = threading.Event()
+    slow = slow_sql(aliases.ANALYTICS, 5)
+
+    def slow_part(alias: str) -> list:
+        started.set()
+        return run_sql(slow)(alias)
+
+    first = fanout.executor().submit(
+        state.with_context(fan_out), {aliases.ANALYTICS: slow_part}, {aliases.ANALYTICS: 1.5}
+    )
+    assert started.wait(5)
+    with Stopwatch() as watch:
+        got = fan_out({aliases.ANALYTICS: run_sql("SELECT 1"), aliases.USERS: run_sql("SELECT 1")})
+    assert watch.seconds < 0.5
+    assert got.degraded == [aliases.ANALYTICS] and got.results[aliases.USERS] == [(1,)]
+    assert isinstance(got.errors[aliases.ANALYTICS], fanout.SourceBusy)
+    assert first.result(timeout=5).degraded == [aliases.ANALYTICS]  # stopped by its budget
+    # Its slot is free again (released by the part's done-callback).
+    wait_for_fanout_idle()
+    assert fan_out({aliases.ANALYTICS: run_sql("SELECT 1")}).degraded == []

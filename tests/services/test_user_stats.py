@@ -105,3 +105,15 @@ def test_degraded_answers_are_not_cached(settings) -> None:  # type: ignore[no-u
 def test_unknown_user() -> None:
     with pytest.raises(NotFound):
         user_stats(user_id=424242)
+
+
+@pytest.mark.django_db(transaction=True, databases=DBS)
+def test_a_cache_that_is_down_never_fails_the_write(settings) -> None:  # type: ignore[no-untyped-def]
+    settings.FANOUT_BUDGETS = {**settings.FANOUT_BUDGETS, aliases.CACHE: 0.5}
+    user = make_user()
+    with alias_down(aliases.CACHE):
+        post = make_post(author=user)  # the invalidation fails within its budget; the post is saved
+        post.title = "edited"
+        post.save()
+        Post.objects.filter(pk=post.pk).delete()
+    assert not Post.objects.filter(author_id=user.pk).exists()
