@@ -14,7 +14,14 @@ Decided behaviour for bad values (documented in the OpenAPI parameters):
 
 from __future__ import annotations
 
+import threading
+import time
+from collections import OrderedDict
 from typing import Any
+
+from django.conf import settings
+from django.core.paginator import Paginator as DjangoPaginator
+from django.utils.functional import cached_property
 
 from django.core.paginator import InvalidPage
 from django.utils.dateparse import parse_datetime
@@ -41,9 +48,48 @@ def _bounded_int(request: Request, name: str, default: int, maximum: int | None)
     return value
 
 
+_count_lock = threading.Lock()
+_counts: OrderedDict[tuple, tuple[float, int]] = OrderedDict()
+_COUNT_CACHE_ENTRIES = 512
+
+
+def cached_count(queryset: Any) -> int:
+    """``queryset.count()``, remembered briefly when it is large.
+
+    A count of a big table is most of a page's cost on PostgreSQL. A count of at least
+    ``LIST_COUNT_CACHE_MIN_ROWS`` rows is reused for ``LIST_COUNT_CACHE_SECONDS`` by this process
+    (so ``count`` may lag writes by that long on large lists); smaller counts are always exact.
+    """
+    seconds = settings.LIST_COUNT_CACHE_SECONDS
+    if seconds <= 0:
+        return queryset.count()
+    sql, params = queryset.query.sql_with_params()
+    key = (queryset.db, queryset.model._meta.label, sql, tuple(map(repr, params)))
+    now = time.monotonic()
+    with _count_lock:
+        hit = _counts.get(key)
+    if hit is not None and now - hit[0] < seconds:
+        return hit[1]
+    count = queryset.count()
+    if count >= settings.LIST_COUNT_CACHE_MIN_ROWS:
+        with _count_lock:
+            _counts[key] = (now, count)
+            _counts.move_to_end(key)
+            while len(_counts) > _COUNT_CACHE_ENTRIES:
+                _counts.popitem(last=False)
+    return count
+
+
+class CountCachingPaginator(DjangoPaginator):
+    @cached_property
+    def count(self) -> int:
+        return cached_count(self.object_list)
+
+
 class PageNumberPagination(pagination.PageNumberPagination):
     """``{"count", "next", "previous", "results"}``: ``?page=`` and ``?page_size=`` (1 to 200)."""
 
+    django_paginator_class = CountCachingPaginator
     page_size = DEFAULT_PAGE_SIZE
     page_size_query_param = "page_size"
     max_page_size = MAX_PAGE_SIZE

@@ -256,6 +256,10 @@ warnings.filterwarnings("ignore", message="No directory at: ", category=UserWarn
 # https://www.django-rest-framework.org/api-guide/settings/
 # https://drf-spectacular.readthedocs.io/en/latest/settings.html
 # ---------------------------------------------------------------------------------------------
+# Page counts of at least LIST_COUNT_CACHE_MIN_ROWS rows are reused for LIST_COUNT_CACHE_SECONDS
+# by each process (a COUNT(*) of a big table is most of a page's cost); smaller ones are exact.
+LIST_COUNT_CACHE_SECONDS = _env_float("LIST_COUNT_CACHE_SECONDS", 2.0)
+LIST_COUNT_CACHE_MIN_ROWS = _env_int("LIST_COUNT_CACHE_MIN_ROWS", 10_000)
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.TokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],

@@ -10,7 +10,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from api.filters import PostFilterSet, StrictOrderingFilter, StrictSearchFilter
-from api.serializers.posts import PostInputSerializer, PostOutputSerializer
+from api.serializers.posts import PostInputSerializer, PostOutputSerializer, post_rows_output
 from api.views.base import ResourceViewSet
 from core.blog import selectors, services
 from core.blog.models import Post
@@ -62,9 +62,9 @@ class PostViewSet(ResourceViewSet):
         return PostOutputSerializer(post).data
 
     def list(self, request: Request) -> Response:
-        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
-        selectors.posts_attach_authors(page)
-        return self.get_paginated_response(PostOutputSerializer(page, many=True).data)
+        rows = self.paginate_queryset(selectors.post_rows(self.filter_queryset(self.get_queryset())))
+        selectors.post_rows_attach_authors(rows)
+        return self.get_paginated_response(post_rows_output(rows))
 
     def retrieve(self, request: Request, pk: str) -> Response:
         return Response(self._out(self.get_object()))

@@ -29,6 +29,14 @@ def user_exists(*, user_id: int) -> bool:
     return User.objects.filter(pk=user_id).exists()
 
 
+def usernames_by_id(*, user_ids: Iterable[int]) -> dict[int, str]:
+    """``{id: username}`` for the given ids: one query on users_db (tuples, no model instances)."""
+    ids = {int(i) for i in user_ids if i is not None}
+    if not ids:
+        return {}
+    return dict(User.objects.filter(pk__in=ids).values_list("id", "username"))
+
+
 def user_names_by_id(*, user_ids: Iterable[int]) -> dict[int, User]:
     """``{id: User(id, username)}`` for the given ids: one query on users_db, none for no ids."""
     ids = {int(i) for i in user_ids if i is not None}

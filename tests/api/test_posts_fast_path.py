@@ -1,0 +1,66 @@
+"""The posts list's hot path gives exactly what the serializer gives; big counts are reused briefly."""
+
+from __future__ import annotations
+
+import pytest
+from django.db import connections
+from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
+
+from api import pagination
+from api.serializers.posts import PostOutputSerializer, post_rows_output
+from core import aliases
+from core.blog import selectors
+from core.blog.models import Post
+from tests.factories import api_client, make_post, make_user
+
+pytestmark = pytest.mark.django_db(databases=[aliases.DEFAULT, aliases.USERS])
+
+
+@pytest.fixture(autouse=True)
+def _no_remembered_counts():
+    pagination._counts.clear()
+    yield
+    pagination._counts.clear()
+
+
+def test_fast_rows_equal_the_serializer_output():
+    author = make_user(username="zoë_🚀")
+    make_post(author=author, title="Ünïcode ✓", content="x" * 300)
+    make_post(author_id=987654321, title="orphan")  # author gone: author is null
+    queryset = Post.objects.all()
+    fast = post_rows_output(selectors.post_rows_attach_authors(list(selectors.post_rows(queryset))))
+    slow = PostOutputSerializer(selectors.posts_attach_authors(list(queryset)), many=True).data
+    assert fast == [dict(item) for item in slow]
+    assert fast[0]["author"] is None or fast[1]["author"] is None
+
+
+@override_settings(LIST_COUNT_CACHE_SECONDS=60, LIST_COUNT_CACHE_MIN_ROWS=3)
+def test_large_counts_are_reused_small_ones_are_exact():
+    client = api_client()
+    author = make_user()
+    for _ in range(2):
+        make_post(author=author)
+    assert client.get("/api/v1/posts/").json()["count"] == 2  # below the threshold: not kept
+    make_post(author=author)
+    with CaptureQueriesContext(connections[aliases.DEFAULT]) as queries:
+        assert client.get("/api/v1/posts/").json()["count"] == 3  # counted, and now kept
+    assert any("COUNT(" in q["sql"] for q in queries.captured_queries)
+    make_post(author=author)
+    with CaptureQueriesContext(connections[aliases.DEFAULT]) as queries:
+        body = client.get("/api/v1/posts/").json()
+    assert body["count"] == 3  # reused within the window, without a COUNT query
+    assert len(body["results"]) == 4  # the page itself is always current
+    assert not any("COUNT(" in q["sql"] for q in queries.captured_queries)
+    # a different filter is a different count
+    assert client.get(f"/api/v1/posts/?author_id={author.pk + 1}").json()["count"] == 0
+
+
+@override_settings(LIST_COUNT_CACHE_SECONDS=0)
+def test_count_cache_can_be_turned_off():
+    client = api_client()
+    author = make_user()
+    make_post(author=author)
+    assert client.get("/api/v1/posts/").json()["count"] == 1
+    make_post(author=author)
+    assert client.get("/api/v1/posts/").json()["count"] == 2
