@@ -29,14 +29,15 @@ pytestmark = [pytest.mark.replica, pytest.mark.real_engines]
 ROOT = Path(__file__).resolve().parents[2]
 USERS_REPLICA = aliases.replica_alias(aliases.USERS, 1)
 DEFAULT_REPLICA = aliases.replica_alias(aliases.DEFAULT, 1)
-DBS = [aliases.DEFAULT, aliases.USERS, USERS_REPLICA]
+# cache_db too: writes of users invalidate cached figures there.
+DBS = [aliases.DEFAULT, aliases.USERS, USERS_REPLICA, aliases.CACHE]
 
 
 def replica_script(command: str) -> None:
     subprocess.run([str(ROOT / "scripts" / "replica"), command], check=True, capture_output=True, timeout=120)
 
 
-def eventually(predicate: Callable[[], bool], seconds: float = 10.0) -> bool:
+def eventually(predicate: Callable[[], bool], seconds: float = 30.0) -> bool:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if predicate():
