@@ -272,12 +272,11 @@ for _database in DATABASES.values():
 
 METRICS_ENABLED = _env_bool("METRICS_ENABLED", False)
 METRICS_TOKEN = ENV.get("METRICS_TOKEN", "")
-# Inside the routing state (required) and inside the request-id middleware, whichever is inner.
-_ops_at = 1 + max(
-    MIDDLEWARE.index(name)
-    for name in ("routers.middleware.RoutingStateMiddleware", "api.middleware.RequestIDMiddleware")
+_ops_after = next(
+    name for name in ("api.middleware.RequestIDMiddleware", "routers.middleware.RoutingStateMiddleware")
     if name in MIDDLEWARE
 )
+_ops_at = MIDDLEWARE.index(_ops_after) + 1
 MIDDLEWARE[_ops_at:_ops_at] = ["core.logging.RequestContextMiddleware", "api.metrics.MetricsMiddleware"]
 
 # ---------------------------------------------------------------------------------------------
