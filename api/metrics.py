@@ -155,17 +155,24 @@ class MetricsMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         started = time.perf_counter()
         response = self.get_response(request)
+        try:
+            self.record(request, response, time.perf_counter() - started)
+        except Exception:  # noqa: BLE001 - a metric must never break the answer it measures
+            logger.warning("could not record request metrics", exc_info=True)
+        return response
+
+    @staticmethod
+    def record(request: HttpRequest, response: HttpResponse, seconds: float) -> None:
         match = getattr(request, "resolver_match", None)
         route = ("/" + match.route) if match is not None and match.route else "unmatched"
         method = request.method if request.method in _METHODS else "other"
         HTTP_REQUESTS.labels(route=route, method=method, status=str(response.status_code)).inc()
-        HTTP_LATENCY.labels(route=route, method=method).observe(time.perf_counter() - started)
+        HTTP_LATENCY.labels(route=route, method=method).observe(seconds)
         data = getattr(response, "data", None)  # DRF answers keep their data
         if isinstance(data, dict) and isinstance(data.get("degraded"), list):
             for alias in data["degraded"]:
                 if isinstance(alias, str):
                     record_degraded(alias)
-        return response
 
 
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
