@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import logging
 import os
 import time
 from collections.abc import Callable, Iterator
@@ -45,6 +46,13 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core import instrumentation
+
+logger = logging.getLogger(__name__)
+
+# Multiprocess mode writes one file per process and metric there: make sure the directory exists
+# (a management command run with the image's environment has no gunicorn to create it).
+if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
 
 _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 _QUERY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0)
@@ -77,8 +85,11 @@ def record_degraded(alias: str) -> None:
 
 
 def _on_query(alias: str, seconds: float, failed: bool) -> None:
-    DB_QUERIES.labels(alias=alias, outcome="error" if failed else "ok").inc()
-    DB_QUERY_LATENCY.labels(alias=alias).observe(seconds)
+    try:
+        DB_QUERIES.labels(alias=alias, outcome="error" if failed else "ok").inc()
+        DB_QUERY_LATENCY.labels(alias=alias).observe(seconds)
+    except Exception:  # noqa: BLE001 - a metric must never break the query it measures
+        logger.warning("could not record a query metric", exc_info=True)
 
 
 instrumentation.add_listener(_on_query)
@@ -144,17 +155,24 @@ class MetricsMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         started = time.perf_counter()
         response = self.get_response(request)
+        try:
+            self.record(request, response, time.perf_counter() - started)
+        except Exception:  # noqa: BLE001 - a metric must never break the answer it measures
+            logger.warning("could not record request metrics", exc_info=True)
+        return response
+
+    @staticmethod
+    def record(request: HttpRequest, response: HttpResponse, seconds: float) -> None:
         match = getattr(request, "resolver_match", None)
         route = ("/" + match.route) if match is not None and match.route else "unmatched"
         method = request.method if request.method in _METHODS else "other"
         HTTP_REQUESTS.labels(route=route, method=method, status=str(response.status_code)).inc()
-        HTTP_LATENCY.labels(route=route, method=method).observe(time.perf_counter() - started)
+        HTTP_LATENCY.labels(route=route, method=method).observe(seconds)
         data = getattr(response, "data", None)  # DRF answers keep their data
         if isinstance(data, dict) and isinstance(data.get("degraded"), list):
             for alias in data["degraded"]:
                 if isinstance(alias, str):
                     record_degraded(alias)
-        return response
 
 
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})

@@ -92,3 +92,59 @@ def test_gunicorn_serves_with_json_logs_shared_metrics_and_stops_gracefully(tmp_
     assert counted == len(served)
     assert all(entry["route"] == "/health" and entry["duration_ms"] > 0 for entry in served)
     assert any(entry["msg"] == "Shutting down: Master" for entry in lines)
+
+
+def test_sigterm_lets_an_in_flight_request_finish(tmp_path: Path) -> None:
+    """Graceful shutdown: a request in progress when SIGTERM arrives still gets its answer.
+
+    The slow request is a readiness probe whose analytics_db is a server that accepts connections
+    and never answers (a hung database): the probe takes READINESS_TIMEOUT_SECONDS and answers 503."""
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(16)
+    port = free_port()
+    env = {
+        **os.environ,
+        "BIND": f"127.0.0.1:{port}",
+        "WEB_CONCURRENCY": "1",
+        "GUNICORN_THREADS": "2",
+        "GUNICORN_GRACEFUL_TIMEOUT": "10",
+        "READINESS_TIMEOUT_SECONDS": "2",
+        "ANALYTICS_DATABASE_URL": f"postgres://postgres@127.0.0.1:{silent.getsockname()[1]}/hung",
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
+        "DJANGO_SETTINGS_MODULE": "core.settings",
+        "SWITCHYARD_VAR_DIR": str(tmp_path / "var"),
+    }
+    env.pop("ANALYTICS_DATABASE_REPLICA_URLS", None)
+    log = (tmp_path / "gunicorn.log").open("w+")
+    server = subprocess.Popen([sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py"],
+                              cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if get(f"{base}/health")[0] == 200:
+                    break
+            except OSError:
+                pass
+            assert server.poll() is None and time.monotonic() < deadline, "gunicorn did not come up"
+            time.sleep(0.2)
+        with ThreadPoolExecutor(1) as pool:
+            started = time.monotonic()
+            pending = pool.submit(get, f"{base}/health/ready")
+            time.sleep(0.5)
+            server.send_signal(signal.SIGTERM)
+            status, headers, body = pending.result(timeout=20)
+            elapsed = time.monotonic() - started
+        assert status == 503
+        check = json.loads(body)["checks"]["analytics_db:responseTime"][0]
+        # The probe's deadline and libpq's connect_timeout (2 s at least) race: either may win.
+        assert check["status"] == "fail"
+        assert check["output"] in {"timed out after 2s", "OperationalError: connection timeout expired"}
+        assert 1.8 < elapsed < 5
+        assert server.wait(timeout=20) == 0
+    finally:
+        if server.poll() is None:
+            server.kill()
+        silent.close()

@@ -132,3 +132,30 @@ def test_degraded_answers_are_counted_from_the_answer() -> None:
     after = {a: sample("switchyard_degraded_answers_total", alias=a) for a in before}
     assert after == {aliases.ANALYTICS: before[aliases.ANALYTICS] + 1, aliases.CACHE: before[aliases.CACHE] + 1,
                      aliases.USERS: before[aliases.USERS]}
+
+
+def test_multiprocess_mode_without_its_directory_never_breaks_a_query(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A management command run with PROMETHEUS_MULTIPROC_DIR set but no gunicorn to create it."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    missing = tmp_path / "not-yet" / "metrics"
+    code = (
+        "import django; django.setup()\n"
+        "import api.metrics\n"
+        "from django.db import connections\n"
+        "with connections['cache_db'].cursor() as c:\n"
+        "    c.execute('SELECT 1')\n"
+        "    assert c.fetchone()[0] == 1\n"
+        "print(api.metrics.exposition().decode().count('switchyard_db_queries_total{'))\n"
+    )
+    env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(missing), "DJANGO_SETTINGS_MODULE": "core.settings",
+           "SWITCHYARD_VAR_DIR": str(tmp_path / "var")}
+    env.pop("CACHE_DATABASE_URL", None)
+    done = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[2], env=env,
+                          capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert missing.is_dir()
+    assert int(done.stdout.strip().splitlines()[-1]) >= 1

@@ -60,3 +60,45 @@ def replica_sql():  # type: ignore[no-untyped-def]
         return row[0] if row else None
 
     return run
+
+
+def _replica_server(alias: str) -> dict[str, object]:
+    db = settings.DATABASES[alias]
+    return {"host": db["HOST"], "port": db["PORT"], "user": db["USER"], "dbname": "postgres", "autocommit": True}
+
+
+def catch_up(replica_aliases: list[str], timeout: float = 180.0) -> None:
+    """Resume replay and wait until each replica has replayed what its primary has written so far
+    (the test databases were just created there: a lagging replica does not have them yet)."""
+    import time
+
+    import psycopg
+
+    for alias in replica_aliases:
+        primary = aliases.primary_of(alias)
+        with connections[primary].cursor() as cursor:
+            cursor.execute("SELECT pg_current_wal_lsn()::text")
+            target = cursor.fetchone()[0]
+        with psycopg.connect(**_replica_server(alias)) as conn:  # type: ignore[arg-type]
+            conn.execute("SELECT pg_wal_replay_resume()")
+            deadline = time.monotonic() + timeout
+            while not conn.execute("SELECT pg_last_wal_replay_lsn() >= %s::pg_lsn", [target]).fetchone()[0]:
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"{alias} did not replay up to {target} within {timeout}s")
+                time.sleep(0.2)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _replicas_caught_up(django_db_setup, django_db_blocker):  # type: ignore[no-untyped-def]
+    """Replay is never left paused, and the replicas hold the test databases before any test."""
+    replicas = streaming_replicas()
+    if replicas:
+        with django_db_blocker.unblock():
+            catch_up(replicas)
+    yield
+    if replicas:
+        for alias in replicas:
+            import psycopg
+
+            with psycopg.connect(**_replica_server(alias)) as conn:  # type: ignore[arg-type]
+                conn.execute("SELECT pg_wal_replay_resume()")
