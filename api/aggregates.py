@@ -10,13 +10,13 @@ from __future__ import annotations
 from typing import Any
 
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import serializers, status
+from rest_framework import serializers
 from rest_framework.request import Request
+from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
 from rest_framework.views import APIView
 
-from core.errors import NotFound, SourceUnavailable
 from api.problems import PROBLEM_CONTENT_TYPE, ProblemSerializer
 from core.services import activity, dashboard, reports, stats, user_stats
 
@@ -193,7 +193,7 @@ class AggregatesNewUserActivitySerializer(serializers.Serializer):
 
 class AggregatesActivityQuerySerializer(serializers.Serializer):
     days = serializers.IntegerField(min_value=1, max_value=365, default=30)
-    page = serializers.IntegerField(min_value=1, default=1)
+    page = serializers.IntegerField(min_value=1, max_value=1_000_000, default=1)
     page_size = serializers.IntegerField(min_value=1, max_value=200, default=20)
 
 
@@ -208,32 +208,21 @@ _ERRORS_USER = {
 }
 
 
-def _interim_problem(exc: Exception) -> Response | None:
-    """Problem Details for the domain errors when the project's exception handler does not map them."""
-    if isinstance(exc, NotFound):
-        code, title = status.HTTP_404_NOT_FOUND, "Not found"
-    elif isinstance(exc, SourceUnavailable):
-        code, title = status.HTTP_503_SERVICE_UNAVAILABLE, "Source unavailable"
-    else:
-        return None
-    return Response(
-        {"type": "about:blank", "title": title, "status": code, "detail": str(exc)},
-        status=code,
-        content_type="application/problem+json",
-    )
 
 
 class _AggregateView(APIView):
-    def get_exception_handler(self):  # type: ignore[no-untyped-def]
-        handler = super().get_exception_handler()
+    #: Query parameters this answer takes; any other is a 400 (as on the resource lists).
+    query_parameters: tuple[str, ...] = ()
 
-        def handle(exc: Exception, context: dict[str, Any]) -> Response | None:
-            response = handler(exc, context)
-            if response is None:
-                response = _interim_problem(exc)
-            return response
-
-        return handle
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        unknown = sorted(name for name in request.query_params if name not in self.query_parameters)
+        if unknown:
+            accepted = ", ".join(self.query_parameters) or "none"
+            raise ValidationError(
+                {name[:100]: [f"Unknown query parameter; this answer accepts: {accepted}."] for name in unknown[:20]},
+                code="unknown_parameter",
+            )
 
 
 class UserDashboardView(_AggregateView):
@@ -299,6 +288,7 @@ def _page_links(request: Request, page: int, page_size: int, count: int) -> tupl
 
 
 class UsersActivityView(_AggregateView):
+    query_parameters = ("days", "page", "page_size")
     @extend_schema(
         operation_id="users_activity",
         summary="Users who joined recently, with their posts and events",

@@ -454,6 +454,9 @@ def _is_timeout(error: BaseException) -> bool:
     if isinstance(error, (TimeoutError, BudgetExhausted, SourceBusy)):
         return True
     text = str(error).lower()
+    if any(sign in text for sign in ("refused", "could not connect", "couldn't get a connection",
+                                     "is unavailable", "connection failed", "can't connect")):
+        return False  # the database is down, not slow
     return "timeout" in text or "interrupted" in text or "max_statement_time" in text
 
 

@@ -298,3 +298,22 @@ def test_new_user_activity_report() -> None:
     assert valid(AggregatesNewUserActivitySerializer, body)
     assert [(u["id"], u["event_count"]) for u in body["users"]] == [(fresh.pk, 2), (silent.pk, 0)]
     assert body["total_users"] == 2 and body["total_events"] == 2 and body["truncated"] is False
+
+
+@pytest.mark.django_db(databases=[aliases.DEFAULT, aliases.USERS, aliases.ANALYTICS, aliases.CACHE, aliases.LEGACY])
+@pytest.mark.parametrize(
+    "url",
+    ["/api/v1/stats/?foo=1", "/api/v1/reports/new-user-activity/?days=3", "/api/v1/users/activity/?page_sizes=2"],
+)
+def test_aggregates_refuse_unknown_query_parameters(url):
+    response = api_client().get(url)
+    assert response.status_code == 400
+    assert response["Content-Type"] == "application/problem+json"
+    assert response.json()["errors"][0]["code"] == "unknown_parameter"
+
+
+@pytest.mark.django_db(databases=[aliases.DEFAULT, aliases.USERS])
+def test_activity_page_number_out_of_range_is_a_400_not_a_database_error():
+    response = api_client().get("/api/v1/users/activity/?days=5&page=1152921504606846975")
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["field"] == "page"
