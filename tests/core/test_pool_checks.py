@@ -1,0 +1,37 @@
+"""Pooled PostgreSQL connections: one the server dropped while it sat idle is replaced, not used."""
+
+from __future__ import annotations
+
+import time
+
+import psycopg
+import pytest
+from django.conf import settings
+from django.db import connections
+from django.test import override_settings
+
+from core import aliases
+
+pytestmark = [pytest.mark.real_engines, pytest.mark.django_db(databases=[aliases.ANALYTICS], transaction=True)]
+
+
+def _backend_pid() -> int:
+    with connections[aliases.ANALYTICS].cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        return cursor.fetchone()[0]
+
+
+@override_settings(DB_POOL_CHECK_AFTER_IDLE_SECONDS=0.2)
+def test_a_connection_killed_while_idle_in_the_pool_is_replaced():
+    connection = connections[aliases.ANALYTICS]
+    if not connection.settings_dict["OPTIONS"].get("pool"):
+        pytest.fail("analytics_db should be pooled on the real engines")
+    first = _backend_pid()
+    connection.close()  # back to the pool
+    cfg = settings.DATABASES[aliases.ANALYTICS]
+    with psycopg.connect(host=cfg["HOST"], port=cfg["PORT"] or 5432, user=cfg["USER"], dbname="postgres",
+                         autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", [first])
+    time.sleep(0.3)  # idle past the threshold: the pool checks it on check-out
+    second = _backend_pid()  # would raise OperationalError if the dead connection were handed out
+    assert second != first
