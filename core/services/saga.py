@@ -163,8 +163,9 @@ class SagaStepUnavailable(SagaStepFailed, SourceUnavailable):
 
 
 _UNIQUE_FIELD = (
-    re.compile(r"Key \((?:lower\()?\"?(\w+)\"?\)?\)=", re.I),  # PostgreSQL
+    re.compile(r"Key \((?:lower\()?\"?(\w+)\"?(?:::\w+)?\)?\)=", re.I),  # PostgreSQL (lower(username::text) too)
     re.compile(r"UNIQUE constraint failed: \w+\.(\w+)"),  # SQLite
+    re.compile(r"UNIQUE constraint failed: index '\w*?_(username|email)_\w*'"),  # SQLite, an expression index
     re.compile(r"Duplicate entry .* for key '(?:\w+\.)?(\w+)'"),  # MySQL/MariaDB
 )
 _TIMEOUT_MARKERS = ("lock timeout", "statement timeout", "canceling statement", "database is locked", "timed out")

@@ -7,8 +7,11 @@ unique constraint and reported on the same field.
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any
 
+from django.contrib.auth.validators import UnicodeUsernameValidator
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, router, transaction
 
 from core.errors import FieldErrors, NotFound
@@ -18,18 +21,64 @@ from routers.state import use_primary
 EDITABLE_FIELDS = ("username", "email", "first_name", "last_name")
 
 
-def _check_unique(*, username: str | None, email: str | None, exclude_id: int | None) -> None:
+#: One definition of "the same user" for every way a user is created or renamed (the users
+#: resource, registration): usernames are NFKC-normalised (fullwidth look-alikes collide) and
+#: follow Django's UnicodeUsernameValidator (letters, digits and @.+-_ only: no spaces, control or
+#: zero-width characters); username and email are unique case-insensitively (the database backs the
+#: username rule with a unique index on LOWER(username), migration 0003).
+UNIQUE_MESSAGES = {
+    "username": "A user with this username already exists.",
+    "email": "A user with this email already exists.",
+}
+_username_validator = UnicodeUsernameValidator()
+
+
+def normalize_username(username: str) -> str:
+    return unicodedata.normalize("NFKC", username)
+
+
+def unique_error(field: str) -> FieldErrors:
+    return FieldErrors({field: [("unique", UNIQUE_MESSAGES[field])]})
+
+
+def unique_field_of(exc: BaseException) -> str:
+    """The field whose uniqueness a database IntegrityError reports ("username" unless it names email)."""
+    return "email" if "email" in str(exc).lower() else "username"
+
+
+def check_username(username: str) -> str:
+    """The normalised username, or FieldErrors when it breaks the username rules."""
+    normalized = normalize_username(username)
+    try:
+        _username_validator(normalized)
+    except ValidationError as exc:
+        raise FieldErrors({"username": [(exc.code or "invalid", m) for m in exc.messages]}) from None
+    return normalized
+
+
+def check_unique(*, username: str | None, email: str | None, exclude_id: int | None = None) -> None:
+    """FieldErrors (code ``unique``) when another user has this username or email, ignoring case.
+
+    Read on the primary that holds the table (users_db), one query per field given."""
     errors: dict[str, list[tuple[str, str]]] = {}
     others = User.objects.all()
     if exclude_id is not None:
         others = others.exclude(pk=exclude_id)
     with use_primary():
-        if username is not None and others.filter(username=username).exists():
-            errors["username"] = [("unique", "A user with that username already exists.")]
+        if username is not None and others.filter(username__iexact=normalize_username(username)).exists():
+            errors["username"] = [("unique", UNIQUE_MESSAGES["username"])]
         if email is not None and others.filter(email__iexact=email).exists():
-            errors["email"] = [("unique", "A user with that email already exists.")]
+            errors["email"] = [("unique", UNIQUE_MESSAGES["email"])]
     if errors:
         raise FieldErrors(errors)
+
+
+def check_new_user(*, username: str, email: str) -> str:
+    """The checks a new user must pass before anything is written (registration uses them too);
+    returns the normalised username."""
+    normalized = check_username(username)
+    check_unique(username=normalized, email=email)
+    return normalized
 
 
 def _save(user: User) -> User:
@@ -38,27 +87,26 @@ def _save(user: User) -> User:
         with transaction.atomic(using=db):
             user.save()
     except IntegrityError as exc:
-        text = str(exc).lower()
-        field = "email" if "email" in text else "username"
-        raise FieldErrors({field: [("unique", f"A user with that {field} already exists.")]}) from exc
+        raise unique_error(unique_field_of(exc)) from exc
     return user
 
 
 def user_create(*, username: str, email: str, first_name: str = "", last_name: str = "") -> User:
+    username = check_username(username)
     user = User(username=username, email=email, first_name=first_name, last_name=last_name)
-    user.full_clean(validate_unique=False)
-    _check_unique(username=username, email=email, exclude_id=None)
+    user.full_clean(validate_unique=False, validate_constraints=False)
+    check_unique(username=username, email=email)
     return _save(user)
 
 
 def user_update(*, user: User, data: dict[str, Any]) -> User:
     changed = {k: v for k, v in data.items() if k in EDITABLE_FIELDS}
+    if "username" in changed:
+        changed["username"] = check_username(changed["username"])
     for field, value in changed.items():
         setattr(user, field, value)
-    user.full_clean(validate_unique=False)
-    _check_unique(
-        username=changed.get("username"), email=changed.get("email"), exclude_id=user.pk
-    )
+    user.full_clean(validate_unique=False, validate_constraints=False)
+    check_unique(username=changed.get("username"), email=changed.get("email"), exclude_id=user.pk)
     return _save(user)
 
 
