@@ -152,11 +152,13 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
     if isinstance(exc, domain.FieldErrors):
         errors = [field_error(f, code, msg) for f, items in exc.errors.items() for code, msg in items]
         return _respond(problem(400, field_errors_detail(errors), errors=errors))
+    # A failed saga step (core.services.saga) also names the step and its database.
+    step = {"step": exc.failure.step, "alias": exc.alias} if hasattr(exc, "failure") else {}
     if isinstance(exc, domain.Conflict):
-        return _respond(problem(409, str(exc)))
+        return _respond(problem(409, str(exc), **step))
     if isinstance(exc, domain.SourceUnavailable):
         return _respond(
-            problem(503, f"Database {exc.alias} is {exc.reason}; try again later.", alias=exc.alias),
+            problem(503, f"Database {exc.alias} is {exc.reason}; try again later.", **{"alias": exc.alias, **step}),
             {"Retry-After": "5"},
         )
     if isinstance(exc, DjangoValidationError):

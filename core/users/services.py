@@ -1,4 +1,4 @@
-"""Writes of users (users_db), and the cascade of a user's deletion to ``default``.
+"""Writes of users (users_db), and a user's deletion everywhere (a saga over every database).
 
 Uniqueness of ``username`` and ``email`` is checked on the primary that holds the table (reads
 inside ``use_primary``), and a race that slips past the check is caught from the database's own
@@ -110,18 +110,15 @@ def user_update(*, user: User, data: dict[str, Any]) -> User:
     return _save(user)
 
 
-def user_delete(*, user_id: int) -> None:
-    """Delete a user and, on ``default``, their posts and profile.
+def user_delete(*, user_id: int) -> dict[str, Any]:
+    """Delete a user everywhere: cache entries (cache_db), posts and profile (default), analytics
+    events anonymised or deleted per ``USER_DELETION_ANALYTICS`` (analytics_db), then the user.
 
-    No distributed transaction: the rows on ``default`` go first, then the user. (A saga with
-    compensation replaces this later.)
+    Delegates to the deletion saga (:func:`core.services.user_deletion.user_delete_everywhere`):
+    all or nothing. Raises NotFound for an unknown user; SourceUnavailable (503) or Conflict (409)
+    subclasses naming the failed step, after the earlier steps were undone.
     """
-    from core.blog.models import Post, UserProfile
+    from core.services.user_deletion import user_delete_everywhere
 
-    with use_primary():
-        user = User.objects.filter(pk=user_id).first()
-    if user is None:
-        raise NotFound("user", user_id)
-    Post.objects.filter(author_id=user_id).delete()
-    UserProfile.objects.filter(user_id=user_id).delete()
-    user.delete()
+    with use_primary():  # the existence check and the saga's reads see the primaries
+        return user_delete_everywhere(user_id=user_id)
