@@ -11,6 +11,7 @@ import secrets
 import warnings
 from pathlib import Path
 
+from corsheaders.defaults import default_headers as cors_default_headers
 from django.core.exceptions import ImproperlyConfigured
 
 from core import aliases, db_config
@@ -306,6 +307,8 @@ SPECTACULAR_SETTINGS = {
 # ---------------------------------------------------------------------------------------------
 CORS_ALLOWED_ORIGINS = _env_list("CORS_ALLOWED_ORIGINS")
 CORS_EXPOSE_HEADERS = ["X-Request-ID", "Server-Timing"]
+# Headers a browser client may send: the defaults (authorization, content-type, ...) plus ours.
+CORS_ALLOW_HEADERS = (*cors_default_headers, "idempotency-key", "x-request-id")
 
 # ---------------------------------------------------------------------------------------------
 # Logging

@@ -82,3 +82,17 @@ def test_cors_exposes_request_id_and_server_timing(client_) -> None:
     response = client_.get("/api/v1/users/", HTTP_ORIGIN="https://app.example.com")
     exposed = {h.strip().lower() for h in response["Access-Control-Expose-Headers"].split(",")}
     assert {"x-request-id", "server-timing"} <= exposed
+
+
+@override_settings(CORS_ALLOWED_ORIGINS=["https://app.example.com"])
+def test_cors_preflight_allows_the_headers_clients_send() -> None:
+    response = APIClient().options(
+        "/api/v1/posts/",
+        HTTP_ORIGIN="https://app.example.com",
+        HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST",
+        HTTP_ACCESS_CONTROL_REQUEST_HEADERS="authorization, content-type, idempotency-key, x-request-id",
+    )
+    assert response.status_code == 200
+    assert response["Access-Control-Allow-Origin"] == "https://app.example.com"
+    allowed = {h.strip().lower() for h in response["Access-Control-Allow-Headers"].split(",")}
+    assert {"authorization", "content-type", "idempotency-key", "x-request-id"} <= allowed
