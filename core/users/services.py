@@ -14,7 +14,7 @@ from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, router, transaction
 
-from core.errors import FieldErrors, NotFound
+from core.errors import FieldErrors
 from core.users.models import User
 from routers.state import use_primary
 
