@@ -33,11 +33,14 @@ MAX_SEARCH_LENGTH = 200
 
 
 class StrictOrderingFilter(filters.OrderingFilter):
-    ordering_description = "Comma-separated fields to order by; prefix `-` for descending. Unknown fields are a 400."
+    ordering_description = (
+        "Comma-separated fields to order by; prefix `-` for descending. Unknown fields are a 400; "
+        "empty is the default order."
+    )
 
     def get_ordering(self, request: Request, queryset: QuerySet, view: Any) -> Any:
         raw = request.query_params.get(self.ordering_param)
-        if raw is None:
+        if not raw:  # absent, or sent empty (`?ordering=`): the default order
             return self.get_default_ordering(view)
         valid = {item[0] for item in self.get_valid_fields(queryset, view, {"request": request})}
         terms = [term.strip() for term in raw.split(",")]
@@ -75,7 +78,7 @@ class StrictOrderingFilter(filters.OrderingFilter):
 
 
 class StrictSearchFilter(filters.SearchFilter):
-    search_description = f"Case-insensitive search (at most {MAX_SEARCH_LENGTH} characters)."
+    search_description = f"Case-insensitive search (at most {MAX_SEARCH_LENGTH} characters); empty is no search."
 
     def get_search_terms(self, request: Request) -> list[str]:
         value = request.query_params.get(self.search_param, "")

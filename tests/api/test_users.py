@@ -245,3 +245,12 @@ def test_destroy_with_a_database_down_is_503_naming_the_step_and_removes_nothing
     assert (body["alias"], body["step"]) == (aliases.ANALYTICS, "analytics")
     assert User.objects.filter(pk=user.pk).exists() and Post.objects.filter(pk=post.pk).exists()
     assert UserProfile.objects.filter(user_id=user.pk).exists()
+
+
+@pytest.mark.parametrize("param", ["ordering", "search"])
+def test_empty_ordering_and_search_are_the_same_as_absent(client_, param) -> None:
+    users = [make_user() for _ in range(3)]
+    response = client_.get(URL, {param: ""})
+    assert response.status_code == 200, response.content
+    assert [u["id"] for u in response.json()["results"]] == [u.pk for u in users]
+    assert_problem(client_.get(URL, {"ordering": ",username"}), 400, "ordering")
