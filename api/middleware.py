@@ -8,6 +8,9 @@
   default_replica_1;dur=0.9``), from ``routers.state.current().timings`` (filled by
   :mod:`core.instrumentation` for every query). It must sit inside
   ``routers.middleware.RoutingStateMiddleware``, which resets that state when the request ends.
+- :class:`PermanentRedirectSlashMiddleware`: a write (any method but GET/HEAD) under ``/api/`` to a
+  path that only exists with a trailing slash is answered ``308 Permanent Redirect`` (method and
+  body preserved), not CommonMiddleware's 301 that clients replay as a GET. GETs keep the 301.
 """
 
 from __future__ import annotations
@@ -17,6 +20,8 @@ import uuid
 from collections.abc import Callable
 
 from django.http import HttpRequest, HttpResponse
+from django.http.response import HttpResponseRedirectBase
+from django.urls import is_valid_path
 
 from routers import state
 
@@ -57,3 +62,22 @@ class ServerTimingMiddleware:
         if header:
             response["Server-Timing"] = header
         return response
+
+
+class HttpResponsePermanentRedirectPreservingMethod(HttpResponseRedirectBase):
+    status_code = 308
+
+
+class PermanentRedirectSlashMiddleware:
+    """Before ``CommonMiddleware`` (see the module docstring)."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        path = request.path_info
+        if request.method not in ("GET", "HEAD") and path.startswith("/api/") and not path.endswith("/"):
+            urlconf = getattr(request, "urlconf", None)
+            if not is_valid_path(path, urlconf) and is_valid_path(f"{path}/", urlconf):
+                return HttpResponsePermanentRedirectPreservingMethod(request.get_full_path(force_append_slash=True))
+        return self.get_response(request)

@@ -89,6 +89,8 @@ MIDDLEWARE = [
     "core.logging.RequestContextMiddleware",  # request id + per-alias query time in the logs
     "api.metrics.MetricsMiddleware",  # Prometheus counters (METRICS_ENABLED)
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # A write to /api/...<no slash> is a 308 (method and body kept), before CommonMiddleware's 301.
+    "api.middleware.PermanentRedirectSlashMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
