@@ -50,8 +50,15 @@ if not SECRET_KEY:
     SECRET_KEY = secrets.token_urlsafe(50)
 ALLOWED_HOSTS = _env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = _env_list("CSRF_TRUSTED_ORIGINS")
-# Bodies larger than this are refused with 413 (bytes).
-DATA_UPLOAD_MAX_MEMORY_SIZE = _env_int("MAX_BODY_BYTES", 5 * 1024 * 1024)
+# Bodies larger than this are refused with 413 (bytes), on every endpoint but the events batch.
+MAX_BODY_BYTES = _env_int("MAX_BODY_BYTES", 5 * 1024 * 1024)
+# POST /api/v1/analytics/events/batch/ only: its own cap, so that a full batch (10,000 events of a
+# few hundred bytes each) fits.
+BATCH_MAX_BODY_BYTES = _env_int("BATCH_MAX_BODY_BYTES", 32 * 1024 * 1024)
+# Django's own cap (request.body, which DRF reads) is the largest any endpoint accepts; the
+# per-endpoint caps above are enforced by api.middleware.BodyLimitMiddleware (announced length)
+# and api.parsers.JSONParser (bytes actually read).
+DATA_UPLOAD_MAX_MEMORY_SIZE = max(MAX_BODY_BYTES, BATCH_MAX_BODY_BYTES)
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 20_000
 
 INSTALLED_APPS = [
@@ -80,6 +87,9 @@ MIDDLEWARE = [
     # Outermost, so that every response carries X-Request-ID, even a CORS preflight or a redirect.
     "api.middleware.RequestIDMiddleware",
     "corsheaders.middleware.CorsMiddleware",
+    # A chunked write body (no Content-Length) is a 411 before anything reads it as empty; an
+    # announced length over the endpoint's cap a 413 before anything reads it at all.
+    "api.middleware.BodyLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Static files (the API docs' Swagger UI/ReDoc assets) from the process itself, under gunicorn too.
     "whitenoise.middleware.WhiteNoiseMiddleware",

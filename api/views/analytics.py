@@ -55,6 +55,8 @@ class EventViewSet(ResourceViewSet):
     pagination_class = TimestampCursorPagination
     serializer_class = EventOutputSerializer
     resource_name = "event"
+    #: the setting that caps request bodies (api.parsers); the batch action names its own
+    max_body_setting = "MAX_BODY_BYTES"
 
     def get_queryset(self) -> QuerySet[AnalyticsEvent]:
         return selectors.event_list()
@@ -77,12 +79,14 @@ class EventViewSet(ResourceViewSet):
         summary="Record many events, all or none",
         description=f"Body `{{\"events\": [...]}}` with 1 to {MAX_BATCH} events. Every event is validated "
         "first; on any error nothing is written and `errors[]` names each bad field as "
-        "`events[<index>].<field>`. Written in bulk inside one transaction. Honours `Idempotency-Key`.",
+        "`events[<index>].<field>`. Written in bulk inside one transaction. Honours `Idempotency-Key`. "
+        "The body may be up to BATCH_MAX_BODY_BYTES (32 MB by default; larger is a 413).",
         request=EventBatchInputSerializer,
         parameters=[IDEMPOTENCY_PARAMETER],
         responses={201: EventBatchOutputSerializer, **IDEMPOTENCY_RESPONSES},
     )
-    @action(detail=False, methods=["post"], url_path="batch", pagination_class=None, filter_backends=[])
+    @action(detail=False, methods=["post"], url_path="batch", pagination_class=None, filter_backends=[],
+            max_body_setting="BATCH_MAX_BODY_BYTES")
     @idempotent
     def batch(self, request: Request) -> Response:
         data = EventBatchInputSerializer(data=request.data)
