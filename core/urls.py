@@ -15,7 +15,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
 ]
 
-# Django's own error views answer Problem Details under /api/ (see api/views/errors.py).
+# Django's own error views answer Problem Details everywhere but the admin (see api/views/errors.py).
 handler400 = "api.views.errors.bad_request"
 handler403 = "api.views.errors.permission_denied"
 handler404 = "api.views.errors.page_not_found"
