@@ -7,16 +7,14 @@ describe those dicts for the OpenAPI schema and validate the input.
 
 from __future__ import annotations
 
-from typing import Any
 
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import serializers, status
+from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
 from rest_framework.views import APIView
 
-from core.errors import NotFound, SourceUnavailable
 from api.problems import PROBLEM_CONTENT_TYPE, ProblemSerializer
 from core.services import activity, dashboard, reports, stats, user_stats
 
@@ -208,32 +206,9 @@ _ERRORS_USER = {
 }
 
 
-def _interim_problem(exc: Exception) -> Response | None:
-    """Problem Details for the domain errors when the project's exception handler does not map them."""
-    if isinstance(exc, NotFound):
-        code, title = status.HTTP_404_NOT_FOUND, "Not found"
-    elif isinstance(exc, SourceUnavailable):
-        code, title = status.HTTP_503_SERVICE_UNAVAILABLE, "Source unavailable"
-    else:
-        return None
-    return Response(
-        {"type": "about:blank", "title": title, "status": code, "detail": str(exc)},
-        status=code,
-        content_type="application/problem+json",
-    )
-
-
 class _AggregateView(APIView):
-    def get_exception_handler(self):  # type: ignore[no-untyped-def]
-        handler = super().get_exception_handler()
-
-        def handle(exc: Exception, context: dict[str, Any]) -> Response | None:
-            response = handler(exc, context)
-            if response is None:
-                response = _interim_problem(exc)
-            return response
-
-        return handle
+    """Errors (NotFound 404, SourceUnavailable 503, ...) are Problem Details from the project's
+    exception handler (api.exceptions)."""
 
 
 class UserDashboardView(_AggregateView):
