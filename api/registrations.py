@@ -93,10 +93,11 @@ def saga_problem(exc: Exception) -> Response | None:
             step=exc.step, alias=exc.alias,
         )
     if isinstance(exc, saga.SagaStepInvalid):
-        return problem_response(
-            400, "invalid-request", "The request is invalid", f"step {exc.step} on {exc.alias} refused the data",
-            errors=_field_errors(exc.errors), step=exc.step, alias=exc.alias,
-        )
+        errors = _field_errors(exc.errors)
+        unique = bool(errors) and all(e["code"] == "unique" for e in errors)
+        detail = field_errors_detail(errors) if unique else f"step {exc.step} on {exc.alias} refused the data"
+        return problem_response(400, "invalid-request", "The request is invalid", detail,
+                                errors=errors, step=exc.step, alias=exc.alias)
     if isinstance(exc, SourceUnavailable):
         extensions = {"step": exc.step} if isinstance(exc, saga.SagaStepFailed) else {}
         return problem_response(

@@ -184,6 +184,8 @@ def _classify(exc: Exception, failure: Failure) -> SagaStepFailed | None:
     """The domain error for a step's exception; None for errors that are bugs (re-raised as they are)."""
     where = f"step {failure.step} of {failure.saga} on {failure.alias}"
     undone = "earlier steps were undone" if failure.compensated else "undoing earlier steps is pending (recover_sagas)"
+    if isinstance(exc, FieldErrors) and not isinstance(exc, SagaStepFailed):
+        return SagaStepInvalid(failure, exc.errors)  # a service's own check inside the step
     if isinstance(exc, ValidationError):
         errors = {
             name: [(getattr(e, "code", None) or "invalid", str(m)) for e in errs for m in e.messages]

@@ -13,6 +13,7 @@ from typing import Any
 from django.contrib.auth.validators import UnicodeUsernameValidator
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, router, transaction
+from django.db.models.functions import Lower
 
 from core.errors import FieldErrors
 from core.users.models import User
@@ -65,20 +66,16 @@ def check_unique(*, username: str | None, email: str | None, exclude_id: int | N
     if exclude_id is not None:
         others = others.exclude(pk=exclude_id)
     with use_primary():
-        if username is not None and others.filter(username__iexact=normalize_username(username)).exists():
+        # LOWER(column) = lower(value): the very expressions of the unique LOWER(username) index
+        # and the LOWER(email) index, so both checks are index lookups.
+        if username is not None and others.alias(_u=Lower("username")).filter(
+            _u=normalize_username(username).lower()
+        ).exists():
             errors["username"] = [("unique", UNIQUE_MESSAGES["username"])]
-        if email is not None and others.filter(email__iexact=email).exists():
+        if email is not None and others.alias(_e=Lower("email")).filter(_e=email.lower()).exists():
             errors["email"] = [("unique", UNIQUE_MESSAGES["email"])]
     if errors:
         raise FieldErrors(errors)
-
-
-def check_new_user(*, username: str, email: str) -> str:
-    """The checks a new user must pass before anything is written (registration uses them too);
-    returns the normalised username."""
-    normalized = check_username(username)
-    check_unique(username=normalized, email=email)
-    return normalized
 
 
 def _save(user: User) -> User:

@@ -60,8 +60,14 @@ def test_usernames_are_stored_nfkc_normalised() -> None:
     assert_problem(renamed, 400, "username")
 
 
-def test_users_db_refuses_a_case_variant_that_races_past_the_check() -> None:
+def test_users_db_refuses_a_case_variant_that_races_past_the_check(monkeypatch) -> None:
     users_services.user_create(username="ada", email="ada@example.com")
+    with pytest.raises(saga.SagaStepInvalid) as checked:  # the check inside the create_user step
+        saga.run(registration.DEFINITION, {"user": {"username": "ADA", "email": "c@example.com", "first_name": "",
+                                                    "last_name": ""}, "profile": {"bio": "", "avatar_url": ""}})
+    assert checked.value.errors == {"username": [("unique", users_services.UNIQUE_MESSAGES["username"])]}
+    # A race past the check (simulated by skipping it): the unique LOWER(username) index refuses it.
+    monkeypatch.setattr(users_services, "check_unique", lambda **kwargs: None)
     with pytest.raises(FieldErrors) as caught:
         users_services._save(User(username="ADA", email="other@example.com"))
     assert caught.value.errors == {"username": [("unique", users_services.UNIQUE_MESSAGES["username"])]}
