@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
 from rest_framework.request import Request
@@ -206,8 +207,6 @@ _ERRORS_USER = {
     (404, PROBLEM_CONTENT_TYPE): OpenApiResponse(ProblemSerializer, description="No such user."),
     (503, PROBLEM_CONTENT_TYPE): OpenApiResponse(ProblemSerializer, description="users_db is unreachable or too slow."),
 }
-
-
 
 
 class _AggregateView(APIView):

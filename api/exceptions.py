@@ -70,6 +70,14 @@ def flatten_errors(detail: Any, prefix: str | None = None) -> Iterator[dict[str,
         yield field_error(prefix, str(code), str(detail))
 
 
+def field_errors_detail(errors: list[dict[str, Any]]) -> str:
+    """The ``detail`` of a 400 with field errors: the messages themselves when every error is a
+    uniqueness one ("A user with this username already exists."), else a pointer to ``errors``."""
+    if errors and all(e["code"] == "unique" for e in errors):
+        return " ".join(e["message"] for e in errors)
+    return "The request has invalid fields; see errors."
+
+
 def django_errors(exc: DjangoValidationError) -> list[dict[str, Any]]:
     if hasattr(exc, "error_dict"):
         out = []
@@ -143,12 +151,14 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
         return _respond(problem(404, f"No {exc.what} with id {exc.ident} exists."))
     if isinstance(exc, domain.FieldErrors):
         errors = [field_error(f, code, msg) for f, items in exc.errors.items() for code, msg in items]
-        return _respond(problem(400, "The request has invalid fields; see errors.", errors=errors))
+        return _respond(problem(400, field_errors_detail(errors), errors=errors))
+    # A failed saga step (core.services.saga) also names the step and its database.
+    step = {"step": exc.failure.step, "alias": exc.alias} if hasattr(exc, "failure") else {}
     if isinstance(exc, domain.Conflict):
-        return _respond(problem(409, str(exc)))
+        return _respond(problem(409, str(exc), **step))
     if isinstance(exc, domain.SourceUnavailable):
         return _respond(
-            problem(503, f"Database {exc.alias} is {exc.reason}; try again later.", alias=exc.alias),
+            problem(503, f"Database {exc.alias} is {exc.reason}; try again later.", **{"alias": exc.alias, **step}),
             {"Retry-After": "5"},
         )
     if isinstance(exc, DjangoValidationError):

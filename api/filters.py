@@ -12,10 +12,13 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import django_filters
 from django import forms
+from django.utils.dateparse import parse_datetime
+from django_filters.fields import IsoDateTimeField
 from django.db.models import QuerySet
 from rest_framework import filters
 from rest_framework.exceptions import ValidationError
@@ -30,11 +33,14 @@ MAX_SEARCH_LENGTH = 200
 
 
 class StrictOrderingFilter(filters.OrderingFilter):
-    ordering_description = "Comma-separated fields to order by; prefix `-` for descending. Unknown fields are a 400."
+    ordering_description = (
+        "Comma-separated fields to order by; prefix `-` for descending. Unknown fields are a 400; "
+        "empty is the default order."
+    )
 
     def get_ordering(self, request: Request, queryset: QuerySet, view: Any) -> Any:
         raw = request.query_params.get(self.ordering_param)
-        if raw is None:
+        if not raw:  # absent, or sent empty (`?ordering=`): the default order
             return self.get_default_ordering(view)
         valid = {item[0] for item in self.get_valid_fields(queryset, view, {"request": request})}
         terms = [term.strip() for term in raw.split(",")]
@@ -72,7 +78,7 @@ class StrictOrderingFilter(filters.OrderingFilter):
 
 
 class StrictSearchFilter(filters.SearchFilter):
-    search_description = f"Case-insensitive search (at most {MAX_SEARCH_LENGTH} characters)."
+    search_description = f"Case-insensitive search (at most {MAX_SEARCH_LENGTH} characters); empty is no search."
 
     def get_search_terms(self, request: Request) -> list[str]:
         value = request.query_params.get(self.search_param, "")
@@ -124,6 +130,38 @@ def check_known_parameters(request: Request, view: Any) -> None:
                                   code="blank")
 
 
+TIMEZONE_REQUIRED = "Include a timezone, e.g. 2026-11-01T00:00:00Z."
+TIME_HELP = " ISO 8601 with a timezone (`2026-11-01T00:00:00Z`); a time without one is a 400."
+
+
+class AwareDateTimeFormField(IsoDateTimeField):
+    """An ISO 8601 date-time that carries a timezone: a naive one (or a bare date) is refused
+    rather than guessed to be UTC."""
+
+    def to_python(self, value: Any) -> Any:
+        if isinstance(value, str) and value.strip():
+            try:
+                parsed = parse_datetime(value.strip())
+            except ValueError:
+                parsed = None
+            if parsed is None or parsed.tzinfo is None:
+                if parsed is not None or _looks_like_a_date(value.strip()):
+                    raise forms.ValidationError(TIMEZONE_REQUIRED, code="timezone_required")
+        return super().to_python(value)
+
+
+def _looks_like_a_date(value: str) -> bool:
+    try:
+        dt.date.fromisoformat(value)
+    except ValueError:
+        return False
+    return True
+
+
+class AwareDateTimeFilter(django_filters.IsoDateTimeFilter):
+    field_class = AwareDateTimeFormField
+
+
 class BigIntegerFilter(django_filters.NumberFilter):
     """An integer filter bounded to 1..2**63-1 (ids): out of range is a 400, not a database error."""
 
@@ -140,10 +178,10 @@ class UserFilterSet(django_filters.FilterSet):
                                          help_text="Exact username.")
     email = django_filters.CharFilter(field_name="email", lookup_expr="iexact", max_length=254,
                                       help_text="Email, case-insensitive.")
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte",
-                                                     help_text="Created at or after this time (ISO 8601).")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt",
-                                                      help_text="Created before this time (ISO 8601).")
+    created_after = AwareDateTimeFilter(field_name="created_at", lookup_expr="gte",
+                                                     help_text="Created at or after this time." + TIME_HELP)
+    created_before = AwareDateTimeFilter(field_name="created_at", lookup_expr="lt",
+                                                      help_text="Created before this time." + TIME_HELP)
 
     class Meta:
         model = User
@@ -152,10 +190,10 @@ class UserFilterSet(django_filters.FilterSet):
 
 class PostFilterSet(django_filters.FilterSet):
     author_id = BigIntegerFilter(field_name="author_id", help_text="Posts by this user id.")
-    created_after = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte",
-                                                     help_text="Created at or after this time (ISO 8601).")
-    created_before = django_filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt",
-                                                      help_text="Created before this time (ISO 8601).")
+    created_after = AwareDateTimeFilter(field_name="created_at", lookup_expr="gte",
+                                                     help_text="Created at or after this time." + TIME_HELP)
+    created_before = AwareDateTimeFilter(field_name="created_at", lookup_expr="lt",
+                                                      help_text="Created before this time." + TIME_HELP)
 
     class Meta:
         model = Post
@@ -165,10 +203,10 @@ class PostFilterSet(django_filters.FilterSet):
 class EventFilterSet(django_filters.FilterSet):
     event_type = django_filters.CharFilter(field_name="event_type", max_length=50, help_text="Exact event type.")
     user_id = BigIntegerFilter(field_name="user_id", help_text="Events of this user id.")
-    since = django_filters.IsoDateTimeFilter(field_name="timestamp", lookup_expr="gte",
-                                             help_text="At or after this time (ISO 8601).")
-    until = django_filters.IsoDateTimeFilter(field_name="timestamp", lookup_expr="lt",
-                                             help_text="Before this time (ISO 8601).")
+    since = AwareDateTimeFilter(field_name="timestamp", lookup_expr="gte",
+                                             help_text="At or after this time." + TIME_HELP)
+    until = AwareDateTimeFilter(field_name="timestamp", lookup_expr="lt",
+                                             help_text="Before this time." + TIME_HELP)
 
     class Meta:
         model = AnalyticsEvent

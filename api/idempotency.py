@@ -10,7 +10,9 @@
 
 Without the header the method runs as usual. With it (see :mod:`core.services.idempotency`):
 
-- first request: runs, and its answer (any status below 500, errors included) is stored;
+- first request: runs, and its answer is stored when it ran: a 2xx, or a 4xx given after a
+  statement that changes data started (e.g. a saga step refused by a unique index); a 4xx given
+  before any write (validation) releases the key, so the corrected request may use it (Stripe's rule);
 - same key, same body: the stored status and body are replayed with ``Idempotent-Replayed: true``,
   and nothing runs (no write);
 - same key, another body (or another path/method): 422;
@@ -24,11 +26,12 @@ expire after ``IDEMPOTENCY_TTL_SECONDS``.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 from collections.abc import Callable
 from typing import Any
 
-from django.db import DatabaseError
+from django.db import DatabaseError, connections
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse
 from rest_framework.request import Request
@@ -102,6 +105,31 @@ def _replay(record: Any) -> Response:
     )
 
 
+_WRITE_VERBS = ("INSERT", "UPDATE", "DELETE", "REPLACE", "MERGE", "COPY", "TRUNCATE")
+
+
+class WriteWatch:
+    """Notes whether any statement that changes data ran on any database inside the block
+    (an execute wrapper on every connection of this thread)."""
+
+    def __init__(self) -> None:
+        self.wrote = False
+        self._stack = contextlib.ExitStack()
+
+    def _wrapper(self, execute: Callable[..., Any], sql: Any, params: Any, many: bool, context: dict[str, Any]) -> Any:
+        if not self.wrote and str(sql).lstrip().upper().startswith(_WRITE_VERBS):
+            self.wrote = True
+        return execute(sql, params, many, context)
+
+    def __enter__(self) -> "WriteWatch":
+        for connection in connections.all():
+            self._stack.enter_context(connection.execute_wrapper(self._wrapper))
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stack.close()
+
+
 def idempotent(method: Callable[..., Response]) -> Callable[..., Response]:
     """Make a DRF view method honour ``Idempotency-Key`` (see the module docstring)."""
 
@@ -137,8 +165,10 @@ def idempotent(method: Callable[..., Response]) -> Callable[..., Response]:
                 errors=[{"field": HEADER, "code": "in_progress", "message": "the first request has not answered yet"}],
                 headers={"Retry-After": "1"},
             )
+        watch = WriteWatch()
         try:
-            response = method(self, request, *args, **kwargs)
+            with watch:
+                response = method(self, request, *args, **kwargs)
         except Exception as exc:  # noqa: BLE001 - answered by the view's exception handler below
             try:
                 response = self.handle_exception(exc)
@@ -148,7 +178,9 @@ def idempotent(method: Callable[..., Response]) -> Callable[..., Response]:
         except BaseException:
             idempotency.release(claim.record)
             raise
-        if response.status_code >= 500:
+        if response.status_code >= 500 or (response.status_code >= 400 and not watch.wrote):
+            # A 5xx, or a refusal before anything was written (validation): nothing ran, so the key
+            # is released and the corrected request may use it (Stripe's rule).
             idempotency.release(claim.record)
         else:
             idempotency.complete(

@@ -1,7 +1,7 @@
 """Pagination of the lists.
 
-Page numbers (``?page=``, ``?page_size=``) for users, posts and customers; a cursor on the
-timestamp (``?cursor=``, ``?page_size=``) for analytics events.
+Page numbers (``?page=``, ``?page_size=``) for users, posts and customers; a keyset cursor on
+``(timestamp, id)`` (``?cursor=``, ``?page_size=``) for analytics events.
 
 Decided behaviour for bad values (documented in the OpenAPI parameters):
 
@@ -9,27 +9,31 @@ Decided behaviour for bad values (documented in the OpenAPI parameters):
   silently clamped: a client asking for 500 rows should learn it gets at most 200);
 - ``page`` that is not a positive integer (or ``last``) is a **400**; a page number past the last
   page is a **404**, as in DRF;
-- a ``cursor`` that was not produced by the API is a **400**.
+- a ``cursor`` that was not produced by the API is a **400** (an empty one is the same as none).
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
+import datetime as dt
 import threading
 import time
 from collections import OrderedDict
 from typing import Any
 
 from django.conf import settings
+from django.core.paginator import InvalidPage
 from django.core.paginator import Paginator as DjangoPaginator
 from django.utils.functional import cached_property
-
-from django.core.paginator import InvalidPage
-from django.utils.dateparse import parse_datetime
+from django.db.models import Q
 from rest_framework import pagination
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
+from rest_framework.utils.urls import replace_query_param
 
 MAX_PAGE_SIZE = 200
+BIGINT_MAX_ID = 2**63 - 1
 DEFAULT_PAGE_SIZE = 20
 
 
@@ -136,28 +140,99 @@ class PageNumberPagination(pagination.PageNumberPagination):
 
 
 class TimestampCursorPagination(pagination.CursorPagination):
-    """``{"next", "previous", "results"}``, newest first, by ``timestamp`` (no ``count``)."""
+    """``{"next", "previous", "results"}``, newest first, by a keyset cursor on ``(timestamp, id)``.
+
+    No offsets: the cursor carries the ``timestamp`` and ``id`` of the row it continues from and the
+    direction, and a page is ``(timestamp < t) OR (timestamp = t AND id < i)`` newest first (the
+    reverse for ``previous``), so any number of events sharing one timestamp is walked exactly once
+    in either direction, each page one query. The cursor is opaque to clients (URL-safe base64).
+    """
 
     ordering = ("-timestamp", "-id")
     page_size = DEFAULT_PAGE_SIZE
     page_size_query_param = "page_size"
     max_page_size = MAX_PAGE_SIZE
     page_size_query_description = f"Rows per page, 1 to {MAX_PAGE_SIZE} (default {DEFAULT_PAGE_SIZE}); larger is a 400."
-    cursor_query_description = "Opaque cursor from a previous page's `next` or `previous` link."
+    cursor_query_description = (
+        "Opaque cursor from a previous page's `next` or `previous` link (empty is the same as absent); "
+        "any other value is a 400."
+    )
 
     def get_page_size(self, request: Request) -> int:
         return _bounded_int(request, self.page_size_query_param, self.page_size, self.max_page_size)
 
-    def decode_cursor(self, request: Request) -> Any:
-        if request.query_params.get(self.cursor_query_param) == "":
-            raise ValidationError({self.cursor_query_param: ["Invalid cursor."]})
+    # --- the cursor ------------------------------------------------------------------------------
+    @staticmethod
+    def _encode(timestamp: dt.datetime, ident: int, reverse: bool) -> str:
+        raw = f"{'p' if reverse else 'n'}|{timestamp.isoformat()}|{ident}"
+        return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+    def _invalid(self) -> ValidationError:
+        return ValidationError({self.cursor_query_param: ["Invalid cursor."]}, code="invalid")
+
+    def decode_keyset(self, request: Request) -> tuple[dt.datetime, int, bool] | None:
+        """``(timestamp, id, reverse)`` from ``?cursor=``, None without one; anything else a 400."""
+        raw = request.query_params.get(self.cursor_query_param)
+        if raw is None or raw == "":
+            return None
         try:
-            cursor = super().decode_cursor(request)
-        except NotFound:
-            raise ValidationError({self.cursor_query_param: ["Invalid cursor."]}) from None
-        if cursor is not None and cursor.position is not None and parse_datetime_safe(cursor.position) is None:
-            raise ValidationError({self.cursor_query_param: ["Invalid cursor."]})
-        return cursor
+            if len(raw) > 200 or not raw.isascii() or not raw.replace("-", "").replace("_", "").isalnum():
+                raise ValueError(raw)
+            text = base64.urlsafe_b64decode(raw + "=" * (-len(raw) % 4)).decode("ascii")
+            direction, stamp, ident = text.split("|")
+            timestamp = dt.datetime.fromisoformat(stamp)
+            if direction not in ("n", "p") or timestamp.tzinfo is None:
+                raise ValueError(text)
+            if not (ident.isascii() and ident.isdigit() and 0 <= int(ident) <= BIGINT_MAX_ID):
+                raise ValueError(text)
+        except (ValueError, UnicodeError, binascii.Error, OverflowError):
+            raise self._invalid() from None
+        return timestamp, int(ident), direction == "p"
+
+    # --- a page ----------------------------------------------------------------------------------
+    def paginate_queryset(self, queryset: Any, request: Request, view: Any = None) -> list | None:
+        self.request = request
+        self.base_url = request.build_absolute_uri()
+        self.page_size = self.get_page_size(request)
+        position = self.decode_keyset(request)
+        queryset = queryset.order_by()
+        if position is None:
+            rows = list(queryset.order_by("-timestamp", "-id")[: self.page_size + 1])
+            self.page = rows[: self.page_size]
+            self._next = self._at(self.page[-1], False) if len(rows) > self.page_size else None
+            self._previous = None
+            return self.page
+        timestamp, ident, reverse = position
+        if not reverse:
+            after = Q(timestamp__lt=timestamp) | Q(timestamp=timestamp, id__lt=ident)
+            rows = list(queryset.filter(after).order_by("-timestamp", "-id")[: self.page_size + 1])
+            self.page = rows[: self.page_size]
+            self._next = self._at(self.page[-1], False) if len(rows) > self.page_size else None
+            # An empty page: the previous one ends with the cursor's own row (bounds are exclusive).
+            first = (self.page[0].timestamp, self.page[0].pk) if self.page else (timestamp, ident - 1)
+            self._previous = self._encode(first[0], first[1], True)
+            return self.page
+        before = Q(timestamp__gt=timestamp) | Q(timestamp=timestamp, id__gt=ident)
+        rows = list(queryset.filter(before).order_by("timestamp", "id")[: self.page_size + 1])
+        self.page = list(reversed(rows[: self.page_size]))
+        self._previous = self._at(self.page[0], True) if len(rows) > self.page_size else None
+        last = (self.page[-1].timestamp, self.page[-1].pk) if self.page else (timestamp, ident + 1)
+        self._next = self._encode(last[0], last[1], False)
+        return self.page
+
+    def _at(self, row: Any, reverse: bool) -> str:
+        return self._encode(row.timestamp, row.pk, reverse)
+
+    def _link(self, cursor: str | None) -> str | None:
+        if cursor is None:
+            return None
+        return replace_query_param(self.base_url, self.cursor_query_param, cursor)
+
+    def get_next_link(self) -> str | None:
+        return self._link(self._next)
+
+    def get_previous_link(self) -> str | None:
+        return self._link(self._previous)
 
     def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
         params = super().get_schema_operation_parameters(view)
@@ -166,9 +241,3 @@ class TimestampCursorPagination(pagination.CursorPagination):
                 param["schema"] = {"type": "integer", "minimum": 1, "maximum": self.max_page_size}
         return params
 
-
-def parse_datetime_safe(value: str) -> Any:
-    try:
-        return parse_datetime(value)
-    except (ValueError, OverflowError):
-        return None

@@ -1,8 +1,9 @@
 """The API's JSON parser: a size cap, and every malformed body a 400.
 
-DRF reads the request stream directly, which bypasses Django's ``DATA_UPLOAD_MAX_MEMORY_SIZE``
-check (that one guards ``request.body`` only), so this parser enforces it itself: a body larger
-than the setting is a 413 whether or not ``Content-Length`` announced it. Nesting so deep that
+Django's ``DATA_UPLOAD_MAX_MEMORY_SIZE`` is the largest body any endpoint takes; this parser
+enforces the endpoint's own cap on the bytes it reads: a body larger than it is a 413 whether or
+not ``Content-Length`` announced it. A view may name another
+setting as its cap (``max_body_setting``; the events batch: ``BATCH_MAX_BODY_BYTES``). Nesting so deep that
 Python's JSON decoder recurses out is a 400 like any other malformed JSON.
 """
 
@@ -19,14 +20,18 @@ from rest_framework.utils import json
 from api.exceptions import PayloadTooLarge
 
 
-def max_body_bytes() -> int | None:
-    return settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+def max_body_bytes(view: Any = None) -> int | None:
+    """The body cap of ``view``: the setting named by its ``max_body_setting`` (the events batch
+    uses ``BATCH_MAX_BODY_BYTES``), else ``MAX_BODY_BYTES``; never above Django's own cap."""
+    name = getattr(view, "max_body_setting", None) or "MAX_BODY_BYTES"
+    limits = [v for v in (getattr(settings, name, None), settings.DATA_UPLOAD_MAX_MEMORY_SIZE) if v is not None]
+    return min(limits) if limits else None
 
 
 class JSONParser(parsers.JSONParser):
     def parse(self, stream: Any, media_type: str | None = None, parser_context: dict | None = None) -> Any:
         parser_context = parser_context or {}
-        limit = max_body_bytes()
+        limit = max_body_bytes(parser_context.get("view"))
         request = parser_context.get("request")
         if limit is not None and request is not None:
             try:

@@ -26,6 +26,7 @@ KNOWN: dict[int, tuple[str, str]] = {
     405: ("method-not-allowed", "Method not allowed"),
     406: ("not-acceptable", "Not acceptable"),
     409: ("conflict", "Conflict"),
+    411: ("length-required", "Length required"),
     413: ("payload-too-large", "Request body too large"),
     415: ("unsupported-media-type", "Unsupported media type"),
     429: ("throttled", "Too many requests"),

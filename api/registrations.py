@@ -3,7 +3,8 @@
 Thin view: input serializer -> :func:`core.services.registration.user_register` (a saga) ->
 output serializer. A failed saga step is answered here with Problem Details naming the step and
 its database (``step``, ``alias`` members), since that is what a client needs to decide whether
-to retry: 409 (e.g. the username is taken), 400, or 503 (a database down or locked; retry).
+to retry: 400 (invalid fields; a taken username or email, checked by the users service exactly as
+``POST /users/`` checks it), 409 (another conflict), or 503 (a database down or locked; retry).
 """
 
 from __future__ import annotations
@@ -19,11 +20,14 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from api.exceptions import field_errors_detail
 from api.idempotency import IDEMPOTENCY_PARAMETER, IDEMPOTENCY_RESPONSES, idempotent, problem_response
 from core.blog.models import UserProfile
-from core.errors import SourceUnavailable
+from core import aliases
+from core.errors import FieldErrors, SourceUnavailable
 from core.services import saga
-from core.services.registration import user_register
+from core.services.registration import STEP_USER, user_register
+from core.users import services as users_services
 from core.users.models import User
 
 
@@ -69,6 +73,18 @@ def _field_errors(errors: dict[str, list[tuple[str, str]]]) -> list[dict[str, An
 
 def saga_problem(exc: Exception) -> Response | None:
     """The answer to a failed registration, or None when ``exc`` is not one this view answers."""
+    if isinstance(exc, FieldErrors) and not isinstance(exc, saga.SagaStepFailed):
+        # The users service's checks, run before the saga: answered as POST /users/ answers them.
+        errors = _field_errors(exc.errors)
+        return problem_response(400, "invalid-request", "The request is invalid", field_errors_detail(errors),
+                                errors=errors, step=STEP_USER, alias=aliases.USERS)
+    if isinstance(exc, saga.SagaStepConflict) and exc.field in users_services.UNIQUE_MESSAGES:
+        # A race past the check, refused by users_db's unique index: the same answer as the check.
+        message = users_services.UNIQUE_MESSAGES[exc.field]
+        return problem_response(
+            400, "invalid-request", "The request is invalid", message,
+            errors=[{"field": exc.field, "code": "unique", "message": message}], step=exc.step, alias=exc.alias,
+        )
     if isinstance(exc, saga.SagaStepConflict):
         field = exc.field or None
         return problem_response(
@@ -77,10 +93,11 @@ def saga_problem(exc: Exception) -> Response | None:
             step=exc.step, alias=exc.alias,
         )
     if isinstance(exc, saga.SagaStepInvalid):
-        return problem_response(
-            400, "invalid-request", "The request is invalid", f"step {exc.step} on {exc.alias} refused the data",
-            errors=_field_errors(exc.errors), step=exc.step, alias=exc.alias,
-        )
+        errors = _field_errors(exc.errors)
+        unique = bool(errors) and all(e["code"] == "unique" for e in errors)
+        detail = field_errors_detail(errors) if unique else f"step {exc.step} on {exc.alias} refused the data"
+        return problem_response(400, "invalid-request", "The request is invalid", detail,
+                                errors=errors, step=exc.step, alias=exc.alias)
     if isinstance(exc, SourceUnavailable):
         extensions = {"step": exc.step} if isinstance(exc, saga.SagaStepFailed) else {}
         return problem_response(
@@ -114,9 +131,10 @@ class RegistrationView(APIView):
         parameters=[IDEMPOTENCY_PARAMETER],
         responses={
             201: RegistrationOutputSerializer,
-            (400, PROBLEM_CONTENT_TYPE): OpenApiResponse(ProblemSerializer, description="Invalid fields (or a step refused the data)."),
-            (409, PROBLEM_CONTENT_TYPE): OpenApiResponse(ProblemSerializer, description="The username or email is taken (step create_user), a "
-                                 "profile already exists for the id, or the Idempotency-Key's first request is still running."),
+            (400, PROBLEM_CONTENT_TYPE): OpenApiResponse(ProblemSerializer, description="Invalid fields, or the username or "
+                                 "email is taken (case-insensitively; `errors[].code` `unique`, as on POST /users/), or a step refused the data."),
+            (409, PROBLEM_CONTENT_TYPE): OpenApiResponse(ProblemSerializer, description="A profile already exists for the id, "
+                                 "or the Idempotency-Key's first request is still running."),
             **{k: v for k, v in IDEMPOTENCY_RESPONSES.items() if k[0] == 422},
             (503, PROBLEM_CONTENT_TYPE): OpenApiResponse(ProblemSerializer, description="A database was unreachable or locked past the step's "
                                  "time limit; nothing was kept. Retry later (Retry-After)."),
@@ -139,7 +157,7 @@ class RegistrationView(APIView):
         profile = dict(data.pop("profile", None) or {})
         try:
             registration = user_register(**data, bio=profile.get("bio", ""), avatar_url=profile.get("avatar_url", ""))
-        except (saga.SagaStepFailed, SourceUnavailable, ValidationError) as exc:
+        except (saga.SagaStepFailed, SourceUnavailable, ValidationError, FieldErrors) as exc:
             answer = saga_problem(exc)
             if answer is None:
                 raise

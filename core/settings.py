@@ -11,6 +11,7 @@ import secrets
 import warnings
 from pathlib import Path
 
+from corsheaders.defaults import default_headers as cors_default_headers
 from django.core.exceptions import ImproperlyConfigured
 
 from core import aliases, db_config
@@ -49,8 +50,15 @@ if not SECRET_KEY:
     SECRET_KEY = secrets.token_urlsafe(50)
 ALLOWED_HOSTS = _env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
 CSRF_TRUSTED_ORIGINS = _env_list("CSRF_TRUSTED_ORIGINS")
-# Bodies larger than this are refused with 413 (bytes).
-DATA_UPLOAD_MAX_MEMORY_SIZE = _env_int("MAX_BODY_BYTES", 5 * 1024 * 1024)
+# Bodies larger than this are refused with 413 (bytes), on every endpoint but the events batch.
+MAX_BODY_BYTES = _env_int("MAX_BODY_BYTES", 5 * 1024 * 1024)
+# POST /api/v1/analytics/events/batch/ only: its own cap, so that a full batch (10,000 events of a
+# few hundred bytes each) fits.
+BATCH_MAX_BODY_BYTES = _env_int("BATCH_MAX_BODY_BYTES", 32 * 1024 * 1024)
+# Django's own cap (request.body, which DRF reads) is the largest any endpoint accepts; the
+# per-endpoint caps above are enforced by api.middleware.BodyLimitMiddleware (announced length)
+# and api.parsers.JSONParser (bytes actually read).
+DATA_UPLOAD_MAX_MEMORY_SIZE = max(MAX_BODY_BYTES, BATCH_MAX_BODY_BYTES)
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 20_000
 
 INSTALLED_APPS = [
@@ -79,6 +87,9 @@ MIDDLEWARE = [
     # Outermost, so that every response carries X-Request-ID, even a CORS preflight or a redirect.
     "api.middleware.RequestIDMiddleware",
     "corsheaders.middleware.CorsMiddleware",
+    # A chunked write body (no Content-Length) is a 411 before anything reads it as empty; an
+    # announced length over the endpoint's cap a 413 before anything reads it at all.
+    "api.middleware.BodyLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     # Static files (the API docs' Swagger UI/ReDoc assets) from the process itself, under gunicorn too.
     "whitenoise.middleware.WhiteNoiseMiddleware",
@@ -88,6 +99,8 @@ MIDDLEWARE = [
     "core.logging.RequestContextMiddleware",  # request id + per-alias query time in the logs
     "api.metrics.MetricsMiddleware",  # Prometheus counters (METRICS_ENABLED)
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # A write to /api/...<no slash> is a 308 (method and body kept), before CommonMiddleware's 301.
+    "api.middleware.PermanentRedirectSlashMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -321,6 +334,8 @@ SPECTACULAR_SETTINGS = {
 # ---------------------------------------------------------------------------------------------
 CORS_ALLOWED_ORIGINS = _env_list("CORS_ALLOWED_ORIGINS")
 CORS_EXPOSE_HEADERS = ["X-Request-ID", "Server-Timing"]
+# Headers a browser client may send: the defaults (authorization, content-type, ...) plus ours.
+CORS_ALLOW_HEADERS = (*cors_default_headers, "idempotency-key", "x-request-id")
 
 # ---------------------------------------------------------------------------------------------
 # Logging

@@ -2,9 +2,9 @@
 
 from rest_framework import serializers
 
-from api.serializers.fields import IdField, JSONObjectField, StrictCharField
+from api.serializers.fields import AwareDateTimeField, IdField, JSONObjectField, StrictCharField
 from core.analytics.models import AnalyticsEvent
-from core.analytics.services import MAX_BATCH
+from core.analytics.services import CONTROL_MESSAGE, MAX_BATCH, has_control_characters
 
 
 class EventOutputSerializer(serializers.ModelSerializer):
@@ -17,11 +17,18 @@ class EventOutputSerializer(serializers.ModelSerializer):
 
 
 class EventInputSerializer(serializers.Serializer):
-    event_type = StrictCharField(max_length=50)
+    event_type = StrictCharField(max_length=50, help_text="The kind of event; no control or invisible characters.")
     user_id = IdField(required=False, allow_null=True, default=None)
     session_id = StrictCharField(max_length=100, required=False, allow_blank=True, default="")
-    timestamp = serializers.DateTimeField(required=False, help_text="When it happened (default: now).")
+    timestamp = AwareDateTimeField(
+        required=False, help_text="When it happened (default: now); ISO 8601 with a timezone (`2026-11-25T10:00:00Z`)."
+    )
     data = JSONObjectField(required=False, default=dict, help_text="Free-form JSON object.")
+
+    def validate_event_type(self, value: str) -> str:
+        if has_control_characters(value):
+            raise serializers.ValidationError(CONTROL_MESSAGE, code="invalid")
+        return value
 
 
 class EventBatchInputSerializer(serializers.Serializer):
@@ -36,8 +43,8 @@ class EventBatchOutputSerializer(serializers.Serializer):
 
 class EventSummaryQuerySerializer(serializers.Serializer):
     user_id = IdField(strict=False, required=False, help_text="Only this user's events.")
-    since = serializers.DateTimeField(required=False, help_text="At or after this time (ISO 8601).")
-    until = serializers.DateTimeField(required=False, help_text="Before this time (ISO 8601).")
+    since = AwareDateTimeField(required=False, help_text="At or after this time; ISO 8601 with a timezone.")
+    until = AwareDateTimeField(required=False, help_text="Before this time; ISO 8601 with a timezone.")
 
 
 class EventSummaryCountSerializer(serializers.Serializer):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.utils.dateparse import parse_datetime
 from rest_framework import serializers
 
 BIGINT_MAX = 2**63 - 1
@@ -31,6 +32,26 @@ class StrictEmailField(serializers.EmailField):
         if self.max_length is not None and len(data) > self.max_length:
             self.fail("max_length", max_length=self.max_length)
         return super().to_internal_value(data)
+
+
+TIMEZONE_REQUIRED = "Include a timezone, e.g. 2026-11-01T00:00:00Z."
+
+
+class AwareDateTimeField(serializers.DateTimeField):
+    """An ISO 8601 date-time that carries a timezone (`2026-11-25T10:00:00Z`): a naive one is a 400
+    instead of being taken as UTC."""
+
+    default_error_messages = {"timezone_required": TIMEZONE_REQUIRED}
+
+    def to_internal_value(self, value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                parsed = parse_datetime(value.strip())
+            except ValueError:
+                parsed = None
+            if parsed is not None and parsed.tzinfo is None:
+                self.fail("timezone_required")
+        return super().to_internal_value(value)
 
 
 class IdField(serializers.IntegerField):

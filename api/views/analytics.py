@@ -12,6 +12,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from api.filters import EventFilterSet
+from api.idempotency import IDEMPOTENCY_PARAMETER, IDEMPOTENCY_RESPONSES, idempotent
 from api.pagination import TimestampCursorPagination
 from api.serializers.analytics import (
     EventBatchInputSerializer,
@@ -37,7 +38,13 @@ TAG = "analytics"
         responses={200: EventOutputSerializer(many=True)},
     ),
     retrieve=extend_schema(summary="Read an event", responses={200: EventOutputSerializer}),
-    create=extend_schema(summary="Record an event", request=EventInputSerializer, responses={201: EventOutputSerializer}),
+    create=extend_schema(
+        summary="Record an event",
+        description="Honours `Idempotency-Key`.",
+        request=EventInputSerializer,
+        parameters=[IDEMPOTENCY_PARAMETER],
+        responses={201: EventOutputSerializer, **IDEMPOTENCY_RESPONSES},
+    ),
 )
 @extend_schema(tags=[TAG])
 class EventViewSet(ResourceViewSet):
@@ -48,6 +55,8 @@ class EventViewSet(ResourceViewSet):
     pagination_class = TimestampCursorPagination
     serializer_class = EventOutputSerializer
     resource_name = "event"
+    #: the setting that caps request bodies (api.parsers); the batch action names its own
+    max_body_setting = "MAX_BODY_BYTES"
 
     def get_queryset(self) -> QuerySet[AnalyticsEvent]:
         return selectors.event_list()
@@ -59,6 +68,7 @@ class EventViewSet(ResourceViewSet):
     def retrieve(self, request: Request, pk: str) -> Response:
         return Response(EventOutputSerializer(selectors.event_get(event_id=self.object_id())).data)
 
+    @idempotent
     def create(self, request: Request) -> Response:
         data = EventInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
@@ -69,11 +79,15 @@ class EventViewSet(ResourceViewSet):
         summary="Record many events, all or none",
         description=f"Body `{{\"events\": [...]}}` with 1 to {MAX_BATCH} events. Every event is validated "
         "first; on any error nothing is written and `errors[]` names each bad field as "
-        "`events[<index>].<field>`. Written in bulk inside one transaction.",
+        "`events[<index>].<field>`. Written in bulk inside one transaction. Honours `Idempotency-Key`. "
+        "The body may be up to BATCH_MAX_BODY_BYTES (32 MB by default; larger is a 413).",
         request=EventBatchInputSerializer,
-        responses={201: EventBatchOutputSerializer},
+        parameters=[IDEMPOTENCY_PARAMETER],
+        responses={201: EventBatchOutputSerializer, **IDEMPOTENCY_RESPONSES},
     )
-    @action(detail=False, methods=["post"], url_path="batch", pagination_class=None, filter_backends=[])
+    @action(detail=False, methods=["post"], url_path="batch", pagination_class=None, filter_backends=[],
+            max_body_setting="BATCH_MAX_BODY_BYTES")
+    @idempotent
     def batch(self, request: Request) -> Response:
         data = EventBatchInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)

@@ -10,9 +10,12 @@ from __future__ import annotations
 from typing import Any
 
 from drf_spectacular.utils import extend_schema
-from drf_spectacular.views import SpectacularRedocView, SpectacularSwaggerView
+from drf_spectacular.views import SpectacularAPIView, SpectacularRedocView, SpectacularSwaggerView
+from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
+
+from api.problems import PROBLEM_CONTENT_TYPE
 
 DOCS_CSP = "; ".join(
     [
@@ -26,6 +29,17 @@ DOCS_CSP = "; ".join(
         "frame-ancestors 'self'",
     ]
 )
+
+
+class SchemaView(SpectacularAPIView):
+    """``/api/schema/`` (YAML, ``?format=json``). An error before a format was agreed on (an
+    unknown ``?format=xml``: 404, an ``Accept`` it cannot serve: 406) is Problem Details in JSON,
+    not a problem+json header over a YAML body."""
+
+    def perform_content_negotiation(self, request: Request, force: bool = False) -> tuple[BaseRenderer, str]:
+        if force:  # DRF asks with force=True only to render an error whose negotiation failed
+            return JSONRenderer(), PROBLEM_CONTENT_TYPE
+        return super().perform_content_negotiation(request, force)
 
 
 class SwaggerDocsView(SpectacularSwaggerView):

@@ -1,8 +1,8 @@
-"""Django's own error views, answering Problem Details under ``/api/`` (``handler404`` etc.).
+"""Django's own error views, answering Problem Details (``handler404`` etc.).
 
 Errors raised inside DRF views go through :mod:`api.exceptions`; these cover what happens before a
-DRF view runs (an unknown URL, a bad Host header, a crash in middleware) and hand anything outside
-``/api/`` back to Django's defaults.
+DRF view runs (an unknown URL, a bad Host header, a crash in middleware), on every path of the
+project (``/health/``, ``/api-auth/login/``, ...) except the Django admin, which keeps its HTML pages.
 """
 
 from __future__ import annotations
@@ -12,11 +12,12 @@ from django.views import defaults
 
 from api.problems import PROBLEM_CONTENT_TYPE, problem
 
-API_PREFIX = "/api/"
+ADMIN_PREFIX = "/admin/"
 
 
 def _is_api(request: HttpRequest) -> bool:
-    return request.path.startswith(API_PREFIX)
+    """True for every path but the admin's: those answer Problem Details."""
+    return not request.path.startswith(ADMIN_PREFIX)
 
 
 def _problem(status: int, detail: str) -> JsonResponse:

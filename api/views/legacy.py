@@ -1,7 +1,7 @@
 """``/api/v1/legacy/customers/``: the legacy MySQL ``customers`` table.
 
-Reads for every authenticated caller. Writes need staff, and the routers refuse them (405 with
-``Allow: GET, HEAD, OPTIONS``) unless ``LEGACY_ALLOW_WRITES`` is set.
+Reads for every authenticated caller. Writes need staff, and are refused (405 with
+``Allow: GET, HEAD, OPTIONS``, and left out of the OpenAPI schema) unless ``LEGACY_ALLOW_WRITES`` is set.
 """
 
 from __future__ import annotations
@@ -29,6 +29,9 @@ READ_ONLY = {
         ProblemSerializer, description="Writes to the legacy database are disabled (`LEGACY_ALLOW_WRITES` off)."
     )
 }
+#: The write operations are documented only when the server allows them (decided at import, from
+#: the setting), so that the schema matches the ``Allow`` header and the 405s.
+WRITES_DOCUMENTED = bool(settings.LEGACY_ALLOW_WRITES)
 WRITE_NOTE = " Staff only, and only when the server allows legacy writes (`LEGACY_ALLOW_WRITES`); otherwise 405."
 
 
@@ -40,24 +43,28 @@ WRITE_NOTE = " Staff only, and only when the server allows legacy writes (`LEGAC
     ),
     retrieve=extend_schema(summary="Read a legacy customer", responses={200: LegacyCustomerOutputSerializer}),
     create=extend_schema(
+        exclude=not WRITES_DOCUMENTED,
         summary="Create a legacy customer",
         description=WRITE_NOTE.strip(),
         request=LegacyCustomerInputSerializer,
         responses={201: LegacyCustomerOutputSerializer, **READ_ONLY},
     ),
     update=extend_schema(
+        exclude=not WRITES_DOCUMENTED,
         summary="Replace a legacy customer",
         description=WRITE_NOTE.strip(),
         request=LegacyCustomerInputSerializer,
         responses={200: LegacyCustomerOutputSerializer, **READ_ONLY},
     ),
     partial_update=extend_schema(
+        exclude=not WRITES_DOCUMENTED,
         summary="Change some fields of a legacy customer",
         description=WRITE_NOTE.strip(),
         request=LegacyCustomerInputSerializer,
         responses={200: LegacyCustomerOutputSerializer, **READ_ONLY},
     ),
     destroy=extend_schema(
+        exclude=not WRITES_DOCUMENTED,
         summary="Delete a legacy customer",
         description=WRITE_NOTE.strip(),
         responses={204: OpenApiResponse(description="Deleted."), **READ_ONLY},
@@ -84,11 +91,18 @@ class LegacyCustomerViewSet(ResourceViewSet):
             return methods
         return [m for m in methods if m in ("GET", "HEAD", "OPTIONS")]
 
-    def initial(self, request: Request, *args: object, **kwargs: object) -> None:
-        super().initial(request, *args, **kwargs)  # authentication (401), staff (403), throttling
-        # Answer 405 before reading the body: the routers would refuse the write anyway.
-        if request.method not in SAFE_METHODS and not settings.LEGACY_ALLOW_WRITES:
+    def check_permissions(self, request: Request) -> None:
+        # While legacy writes are off the write methods do not exist here (the schema leaves them
+        # out): any authenticated caller gets 405, before the staff check and before the body is
+        # read (the routers would refuse the write anyway). No token is still a 401.
+        if (
+            request.method not in SAFE_METHODS
+            and not settings.LEGACY_ALLOW_WRITES
+            and request.user is not None
+            and request.user.is_authenticated
+        ):
             raise LegacyWriteForbidden(LegacyCustomer)
+        super().check_permissions(request)
 
     def get_queryset(self) -> QuerySet[LegacyCustomer]:
         return selectors.customer_list()

@@ -10,6 +10,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from api.filters import PostFilterSet, StrictOrderingFilter, StrictSearchFilter
+from api.idempotency import IDEMPOTENCY_PARAMETER, IDEMPOTENCY_RESPONSES, idempotent
 from api.serializers.posts import PostInputSerializer, PostOutputSerializer, post_rows_output
 from api.views.base import ResourceViewSet
 from core.blog import selectors, services
@@ -29,9 +30,10 @@ TAG = "posts"
     retrieve=extend_schema(summary="Read a post", responses={200: PostOutputSerializer}),
     create=extend_schema(
         summary="Create a post",
-        description="`author_id` must name an existing user on users_db (else a 400 on `author_id`).",
+        description="`author_id` must name an existing user on users_db (else a 400 on `author_id`). Honours `Idempotency-Key`.",
         request=PostInputSerializer,
-        responses={201: PostOutputSerializer},
+        parameters=[IDEMPOTENCY_PARAMETER],
+        responses={201: PostOutputSerializer, **IDEMPOTENCY_RESPONSES},
     ),
     update=extend_schema(summary="Replace a post", request=PostInputSerializer, responses={200: PostOutputSerializer}),
     partial_update=extend_schema(
@@ -69,6 +71,7 @@ class PostViewSet(ResourceViewSet):
     def retrieve(self, request: Request, pk: str) -> Response:
         return Response(self._out(self.get_object()))
 
+    @idempotent
     def create(self, request: Request) -> Response:
         data = PostInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)

@@ -1,4 +1,4 @@
-"""``/api/v1/users/``: users on users_db. Writes need staff; destroy cascades to ``default``."""
+"""``/api/v1/users/``: users on users_db. Writes need staff; destroy deletes everywhere (a saga)."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from rest_framework.response import Response
 
 from api.filters import StrictOrderingFilter, StrictSearchFilter, UserFilterSet
 from api.permissions import IsStaffForWrites
+from api.problems import PROBLEM_CONTENT_TYPE, ProblemSerializer
 from api.serializers.users import UserInputSerializer, UserOutputSerializer
 from api.views.base import ResourceViewSet
 from core.users import selectors, services
@@ -41,8 +42,17 @@ TAG = "users"
     ),
     destroy=extend_schema(
         summary="Delete a user (staff)",
-        description="Also deletes the user's posts and profile on `default`.",
-        responses={204: OpenApiResponse(description="Deleted.")},
+        description="Deletes the user everywhere, all or nothing (a saga): their cache entries on `cache_db`, "
+        "posts and profile on `default`, their analytics events anonymised (`user_id` set to null) or "
+        "deleted per the USER_DELETION_ANALYTICS setting, then the user on `users_db`. When a database "
+        "fails, what was removed is restored and the answer names the failed `step` and its `alias`.",
+        responses={
+            204: OpenApiResponse(description="Deleted everywhere."),
+            (409, PROBLEM_CONTENT_TYPE): OpenApiResponse(ProblemSerializer, description="A step hit a conflicting "
+                                                         "change; nothing was removed."),
+            (503, PROBLEM_CONTENT_TYPE): OpenApiResponse(ProblemSerializer, description="A database was unavailable "
+                                                         "or locked; nothing was removed (`alias`, `step`). Retry later."),
+        },
     ),
 )
 @extend_schema(tags=[TAG])

@@ -16,6 +16,7 @@ from core import aliases
 from core.analytics.models import AnalyticsEvent
 from core.blog.models import UserProfile
 from core.services import saga
+from core.users import services as users_services
 from core.users.models import User
 
 SAGA_NAME = "user_register"
@@ -37,6 +38,10 @@ class Registration:
 
 # --- steps -------------------------------------------------------------------------------------
 def _create_user(ctx: saga.StepContext) -> dict[str, Any]:
+    user_fields = ctx.context["user"]
+    # The users service's uniqueness rule (case-insensitive username and email), read on users_db
+    # inside this step's transaction and time limit: a taken one is SagaStepInvalid (code unique).
+    users_services.check_unique(username=user_fields["username"], email=user_fields["email"])
     user = User.objects.create(**{name: ctx.context["user"][name] for name in USER_FIELDS})
     ctx.objects["user"] = user
     return {"user_id": user.pk, "username": user.username}
@@ -110,7 +115,9 @@ def user_register(
 ) -> Registration:
     """Create the user, their profile and the ``user_registered`` event, all or nothing.
 
-    Raises ``ValidationError`` for bad fields (before anything is written), and on a failed step
+    Raises ``ValidationError`` or ``FieldErrors`` for bad fields (before anything is written), and
+    on a failed step (a taken username or email is ``SagaStepInvalid`` with code ``unique`` at
+    ``create_user``)
     :class:`~core.services.saga.SagaStepConflict` (e.g. username taken: 409),
     :class:`~core.services.saga.SagaStepUnavailable` (a database down or locked: 503) or
     :class:`~core.services.saga.SagaStepInvalid` (400), each naming the step; nothing is left behind.
@@ -118,5 +125,9 @@ def user_register(
     user_fields = {"username": username, "email": email.strip(), "first_name": first_name, "last_name": last_name}
     profile_fields = {"bio": bio, "avatar_url": avatar_url}
     _validate(user_fields, profile_fields)
+    # The users service's one definition of a valid, unique user (case-insensitive username and
+    # email, NFKC usernames); a race past it is refused by users_db's unique indexes.
+    # (The username's form is checked here; uniqueness inside the create_user step, under its time limit.)
+    user_fields["username"] = users_services.check_username(username)
     result = saga.run(DEFINITION, {"user": user_fields, "profile": profile_fields})
     return Registration(user=result.objects["user"], profile=result.objects["profile"], saga_id=result.saga_id)

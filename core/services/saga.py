@@ -163,8 +163,9 @@ class SagaStepUnavailable(SagaStepFailed, SourceUnavailable):
 
 
 _UNIQUE_FIELD = (
-    re.compile(r"Key \((?:lower\()?\"?(\w+)\"?\)?\)=", re.I),  # PostgreSQL
+    re.compile(r"Key \((?:lower\()?\"?(\w+)\"?(?:::\w+)?\)?\)=", re.I),  # PostgreSQL (lower(username::text) too)
     re.compile(r"UNIQUE constraint failed: \w+\.(\w+)"),  # SQLite
+    re.compile(r"UNIQUE constraint failed: index '\w*?_(username|email)_\w*'"),  # SQLite, an expression index
     re.compile(r"Duplicate entry .* for key '(?:\w+\.)?(\w+)'"),  # MySQL/MariaDB
 )
 _TIMEOUT_MARKERS = ("lock timeout", "statement timeout", "canceling statement", "database is locked", "timed out")
@@ -183,6 +184,8 @@ def _classify(exc: Exception, failure: Failure) -> SagaStepFailed | None:
     """The domain error for a step's exception; None for errors that are bugs (re-raised as they are)."""
     where = f"step {failure.step} of {failure.saga} on {failure.alias}"
     undone = "earlier steps were undone" if failure.compensated else "undoing earlier steps is pending (recover_sagas)"
+    if isinstance(exc, FieldErrors) and not isinstance(exc, SagaStepFailed):
+        return SagaStepInvalid(failure, exc.errors)  # a service's own check inside the step
     if isinstance(exc, ValidationError):
         errors = {
             name: [(getattr(e, "code", None) or "invalid", str(m)) for e in errs for m in e.messages]

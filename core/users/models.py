@@ -17,6 +17,8 @@ class User(models.Model):
         ordering = ["id"]
         # Built CONCURRENTLY on PostgreSQL by migration 0002 (RunSQL), declared here for the state.
         indexes = [models.Index(Lower("email"), name="users_user_email_lower")]
+        # One user per username whatever its case (built CONCURRENTLY on PostgreSQL by migration 0003).
+        constraints = [models.UniqueConstraint(Lower("username"), name="users_user_username_lower_uniq")]
 
     def __str__(self) -> str:
         return self.username

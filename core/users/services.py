@@ -1,4 +1,4 @@
-"""Writes of users (users_db), and the cascade of a user's deletion to ``default``.
+"""Writes of users (users_db), and a user's deletion everywhere (a saga over every database).
 
 Uniqueness of ``username`` and ``email`` is checked on the primary that holds the table (reads
 inside ``use_primary``), and a race that slips past the check is caught from the database's own
@@ -7,27 +7,73 @@ unique constraint and reported on the same field.
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any
 
+from django.contrib.auth.validators import UnicodeUsernameValidator
+from django.core.exceptions import ValidationError
 from django.db import IntegrityError, router, transaction
+from django.db.models.functions import Lower
 
-from core.errors import FieldErrors, NotFound
+from core.errors import FieldErrors
 from core.users.models import User
 from routers.state import use_primary
 
 EDITABLE_FIELDS = ("username", "email", "first_name", "last_name")
 
 
-def _check_unique(*, username: str | None, email: str | None, exclude_id: int | None) -> None:
+#: One definition of "the same user" for every way a user is created or renamed (the users
+#: resource, registration): usernames are NFKC-normalised (fullwidth look-alikes collide) and
+#: follow Django's UnicodeUsernameValidator (letters, digits and @.+-_ only: no spaces, control or
+#: zero-width characters); username and email are unique case-insensitively (the database backs the
+#: username rule with a unique index on LOWER(username), migration 0003).
+UNIQUE_MESSAGES = {
+    "username": "A user with this username already exists.",
+    "email": "A user with this email already exists.",
+}
+_username_validator = UnicodeUsernameValidator()
+
+
+def normalize_username(username: str) -> str:
+    return unicodedata.normalize("NFKC", username)
+
+
+def unique_error(field: str) -> FieldErrors:
+    return FieldErrors({field: [("unique", UNIQUE_MESSAGES[field])]})
+
+
+def unique_field_of(exc: BaseException) -> str:
+    """The field whose uniqueness a database IntegrityError reports ("username" unless it names email)."""
+    return "email" if "email" in str(exc).lower() else "username"
+
+
+def check_username(username: str) -> str:
+    """The normalised username, or FieldErrors when it breaks the username rules."""
+    normalized = normalize_username(username)
+    try:
+        _username_validator(normalized)
+    except ValidationError as exc:
+        raise FieldErrors({"username": [(exc.code or "invalid", m) for m in exc.messages]}) from None
+    return normalized
+
+
+def check_unique(*, username: str | None, email: str | None, exclude_id: int | None = None) -> None:
+    """FieldErrors (code ``unique``) when another user has this username or email, ignoring case.
+
+    Read on the primary that holds the table (users_db), one query per field given."""
     errors: dict[str, list[tuple[str, str]]] = {}
     others = User.objects.all()
     if exclude_id is not None:
         others = others.exclude(pk=exclude_id)
     with use_primary():
-        if username is not None and others.filter(username=username).exists():
-            errors["username"] = [("unique", "A user with that username already exists.")]
-        if email is not None and others.filter(email__iexact=email).exists():
-            errors["email"] = [("unique", "A user with that email already exists.")]
+        # LOWER(column) = lower(value): the very expressions of the unique LOWER(username) index
+        # and the LOWER(email) index, so both checks are index lookups.
+        if username is not None and others.alias(_u=Lower("username")).filter(
+            _u=normalize_username(username).lower()
+        ).exists():
+            errors["username"] = [("unique", UNIQUE_MESSAGES["username"])]
+        if email is not None and others.alias(_e=Lower("email")).filter(_e=email.lower()).exists():
+            errors["email"] = [("unique", UNIQUE_MESSAGES["email"])]
     if errors:
         raise FieldErrors(errors)
 
@@ -38,42 +84,38 @@ def _save(user: User) -> User:
         with transaction.atomic(using=db):
             user.save()
     except IntegrityError as exc:
-        text = str(exc).lower()
-        field = "email" if "email" in text else "username"
-        raise FieldErrors({field: [("unique", f"A user with that {field} already exists.")]}) from exc
+        raise unique_error(unique_field_of(exc)) from exc
     return user
 
 
 def user_create(*, username: str, email: str, first_name: str = "", last_name: str = "") -> User:
+    username = check_username(username)
     user = User(username=username, email=email, first_name=first_name, last_name=last_name)
-    user.full_clean(validate_unique=False)
-    _check_unique(username=username, email=email, exclude_id=None)
+    user.full_clean(validate_unique=False, validate_constraints=False)
+    check_unique(username=username, email=email)
     return _save(user)
 
 
 def user_update(*, user: User, data: dict[str, Any]) -> User:
     changed = {k: v for k, v in data.items() if k in EDITABLE_FIELDS}
+    if "username" in changed:
+        changed["username"] = check_username(changed["username"])
     for field, value in changed.items():
         setattr(user, field, value)
-    user.full_clean(validate_unique=False)
-    _check_unique(
-        username=changed.get("username"), email=changed.get("email"), exclude_id=user.pk
-    )
+    user.full_clean(validate_unique=False, validate_constraints=False)
+    check_unique(username=changed.get("username"), email=changed.get("email"), exclude_id=user.pk)
     return _save(user)
 
 
-def user_delete(*, user_id: int) -> None:
-    """Delete a user and, on ``default``, their posts and profile.
+def user_delete(*, user_id: int) -> dict[str, Any]:
+    """Delete a user everywhere: cache entries (cache_db), posts and profile (default), analytics
+    events anonymised or deleted per ``USER_DELETION_ANALYTICS`` (analytics_db), then the user.
 
-    No distributed transaction: the rows on ``default`` go first, then the user. (A saga with
-    compensation replaces this later.)
+    Delegates to the deletion saga (:func:`core.services.user_deletion.user_delete_everywhere`):
+    all or nothing. Raises NotFound for an unknown user; SourceUnavailable (503) or Conflict (409)
+    subclasses naming the failed step, after the earlier steps were undone.
     """
-    from core.blog.models import Post, UserProfile
+    from core.services.user_deletion import user_delete_everywhere
 
-    with use_primary():
-        user = User.objects.filter(pk=user_id).first()
-    if user is None:
-        raise NotFound("user", user_id)
-    Post.objects.filter(author_id=user_id).delete()
-    UserProfile.objects.filter(user_id=user_id).delete()
-    user.delete()
+    with use_primary():  # the existence check and the saga's reads see the primaries
+        return user_delete_everywhere(user_id=user_id)

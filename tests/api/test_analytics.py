@@ -170,8 +170,52 @@ def test_summary_counts_by_type(client_) -> None:
     assert_problem(client_.get(f"{URL}summary/", {"until": ""}), 400, "until")
 
 
-def test_empty_cursor_is_400(client_) -> None:
-    assert_problem(client_.get(URL, {"cursor": ""}), 400, "cursor")
+def test_empty_cursor_is_the_first_page_and_a_nul_cursor_is_400(client_) -> None:
+    events = events_at(3)
+    response = client_.get(URL, {"cursor": ""})
+    assert response.status_code == 200
+    assert [e["id"] for e in response.json()["results"]] == [e.pk for e in reversed(events)]
+    for bad in ("\x00", "%00", "bnwyMDI2LTExLTAxVDEyOjAwOjAwfDE", "cHwyMDI2fDE", "n|x|1"):
+        assert_problem(client_.get(URL, {"cursor": bad}), 400, "cursor")
+
+
+def test_keyset_cursor_walks_many_ties_forward_and_backward(client_) -> None:
+    """1,500 events sharing one timestamp and user: every row exactly once, in order, both ways."""
+    AnalyticsEvent.objects.bulk_create(
+        [AnalyticsEvent(event_type="tie", user_id=782, timestamp=T0) for _ in range(1500)]
+    )
+    make_event(event_type="tie", user_id=782, timestamp=T0 + dt.timedelta(seconds=1))
+    make_event(event_type="tie", user_id=782, timestamp=T0 - dt.timedelta(seconds=1))
+    make_event(event_type="other", user_id=1, timestamp=T0)
+    expected = list(
+        AnalyticsEvent.objects.filter(user_id=782).order_by("-timestamp", "-id").values_list("id", flat=True)
+    )
+    assert len(expected) == 1502
+    seen: list[int] = []
+    pages: list[dict] = []
+    response = client_.get(URL, {"user_id": 782, "page_size": 200})
+    while True:
+        assert response.status_code == 200, response.content
+        body = response.json()
+        assert set(body) == {"next", "previous", "results"}
+        pages.append(body)
+        seen += [e["id"] for e in body["results"]]
+        if not body["next"]:
+            break
+        with CaptureQueriesContext(connections[aliases.ANALYTICS]) as analytics:
+            response = client_.get(body["next"])
+        assert len(analytics) == 1  # one keyset query per page
+    assert seen == expected
+    assert len(pages) == 8 and pages[0]["previous"] is None
+    # Backward from the last page: each previous page is exactly the page before it.
+    back: list[list[int]] = [[e["id"] for e in pages[-1]["results"]]]
+    link = pages[-1]["previous"]
+    while link:
+        body = client_.get(link).json()
+        back.insert(0, [e["id"] for e in body["results"]])
+        link = body["previous"]
+    assert back == [[e["id"] for e in page["results"]] for page in pages]
+    assert [i for page in back for i in page] == expected
 
 
 @pytest.mark.django_db(databases=[aliases.ANALYTICS])

@@ -34,9 +34,20 @@ def test_unknown_api_url_is_problem_404(client_) -> None:
     assert_problem(response, 404)
 
 
-def test_unknown_url_outside_the_api_is_django_404(client_) -> None:
-    response = client_.get("/no-such-page/")
-    assert response.status_code == 404
+@pytest.mark.parametrize("path", ["/no-such-page/", "/health/", "/api-auth/login/", "/static/nothing.js"])
+def test_unknown_url_outside_the_api_is_problem_404_too(client_, path) -> None:
+    assert_problem(client_.get(path), 404)
+
+
+def test_405_outside_the_api_is_problem_json(client_) -> None:
+    response = client_.post("/health", {}, format="json")
+    assert_problem(response, 405)
+    assert "GET" in response["Allow"]
+
+
+def test_the_admin_keeps_its_html_404(client_) -> None:
+    response = client_.get("/admin/no-such-page/")
+    assert response.status_code in (302, 404)
     assert not response["Content-Type"].startswith(PROBLEM)
 
 

@@ -62,6 +62,7 @@ def test_retrieve(client_) -> None:
     assert_problem(client_.get(f"{URL}{2**40}/"), 404)
 
 
+@override_settings(LEGACY_ALLOW_WRITES=True)
 def test_writes_need_staff(client_) -> None:
     customer = make_customer()
     assert_problem(client_.post(URL, {"customer_name": "x", "customer_email": "x@example.com"}, format="json"), 403)
@@ -69,7 +70,7 @@ def test_writes_need_staff(client_) -> None:
 
 
 @override_settings(LEGACY_ALLOW_WRITES=False)
-def test_writes_are_refused_with_405_while_the_setting_is_off(staff_client) -> None:
+def test_writes_are_refused_with_405_while_the_setting_is_off(staff_client, client_) -> None:
     customer = make_customer()
     response = staff_client.post(URL, {"customer_name": "x", "customer_email": "x@example.com"}, format="json")
     assert_problem(response, 405)
@@ -77,6 +78,9 @@ def test_writes_are_refused_with_405_while_the_setting_is_off(staff_client) -> N
     assert_problem(staff_client.patch(f"{URL}{customer.pk}/", {"customer_name": "y"}, format="json"), 405)
     assert_problem(staff_client.delete(f"{URL}{customer.pk}/"), 405)
     assert_problem(staff_client.post(URL, {"customer_name": 5}, format="json"), 405)  # before validation
+    assert_problem(staff_client.post(URL, {}, format="json"), 405)
+    assert_problem(client_.post(URL, {}, format="json"), 405)  # the method does not exist here, staff or not
+    assert_problem(APIClient().post(URL, {}, format="json"), 401)
     assert LegacyCustomer.objects.get(pk=customer.pk).customer_name == customer.customer_name
 
 
@@ -117,3 +121,15 @@ def test_utf8mb4_text_round_trips_through_mariadb(staff_client) -> None:
     assert staff_client.get(f"{URL}{pk}/").json()["customer_name"] == name
     found = staff_client.get(URL, {"search": "🚀"}).json()["results"]
     assert [c["customer_id"] for c in found] == [pk]
+
+
+def test_the_schema_documents_legacy_writes_only_when_allowed() -> None:
+    from django.conf import settings
+    from drf_spectacular.generators import SchemaGenerator
+
+    assert settings.LEGACY_ALLOW_WRITES is False  # the default the committed schema is generated with
+    paths = SchemaGenerator().get_schema(request=None, public=True)["paths"]
+    assert set(paths["/api/v1/legacy/customers/"]) == {"get"}
+    assert set(paths["/api/v1/legacy/customers/{customer_id}/"]) == {"get", "parameters"} or set(
+        paths["/api/v1/legacy/customers/{customer_id}/"]
+    ) == {"get"}

@@ -82,3 +82,32 @@ def test_cors_exposes_request_id_and_server_timing(client_) -> None:
     response = client_.get("/api/v1/users/", HTTP_ORIGIN="https://app.example.com")
     exposed = {h.strip().lower() for h in response["Access-Control-Expose-Headers"].split(",")}
     assert {"x-request-id", "server-timing"} <= exposed
+
+
+@override_settings(CORS_ALLOWED_ORIGINS=["https://app.example.com"])
+def test_cors_preflight_allows_the_headers_clients_send() -> None:
+    response = APIClient().options(
+        "/api/v1/posts/",
+        HTTP_ORIGIN="https://app.example.com",
+        HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST",
+        HTTP_ACCESS_CONTROL_REQUEST_HEADERS="authorization, content-type, idempotency-key, x-request-id",
+    )
+    assert response.status_code == 200
+    assert response["Access-Control-Allow-Origin"] == "https://app.example.com"
+    allowed = {h.strip().lower() for h in response["Access-Control-Allow-Headers"].split(",")}
+    assert {"authorization", "content-type", "idempotency-key", "x-request-id"} <= allowed
+
+
+@pytest.mark.parametrize("method", ["post", "put", "patch", "delete"])
+def test_a_write_without_the_trailing_slash_is_a_308(staff_client, method) -> None:
+    user = make_post().author_id
+    for path in ("/api/v1/users", f"/api/v1/users/{user}"):
+        response = getattr(staff_client, method)(f"{path}?x=1", {"username": "a"}, format="json")
+        assert response.status_code == 308, (path, response.status_code)
+        assert response["Location"] == f"{path}/?x=1"
+
+
+def test_a_get_without_the_trailing_slash_keeps_the_301_and_unknown_paths_404(staff_client) -> None:
+    response = staff_client.get("/api/v1/users")
+    assert response.status_code == 301 and response["Location"] == "/api/v1/users/"
+    assert staff_client.post("/api/v1/nothing-here", {}, format="json").status_code == 404

@@ -68,3 +68,13 @@ def test_docs_pages_answer_and_use_only_local_assets(url: str) -> None:
             assert asset.status_code == 200, ref
             asset.close()
     assert not re.search(r"https?://(?!localhost)", html.replace("http://www.w3.org", "")), "an absolute URL in the page"
+
+
+@pytest.mark.django_db(databases=[])
+@pytest.mark.parametrize("params,headers,status", [({"format": "xml"}, {}, 404), ({}, {"HTTP_ACCEPT": "text/html"}, 406)])
+def test_schema_errors_are_problem_json_bodies(params, headers, status) -> None:
+    from tests.api.conftest import assert_problem
+
+    response = APIClient().get("/api/schema/", params, **headers)
+    assert_problem(response, status)  # parses the body as JSON: not YAML under a problem+json header
+    assert response.content.lstrip().startswith(b"{")

@@ -13,11 +13,22 @@ from core import aliases
 from core.blog.models import Post, UserProfile
 from core.users.models import User
 from tests.api.conftest import assert_problem
-from tests.factories import make_post, make_profile, make_user
+from core.analytics.models import AnalyticsEvent
+from core.cache.models import CacheEntry
+from tests.factories import make_cache_entry, make_event, make_post, make_profile, make_user
 
 URL = "/api/v1/users/"
 DBS = [aliases.DEFAULT, aliases.USERS]
 pytestmark = pytest.mark.django_db(databases=DBS)
+#: DELETE /users/{id}/: queries on (users_db, analytics_db, cache_db), per USER_DELETION_ANALYTICS mode.
+QUERIES = {"anonymise": (4, 2, 1), "delete": (4, 2, 1)}
+
+
+def data_queries(captured: CaptureQueriesContext) -> list[str]:
+    """Statements other than savepoints and the saga steps' per-transaction timeouts (PostgreSQL only)."""
+    return [q["sql"] for q in captured.captured_queries
+            if not q["sql"].startswith(("SAVEPOINT", "RELEASE SAVEPOINT")) and "set_config(" not in q["sql"]
+            and not q["sql"].upper().startswith("SET ")]
 
 
 def test_list_needs_a_token_401_with_www_authenticate() -> None:
@@ -168,18 +179,37 @@ def test_wrong_media_type_is_415(staff_client) -> None:
     assert_problem(staff_client.generic("POST", URL, b"username=x", content_type="application/x-www-form-urlencoded"), 415)
 
 
-def test_destroy_removes_posts_and_profile_on_default(staff_client) -> None:
+@pytest.mark.django_db(databases=[*DBS, aliases.ANALYTICS, aliases.CACHE])
+@pytest.mark.parametrize("mode", ["anonymise", "delete"])
+def test_destroy_deletes_everywhere_through_the_saga(staff_client, queries, settings, mode) -> None:
+    settings.USER_DELETION_ANALYTICS = mode
     user = make_user()
     other = make_user()
     make_post(author=user)
     make_post(author=user)
     kept = make_post(author=other)
     make_profile(user_id=user.pk)
-    response = staff_client.delete(f"{URL}{user.pk}/")
-    assert response.status_code == 204
+    mine = [make_event(user_id=user.pk).pk for _ in range(3)]
+    theirs = make_event(user_id=other.pk)
+    make_cache_entry(key=f"user:{user.pk}:stats")
+    other_entry = make_cache_entry(key=f"user:{other.pk}:stats")
+    with queries(aliases.USERS) as on_users, queries(aliases.ANALYTICS) as on_analytics, queries(
+        aliases.CACHE
+    ) as on_cache:
+        response = staff_client.delete(f"{URL}{user.pk}/")
+    assert response.status_code == 204, response.content
     assert not User.objects.filter(pk=user.pk).exists()
     assert list(Post.objects.values_list("pk", flat=True)) == [kept.pk]
     assert not UserProfile.objects.filter(user_id=user.pk).exists()
+    assert list(CacheEntry.objects.values_list("pk", flat=True)) == [other_entry.pk]
+    if mode == "anonymise":
+        assert set(AnalyticsEvent.objects.filter(user_id__isnull=True).values_list("pk", flat=True)) == set(mine)
+    else:
+        assert not AnalyticsEvent.objects.filter(pk__in=mine).exists()
+    assert AnalyticsEvent.objects.get(pk=theirs.pk).user_id == other.pk
+    # users_db: exists, the row kept for a restore, delete (collector select + DELETE); analytics_db:
+    # the ids (or rows) kept, one UPDATE/DELETE; cache_db: one DELETE. None grows with the user's rows.
+    assert tuple(len(data_queries(q)) for q in (on_users, on_analytics, on_cache)) == QUERIES[mode]
     assert_problem(staff_client.delete(f"{URL}{user.pk}/"), 404)
 
 
@@ -200,3 +230,27 @@ def test_max_length_counts_the_string_as_sent_before_trimming(staff_client) -> N
     username = "\x1f" + "a" * 150  # 151 characters; trimming would make it 150
     response = staff_client.post(URL, {"username": username, "email": "t@example.com"}, format="json")
     assert_problem(response, 400, "username")
+
+
+@pytest.mark.django_db(databases=[*DBS, aliases.ANALYTICS, aliases.CACHE], transaction=True)
+def test_destroy_with_a_database_down_is_503_naming_the_step_and_removes_nothing(staff_client) -> None:
+    from tests.sagas.faults import unreachable
+
+    user = make_user()
+    post = make_post(author=user)
+    make_profile(user_id=user.pk)
+    with unreachable(aliases.ANALYTICS):
+        response = staff_client.delete(f"{URL}{user.pk}/")
+    body = assert_problem(response, 503)
+    assert (body["alias"], body["step"]) == (aliases.ANALYTICS, "analytics")
+    assert User.objects.filter(pk=user.pk).exists() and Post.objects.filter(pk=post.pk).exists()
+    assert UserProfile.objects.filter(user_id=user.pk).exists()
+
+
+@pytest.mark.parametrize("param", ["ordering", "search"])
+def test_empty_ordering_and_search_are_the_same_as_absent(client_, param) -> None:
+    users = [make_user() for _ in range(3)]
+    response = client_.get(URL, {param: ""})
+    assert response.status_code == 200, response.content
+    assert [u["id"] for u in response.json()["results"]] == [u.pk for u in users]
+    assert_problem(client_.get(URL, {"ordering": ",username"}), 400, "ordering")

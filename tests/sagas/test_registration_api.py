@@ -44,14 +44,15 @@ def test_registration_needs_a_token():
 
 
 @pytest.mark.django_db(databases=DBS)
-def test_taken_username_is_409_naming_the_step():
+def test_taken_username_is_400_unique_naming_the_step():
     make_user(username="ada", email="other@example.com")
     response = api_client().post(URL, BODY, format="json")
-    assert response.status_code == 409
+    assert response.status_code == 400
     assert response["Content-Type"] == "application/problem+json"
     problem = response.json()
-    assert (problem["status"], problem["step"], problem["alias"]) == (409, "create_user", aliases.USERS)
-    assert problem["errors"][0]["field"] == "username"
+    assert (problem["status"], problem["step"], problem["alias"]) == (400, "create_user", aliases.USERS)
+    assert problem["detail"] == "A user with this username already exists."
+    assert problem["errors"] == [{"field": "username", "code": "unique", "message": problem["detail"]}]
 
 
 @pytest.mark.django_db(databases=DBS)
@@ -103,13 +104,34 @@ def test_same_key_other_body_is_422():
 
 
 @pytest.mark.django_db(databases=DBS)
-def test_an_error_answer_is_replayed_too():
+def test_an_error_answer_given_after_a_write_is_replayed(monkeypatch):
+    """A saga that started writing and was refused (a race past the uniqueness check) ran: its
+    answer is stored and replayed, not run again."""
+    from core.users import services as users_services
+
     make_user(username="ada", email="other@example.com")
+    monkeypatch.setattr(users_services, "check_unique", lambda **kwargs: None)  # the race, simulated
     client = api_client()
     first = client.post(URL, BODY, format="json", HTTP_IDEMPOTENCY_KEY="k-3")
     again = client.post(URL, BODY, format="json", HTTP_IDEMPOTENCY_KEY="k-3")
-    assert first.status_code == again.status_code == 409
+    assert first.status_code == again.status_code == 400
+    assert first.json()["step"] == "create_user" and again["Idempotent-Replayed"] == "true"
     assert again.json() == first.json() and again["Content-Type"] == "application/problem+json"
+
+
+@pytest.mark.django_db(databases=DBS)
+def test_a_validation_failure_does_not_use_up_the_key():
+    """Stripe's rule: a 4xx before any write is not stored; the corrected body may use the key."""
+    client = api_client()
+    bad = client.post(URL, {**BODY, "email": "not-an-email"}, format="json", HTTP_IDEMPOTENCY_KEY="k-5")
+    assert bad.status_code == 400
+    assert not IdempotencyRecord.objects.exists()
+    spaced = client.post(URL, {**BODY, "username": "a d a"}, format="json", HTTP_IDEMPOTENCY_KEY="k-5")
+    assert spaced.status_code == 400 and not IdempotencyRecord.objects.exists()
+    good = client.post(URL, BODY, format="json", HTTP_IDEMPOTENCY_KEY="k-5")
+    assert good.status_code == 201, good.content
+    replay = client.post(URL, BODY, format="json", HTTP_IDEMPOTENCY_KEY="k-5")
+    assert replay.status_code == 201 and replay["Idempotent-Replayed"] == "true"
 
 
 @pytest.mark.django_db(databases=DBS, transaction=True)
@@ -137,7 +159,7 @@ def test_expired_key_is_claimed_anew():
     assert client.post(URL, BODY, format="json", HTTP_IDEMPOTENCY_KEY="old").status_code == 201
     IdempotencyRecord.objects.update(expires_at=timezone.now() - dt.timedelta(seconds=1))
     again = client.post(URL, BODY, format="json", HTTP_IDEMPOTENCY_KEY="old")
-    assert again.status_code == 409  # it ran again: the username is now taken
+    assert again.status_code == 400  # it ran again: the username is now taken
     assert "Idempotent-Replayed" not in again
 
 

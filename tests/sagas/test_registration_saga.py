@@ -72,8 +72,9 @@ def test_registration_query_count_per_alias(queries):
     with queries(aliases.USERS) as on_users, queries(aliases.DEFAULT) as on_default, queries(aliases.ANALYTICS) as on_analytics:
         register("linus")
     pg = {q.connection.alias: int(q.connection.vendor == "postgresql") for q in (on_users, on_default, on_analytics)}
-    # each step: its insert, plus set_config of the time limits on PostgreSQL
-    assert len(statements(on_users)) == 1 + pg[aliases.USERS]
+    # each step: its insert, plus set_config of the time limits on PostgreSQL; users_db also
+    # answers the users service's uniqueness checks (username, email) before the saga starts
+    assert len(statements(on_users)) == 2 + 1 + pg[aliases.USERS]
     assert len(statements(on_analytics)) == 1 + pg[aliases.ANALYTICS]
     # default: the run; per step insert, heartbeat, payload, done; the profile (+ set_config); completed
     assert len(statements(on_default)) == 1 + 3 * 4 + 1 + pg[aliases.DEFAULT] + 1
@@ -94,9 +95,10 @@ def test_invalid_fields_are_refused_before_any_write():
 def test_duplicate_username_fails_create_user_and_leaves_nothing():
     make_user(username="taken", email="first@example.com")
     before = row_counts()
-    with pytest.raises(saga.SagaStepConflict) as info:
-        register("taken")
-    assert (info.value.step, info.value.alias, info.value.field) == (STEP_USER, aliases.USERS, "username")
+    with pytest.raises(saga.SagaStepInvalid) as info:  # the users service's check, inside the step
+        register("TAKEN")
+    assert (info.value.step, info.value.alias) == (STEP_USER, aliases.USERS)
+    assert info.value.errors == {"username": [("unique", "A user with this username already exists.")]}
     assert row_counts() == before
     assert User.objects.filter(username="taken").count() == 1
     assert_compensated(STEP_USER, [])
