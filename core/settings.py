@@ -148,7 +148,10 @@ DATABASE_ROUTERS = [
 # seconds (then one probe on a fresh connection decides); see core/db_backends.
 DB_BREAKER_SECONDS = _env_float("DB_BREAKER_SECONDS", 2.0)
 # A pooled PostgreSQL connection idle longer than this is checked (one round trip) before use.
-DB_POOL_CHECK_AFTER_IDLE_SECONDS = _env_float("DB_POOL_CHECK_AFTER_IDLE_SECONDS", 1.0)
+# 0 (the default) checks every check-out. A positive value saves that round trip on busy pools,
+# at a price: a connection the server dropped within the window (a restart, a stopped replica) is
+# handed out once and the request that gets it fails (503).
+DB_POOL_CHECK_AFTER_IDLE_SECONDS = _env_float("DB_POOL_CHECK_AFTER_IDLE_SECONDS", 0.0)
 # Reads stay on the primary for this many seconds after a write by the same client (cookie).
 REPLICA_PIN_SECONDS = _env_float("REPLICA_PIN_SECONDS", 5.0)
 REPLICA_PIN_COOKIE = "switchyard_pin"
