@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import copy
 import datetime as dt
+import logging
 import math
 import threading
 import time
@@ -44,6 +45,8 @@ from rest_framework.views import APIView
 HEALTH_MEDIA_TYPE = "application/health+json"
 #: The statuses of draft-inadarei-api-health-check (named OpsHealthStatusEnum in the schema).
 HEALTH_STATUSES = ["pass", "warn", "fail"]
+
+logger = logging.getLogger(__name__)
 
 
 class HealthJSONRenderer(JSONRenderer):
@@ -108,6 +111,24 @@ def _probe_settings(alias: str, timeout: float) -> dict[str, Any]:
     return db
 
 
+_REASONS = (
+    (("refused", "could not connect", "can't connect", "is unavailable", "connection failed"), "connection refused"),
+    (("timeout", "timed out", "canceling statement"), "timed out"),
+    (("authentication", "password", "access denied"), "authentication failed"),
+    (("does not exist", "unknown database", "unable to open database"), "database missing"),
+    (("recovery", "starting up", "shutting down"), "not accepting queries"),
+)
+
+
+def public_reason(exc: BaseException) -> str:
+    """A short, address-free description of why a check failed."""
+    text = str(exc).lower()
+    for signs, reason in _REASONS:
+        if any(sign in text for sign in signs):
+            return reason
+    return "query failed"
+
+
 def check_alias(alias: str, timeout: float) -> CheckResult:
     """``SELECT 1`` on a fresh connection to ``alias``; never raises."""
     observed_at = dt.datetime.now(dt.timezone.utc)
@@ -124,8 +145,10 @@ def check_alias(alias: str, timeout: float) -> CheckResult:
         return CheckResult(alias, True, time.perf_counter() - started, observed_at)
     except Exception as exc:  # any failure is the probe's answer, not an error of the probe
         message = " ".join(str(exc).split())[:300] or type(exc).__name__
-        return CheckResult(alias, False, time.perf_counter() - started, observed_at,
-                           f"{type(exc).__name__}: {message}")
+        # The probe answers without authentication: say what kind of failure it was, never where
+        # the database lives (hosts, ports, names); the whole message goes to the log.
+        logger.warning("readiness: %s failed: %s: %s", alias, type(exc).__name__, message)
+        return CheckResult(alias, False, time.perf_counter() - started, observed_at, public_reason(exc))
     finally:
         if wrapper is not None:
             try:
