@@ -141,7 +141,7 @@ def test_sigterm_lets_an_in_flight_request_finish(tmp_path: Path) -> None:
         check = json.loads(body)["checks"]["analytics_db:responseTime"][0]
         # The probe's deadline and libpq's connect_timeout (2 s at least) race: either may win.
         assert check["status"] == "fail"
-        assert check["output"] in {"timed out after 2s", "OperationalError: connection timeout expired"}
+        assert check["output"] in {"timed out after 2s", "timed out"}
         assert 1.8 < elapsed < 5
         assert server.wait(timeout=20) == 0
     finally:

@@ -10,6 +10,7 @@ from django.conf import settings
 from django.db.backends.base.base import NO_DB_ALIAS
 from django.db.backends.postgresql import base
 
+from core import instrumentation
 from core.db_backends.breaker import BreakerOpen, breaker_for
 
 PROBE_TIMEOUT_SECONDS = 2
@@ -82,14 +83,18 @@ class DatabaseWrapper(base.DatabaseWrapper):
 
     def get_new_connection(self, conn_params: dict[str, Any]) -> Any:
         breaker = breaker_for(self.alias, self.settings_dict)
+        started = time.perf_counter()
         try:
             breaker.allow(self._probe)
         except BreakerOpen as exc:
+            # A failed attempt still counts as time on this alias (Server-Timing, metrics).
+            instrumentation.record(self.alias, time.perf_counter() - started, failed=True)
             raise psycopg.OperationalError(str(exc)) from exc
         try:
             connection = super().get_new_connection(conn_params)
         except psycopg.Error as exc:
             breaker.failure(exc)
+            instrumentation.record(self.alias, time.perf_counter() - started, failed=True)
             raise
         breaker.success()
         return connection
