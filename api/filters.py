@@ -174,8 +174,8 @@ class BigIntegerFilter(django_filters.NumberFilter):
 
 
 class UserFilterSet(django_filters.FilterSet):
-    username = django_filters.CharFilter(field_name="username", lookup_expr="exact", max_length=150,
-                                         help_text="Exact username.")
+    username = django_filters.CharFilter(field_name="username", lookup_expr="iexact", max_length=150,
+                                         help_text="Exact username, case-insensitive (as uniqueness is).")
     email = django_filters.CharFilter(field_name="email", lookup_expr="iexact", max_length=254,
                                       help_text="Email, case-insensitive.")
     created_after = AwareDateTimeFilter(field_name="created_at", lookup_expr="gte",

@@ -186,6 +186,8 @@ else:
         }
     }
 USER_STATS_CACHE_SECONDS = _env_int("USER_STATS_CACHE_SECONDS", 300)
+# Analytics events timed more than this far ahead of the server's clock are refused (400).
+EVENT_MAX_FUTURE_SECONDS = _env_int("EVENT_MAX_FUTURE_SECONDS", 86_400)
 STATS_CACHE_SECONDS = _env_int("STATS_CACHE_SECONDS", 5)
 
 # ---------------------------------------------------------------------------------------------

@@ -12,6 +12,7 @@ import time
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from django.conf import settings
 from django.db import connections, router, transaction
 from django.utils import timezone
 
@@ -57,12 +58,29 @@ def event_create(
     )
     if isinstance(event_type, str) and has_control_characters(event_type):
         raise FieldErrors({"event_type": [("invalid", CONTROL_MESSAGE)]})
+    if isinstance(event.timestamp, dt.datetime) and timezone.is_aware(event.timestamp):
+        problem = timestamp_problem(event.timestamp)
+        if problem:
+            raise FieldErrors({"timestamp": [problem]})
     event.full_clean()
     event.save()
     return event
 
 
 BIGINT_MAX = 2**63 - 1
+EARLIEST_EVENT = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
+
+
+def timestamp_problem(moment: dt.datetime) -> tuple[str, str] | None:
+    """An event's time must be plausible: not before 2000, not more than
+    ``EVENT_MAX_FUTURE_SECONDS`` ahead of the server's clock (clients' clocks drift a little; an
+    event from year 9999 would stay first in every newest-first list and in every 24 h figure)."""
+    if moment < EARLIEST_EVENT:
+        return ("min_value", "Must not be before 2000-01-01T00:00:00Z.")
+    ahead = dt.timedelta(seconds=settings.EVENT_MAX_FUTURE_SECONDS)
+    if moment > timezone.now() + ahead:
+        return ("max_value", f"Must not be more than {int(ahead.total_seconds())} seconds in the future.")
+    return None
 
 
 def _batch_errors(event: AnalyticsEvent) -> dict[str, tuple[str, str]]:
@@ -85,6 +103,10 @@ def _batch_errors(event: AnalyticsEvent) -> dict[str, tuple[str, str]]:
         errors["user_id"] = ("invalid", f"Must be an integer from 1 to {BIGINT_MAX}.")
     if not isinstance(event.timestamp, dt.datetime) or timezone.is_naive(event.timestamp):
         errors["timestamp"] = ("invalid", "Must be a timezone-aware datetime.")
+    else:
+        problem = timestamp_problem(event.timestamp)
+        if problem:
+            errors["timestamp"] = problem
     if not isinstance(event.data, dict):
         errors["data"] = ("invalid", "Must be a JSON object.")
     return errors

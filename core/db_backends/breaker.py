@@ -18,6 +18,9 @@ class Breaker:
     """State of one database server (keyed by alias and where it points)."""
 
     alias: str
+    #: a connection to this server has succeeded in this process (before that, a pool would wait
+    #: its whole timeout for a server that refuses connections: probe it directly first)
+    connected_once: bool = False
     failed_at: float | None = None
     last_error: str = ""
     probing: bool = False
@@ -53,8 +56,20 @@ class Breaker:
 
     def success(self) -> None:
         with self.lock:
+            self.connected_once = True
             self.failed_at = None
             self.last_error = ""
+
+    def first_contact(self, probe: Callable[[], None]) -> None:
+        """Before the first connection of this process goes through a pool: probe the server on a
+        fresh connection (refused at once when it is down) instead of waiting the pool's timeout."""
+        if self.connected_once:
+            return
+        try:
+            probe()
+        except Exception as exc:  # noqa: BLE001 - any failure to connect opens the breaker
+            self.failure(exc)
+            raise BreakerOpen(self.alias, str(exc), self.window()) from exc
 
 
 class BreakerOpen(Exception):
@@ -79,9 +94,11 @@ def breaker_for(alias: str, settings_dict: dict) -> Breaker:
 
 
 def reset_all() -> None:
-    """Forget every failure (tests)."""
+    """Forget every failure (tests); which servers were reached once is kept."""
     with _lock:
-        _breakers.clear()
+        for breaker in _breakers.values():
+            breaker.failed_at = None
+            breaker.last_error = ""
 
 
 def is_open(alias: str) -> bool:

@@ -15,7 +15,7 @@ from core import aliases
 from core.analytics.models import AnalyticsEvent
 from core.analytics.services import INSERT_CHUNK, MAX_BATCH
 from tests.api.conftest import assert_problem
-from tests.factories import make_event
+from tests.factories import api_client, make_event
 
 URL = "/api/v1/analytics/events/"
 pytestmark = pytest.mark.django_db(databases=[aliases.DEFAULT, aliases.ANALYTICS])
@@ -237,3 +237,17 @@ def test_batch_service_validates_on_its_own() -> None:
     assert event_batch_create(events=[good, {"event_type": "click", "user_id": 3}]) == 2
     with pytest.raises(FieldErrors):
         event_batch_create(events=[good] * (MAX_BATCH + 1))
+
+
+@pytest.mark.django_db(databases=[aliases.DEFAULT, aliases.ANALYTICS])
+@pytest.mark.parametrize("stamp", ["9999-12-31T23:59:59Z", "0001-01-01T00:00:00Z", "1999-12-31T23:59:59Z"])
+def test_implausible_event_times_are_refused(stamp):
+    client = api_client()
+    single = client.post("/api/v1/analytics/events/", {"event_type": "x", "timestamp": stamp}, format="json")
+    assert single.status_code == 400, single.content
+    assert single.json()["errors"][0]["field"] == "timestamp"
+    batch = client.post("/api/v1/analytics/events/batch/",
+                        {"events": [{"event_type": "ok"}, {"event_type": "x", "timestamp": stamp}]}, format="json")
+    assert batch.status_code == 400
+    assert batch.json()["errors"][0]["field"] == "events[1].timestamp"
+    assert AnalyticsEvent.objects.count() == 0

@@ -86,6 +86,8 @@ class DatabaseWrapper(base.DatabaseWrapper):
         started = time.perf_counter()
         try:
             breaker.allow(self._probe)
+            if self.pool is not None:
+                breaker.first_contact(self._probe)
         except BreakerOpen as exc:
             # A failed attempt still counts as time on this alias (Server-Timing, metrics).
             instrumentation.record(self.alias, time.perf_counter() - started, failed=True)
