@@ -65,9 +65,8 @@ def _delete_profile(payload: dict[str, Any], context: dict[str, Any]) -> None:
 
 def _record_event(ctx: saga.StepContext) -> dict[str, Any]:
     user_id = ctx.results[STEP_USER]["user_id"]
-    event = AnalyticsEvent.objects.create(
-        event_type=EVENT_TYPE, user_id=user_id, data={"saga_id": ctx.saga_id, "username": ctx.context["user"]["username"]}
-    )
+    # No personal data in the event: it outlives the user when their events are anonymised.
+    event = AnalyticsEvent.objects.create(event_type=EVENT_TYPE, user_id=user_id, data={"saga_id": ctx.saga_id})
     return {"event_id": event.pk, "user_id": user_id}
 
 

@@ -152,3 +152,20 @@ def test_recovery_that_cannot_finish_restores_from_the_logged_payloads(mode, set
     assert [o.outcome for o in outcomes] == ["compensated"]
     assert snapshot(user.pk) == before
     assert_no_orphans()
+
+
+@pytest.mark.django_db(databases=DBS)
+def test_a_registered_then_deleted_user_leaves_no_personal_data_in_events():
+    import json
+
+    from core.services.registration import user_register
+
+    registration = user_register(username="erasable_zoë", email="erase@example.com", first_name="Zoë",
+                                 bio="", avatar_url="")
+    user_id = registration.user.pk
+    user_delete_everywhere(user_id=user_id)
+    assert not AnalyticsEvent.objects.filter(user_id=user_id).exists()
+    for event in AnalyticsEvent.objects.all():
+        text = json.dumps(event.data, ensure_ascii=False)
+        assert "erasable" not in text and "erase@example.com" not in text
+    assert AnalyticsEvent.objects.filter(event_type="user_registered", user_id__isnull=True).count() == 1
