@@ -98,6 +98,18 @@ def probe(alias: str) -> bool:
     return True
 
 
+def connection_failed(alias: str) -> None:
+    """Called by the database backends when opening a connection to ``alias`` fails: a replica is
+    marked failed and noted in the request's routing state, so that a safe request that hit it
+    (say, while it was shutting down) is answered again from the primary."""
+    from core import aliases
+    from routers import state
+
+    if aliases.primary_of(alias) != alias:
+        mark_failed(alias)
+        state.current().failed_replicas.add(alias)
+
+
 def replica_guard(execute: Any, sql: str, params: Any, many: bool, context: dict[str, Any]) -> Any:
     """Execute wrapper on replica connections: a query that fails for a connection reason
     (the replica went away mid-request) marks the replica failed and is noted in the request's

@@ -11,6 +11,7 @@ from django.db.backends.base.base import NO_DB_ALIAS
 from django.db.backends.postgresql import base
 
 from core import instrumentation
+from routers import health
 from core.db_backends.breaker import BreakerOpen, breaker_for
 
 PROBE_TIMEOUT_SECONDS = 2
@@ -91,12 +92,14 @@ class DatabaseWrapper(base.DatabaseWrapper):
         except BreakerOpen as exc:
             # A failed attempt still counts as time on this alias (Server-Timing, metrics).
             instrumentation.record(self.alias, time.perf_counter() - started, failed=True)
+            health.connection_failed(self.alias)
             raise psycopg.OperationalError(str(exc)) from exc
         try:
             connection = super().get_new_connection(conn_params)
         except psycopg.Error as exc:
             breaker.failure(exc)
             instrumentation.record(self.alias, time.perf_counter() - started, failed=True)
+            health.connection_failed(self.alias)
             raise
         breaker.success()
         return connection
