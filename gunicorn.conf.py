@@ -22,6 +22,8 @@ import shutil
 import tempfile
 from typing import Any
 
+from prometheus_client import multiprocess
+
 from core.logging import JSONFormatter
 
 
@@ -85,9 +87,9 @@ def on_starting(server: Any) -> None:
 
 
 def child_exit(server: Any, worker: Any) -> None:
-    """A worker is gone: its live gauges no longer count."""
-    from prometheus_client import multiprocess
-
+    """A worker is gone: its live gauges no longer count. (``multiprocess`` is imported when this
+    file loads: importing it here, inside the master's SIGCHLD handling, could interrupt another
+    import of the same module and find it half-initialised.)"""
     multiprocess.mark_process_dead(worker.pid)
 
 
