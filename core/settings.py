@@ -147,11 +147,10 @@ DATABASE_ROUTERS = [
 # After a database refuses a connection, opening connections to it fails at once for this many
 # seconds (then one probe on a fresh connection decides); see core/db_backends.
 DB_BREAKER_SECONDS = _env_float("DB_BREAKER_SECONDS", 2.0)
-# A pooled PostgreSQL connection idle longer than this is checked (one round trip) before use.
-# 0 (the default) checks every check-out. A positive value saves that round trip on busy pools,
-# at a price: a connection the server dropped within the window (a restart, a stopped replica) is
-# handed out once and the request that gets it fails (503).
-DB_POOL_CHECK_AFTER_IDLE_SECONDS = _env_float("DB_POOL_CHECK_AFTER_IDLE_SECONDS", 0.0)
+# A pooled PostgreSQL connection idle longer than this is checked (one round trip) before use;
+# one handed back more recently only by polling its socket (no round trip: a server that ends a
+# session makes the socket readable first). 0 checks every check-out with a round trip.
+DB_POOL_CHECK_AFTER_IDLE_SECONDS = _env_float("DB_POOL_CHECK_AFTER_IDLE_SECONDS", 5.0)
 # Reads stay on the primary for this many seconds after a write by the same client (cookie).
 REPLICA_PIN_SECONDS = _env_float("REPLICA_PIN_SECONDS", 5.0)
 REPLICA_PIN_COOKIE = "switchyard_pin"
@@ -278,16 +277,20 @@ warnings.filterwarnings("ignore", message="No directory at: ", category=UserWarn
 # ---------------------------------------------------------------------------------------------
 # Page counts of at least LIST_COUNT_CACHE_MIN_ROWS rows are reused for LIST_COUNT_CACHE_SECONDS
 # by each process (a COUNT(*) of a big table is most of a page's cost); smaller ones are exact.
+# A valid API token's user is remembered by each process for API_TOKEN_CACHE_SECONDS (0: looked
+# up on every request); a token or user changed in one process is forgotten there at once, in
+# the others within that time (api/authentication.py).
+API_TOKEN_CACHE_SECONDS = _env_float("API_TOKEN_CACHE_SECONDS", 5.0)
 LIST_COUNT_CACHE_SECONDS = _env_float("LIST_COUNT_CACHE_SECONDS", 2.0)
 LIST_COUNT_CACHE_MIN_ROWS = _env_int("LIST_COUNT_CACHE_MIN_ROWS", 10_000)
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["rest_framework.authentication.TokenAuthentication"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["api.authentication.CachedTokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     # JSON only, with the body size cap of DATA_UPLOAD_MAX_MEMORY_SIZE enforced (413).
     "DEFAULT_PARSER_CLASSES": ["api.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "openapi.schema.AutoSchema",
-    "DEFAULT_FILTER_BACKENDS": ["django_filters.rest_framework.DjangoFilterBackend"],
+    "DEFAULT_FILTER_BACKENDS": ["api.filters.FilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "api.pagination.PageNumberPagination",
     "PAGE_SIZE": 20,
     "UNAUTHENTICATED_USER": None,

@@ -114,11 +114,13 @@ def django_db_setup(django_db_setup, django_db_blocker):  # type: ignore[no-unty
 @pytest.fixture(autouse=True)
 def _fresh_routing_state() -> Iterator[None]:
     """Each test starts with no routing state and no remembered database failures."""
+    from api import authentication
     from core.db_backends import breaker
 
     state.reset()
     health.clear()
     breaker.reset_all()
+    authentication.forget_all()
     yield
     state.reset()
     health.clear()

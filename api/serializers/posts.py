@@ -33,15 +33,16 @@ class PostInputSerializer(serializers.Serializer):
     author_id = IdField(help_text="The id of an existing user (users_db); otherwise a 400 on `author_id`.")
 
 
-def _iso(value: dt.datetime) -> str:
+def _iso(value: dt.datetime, zone: dt.tzinfo) -> str:
     """What DRF's DateTimeField writes: ISO 8601 in the current time zone, ``Z`` for UTC."""
-    text = timezone.localtime(value).isoformat()
+    text = value.astimezone(zone).isoformat()
     return text[:-6] + "Z" if text.endswith("+00:00") else text
 
 
 def post_rows_output(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """The list's hot path: the same JSON as ``PostOutputSerializer`` (a test keeps them equal),
     built from ``.values()`` rows without a serializer instance per post."""
+    zone = timezone.get_current_timezone()  # once per page, not twice per post
     return [
         {
             "id": row["id"],
@@ -49,8 +50,8 @@ def post_rows_output(rows: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
             "content": row["content"],
             "author_id": row["author_id"],
             "author": row["author"],
-            "created_at": _iso(row["created_at"]),
-            "updated_at": _iso(row["updated_at"]),
+            "created_at": _iso(row["created_at"], zone),
+            "updated_at": _iso(row["updated_at"], zone),
         }
         for row in rows
     ]

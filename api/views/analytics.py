@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from django.db.models import QuerySet
-from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import status
 from rest_framework.decorators import action
@@ -11,7 +10,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from api.filters import EventFilterSet
+from api.filters import EventFilterSet, FilterBackend
 from api.idempotency import IDEMPOTENCY_PARAMETER, IDEMPOTENCY_RESPONSES, idempotent
 from api.pagination import TimestampCursorPagination
 from api.serializers.analytics import (
@@ -51,7 +50,7 @@ TAG = "analytics"
 class EventViewSet(ResourceViewSet):
     """Analytics events (analytics_db)."""
 
-    filter_backends = [DjangoFilterBackend]
+    filter_backends = [FilterBackend]
     filterset_class = EventFilterSet
     pagination_class = TimestampCursorPagination
     serializer_class = EventOutputSerializer

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 from django.db.models import QuerySet
-from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from api.filters import PostFilterSet, StrictOrderingFilter, StrictSearchFilter
+from api.filters import FilterBackend, PostFilterSet, StrictOrderingFilter, StrictSearchFilter
 from api.idempotency import IDEMPOTENCY_PARAMETER, IDEMPOTENCY_RESPONSES, idempotent
 from api.serializers.posts import PostInputSerializer, PostOutputSerializer, post_rows_output
 from api.views.base import ResourceViewSet
@@ -45,7 +44,7 @@ TAG = "posts"
 class PostViewSet(ResourceViewSet):
     """Blog posts (default), each embedding its author from users_db."""
 
-    filter_backends = [DjangoFilterBackend, StrictSearchFilter, StrictOrderingFilter]
+    filter_backends = [FilterBackend, StrictSearchFilter, StrictOrderingFilter]
     filterset_class = PostFilterSet
     search_fields = ["title"]
     ordering_fields = ["id", "created_at", "updated_at", "title"]

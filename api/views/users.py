@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 from django.db.models import QuerySet
-from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import status
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from api.filters import StrictOrderingFilter, StrictSearchFilter, UserFilterSet
+from api.filters import FilterBackend, StrictOrderingFilter, StrictSearchFilter, UserFilterSet
 from api.permissions import IsStaffForWrites
 from api.problems import PROBLEM_CONTENT_TYPE, ProblemSerializer
 from api.serializers.users import UserInputSerializer, UserOutputSerializer
@@ -60,7 +59,7 @@ class UserViewSet(ResourceViewSet):
     """Users (users_db). Writes need a staff token."""
 
     permission_classes = [IsAuthenticated, IsStaffForWrites]
-    filter_backends = [DjangoFilterBackend, StrictSearchFilter, StrictOrderingFilter]
+    filter_backends = [FilterBackend, StrictSearchFilter, StrictOrderingFilter]
     filterset_class = UserFilterSet
     search_fields = ["username", "email", "first_name", "last_name"]
     ordering_fields = ["id", "username", "email", "created_at", "updated_at"]

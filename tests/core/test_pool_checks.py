@@ -41,3 +41,55 @@ def test_a_connection_killed_while_idle_in_the_pool_is_replaced():
     time.sleep(0.3)  # idle past the threshold: the pool checks it on check-out
     second = _backend_pid()  # would raise OperationalError if the dead connection were handed out
     assert second != first
+
+
+def _terminate_pooled_backends(connection) -> int:
+    cfg = settings.DATABASES[aliases.ANALYTICS]
+    with psycopg.connect(host=cfg["HOST"], port=cfg["PORT"] or 5432, user=cfg["USER"], dbname="postgres",
+                         autocommit=True) as admin:
+        return admin.execute(
+            "SELECT count(pg_terminate_backend(pid, 5000)) FROM pg_stat_activity "
+            "WHERE datname = %s AND pid <> pg_backend_pid()",
+            [connection.settings_dict["NAME"]],
+        ).fetchone()[0]
+
+
+@override_settings(DB_POOL_CHECK_AFTER_IDLE_SECONDS=60)
+def test_a_connection_killed_moments_after_it_was_handed_back_is_replaced_too():
+    """Within the window no round trip is made, but the server's goodbye makes the socket readable."""
+    connection = connections[aliases.ANALYTICS]
+    first = _backend_pid()
+    connection.close()
+    assert _terminate_pooled_backends(connection) >= 1  # waits until the backends are gone
+    second = _backend_pid()  # would raise OperationalError if the dead connection were handed out
+    assert second != first
+
+
+@override_settings(DB_POOL_CHECK_AFTER_IDLE_SECONDS=60)
+def test_a_healthy_connection_handed_back_moments_ago_is_reused_without_a_round_trip(monkeypatch):
+    from psycopg_pool import ConnectionPool
+
+    checked = []
+    real_check = ConnectionPool.check_connection
+    monkeypatch.setattr(ConnectionPool, "check_connection",
+                        staticmethod(lambda conn: (checked.append(conn), real_check(conn))[1]))
+    connection = connections[aliases.ANALYTICS]
+    for _ in range(3):
+        _backend_pid()
+        connection.close()
+    assert checked == []
+
+
+@override_settings(DB_POOL_CHECK_AFTER_IDLE_SECONDS=0)
+def test_with_no_window_every_check_out_makes_the_round_trip(monkeypatch):
+    from psycopg_pool import ConnectionPool
+
+    checked = []
+    real_check = ConnectionPool.check_connection
+    monkeypatch.setattr(ConnectionPool, "check_connection",
+                        staticmethod(lambda conn: (checked.append(conn), real_check(conn))[1]))
+    connection = connections[aliases.ANALYTICS]
+    for _ in range(3):
+        _backend_pid()
+        connection.close()
+    assert len(checked) == 3  # one per check-out

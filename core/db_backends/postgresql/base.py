@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import select
 import time
 from typing import Any
 
 import psycopg
+from psycopg.pq import TransactionStatus
 from django.conf import settings
 from django.db.backends.base.base import NO_DB_ALIAS
 from django.db.backends.postgresql import base
@@ -23,15 +25,38 @@ def _mark_returned(connection: psycopg.Connection) -> None:
 
 
 def _check_when_idle(connection: psycopg.Connection) -> None:
-    """Pool ``check`` callback: a connection handed back moments ago is trusted as it is; one that
-    sat idle longer than ``DB_POOL_CHECK_AFTER_IDLE_SECONDS`` is checked with a round trip first
-    (psycopg's ``check_connection``), so a connection the server dropped is replaced, not used."""
+    """Pool ``check`` callback: the round trip of psycopg's ``check_connection`` only when needed.
+
+    A connection handed back within ``DB_POOL_CHECK_AFTER_IDLE_SECONDS`` is trusted when its
+    socket has nothing to read: a server that ends a session (a restart, a fast or immediate
+    shutdown, ``pg_terminate_backend``, an idle timeout, a crashed backend whose kernel closes the
+    socket) sends a message or an end-of-file first, which makes the socket readable, and a
+    non-blocking poll sees that without a round trip. Anything else, or an older connection, is
+    checked with a round trip, so a connection the server dropped is replaced, not handed out.
+    Only a peer that vanishes without a packet (a cut network) goes unnoticed within the window.
+    """
     from psycopg_pool import ConnectionPool
 
     returned = getattr(connection, "_switchyard_returned_at", None)
-    if returned is not None and time.monotonic() - returned < settings.DB_POOL_CHECK_AFTER_IDLE_SECONDS:
+    if (
+        returned is not None
+        and time.monotonic() - returned < settings.DB_POOL_CHECK_AFTER_IDLE_SECONDS
+        and not connection.closed
+        and connection.info.transaction_status == TransactionStatus.IDLE
+        and not _readable(connection)
+    ):
         return
     ConnectionPool.check_connection(connection)
+
+
+def _readable(connection: psycopg.Connection) -> bool:
+    """True when the server sent something the client did not ask for (or closed the socket)."""
+    try:
+        poller = select.poll()
+        poller.register(connection.fileno(), select.POLLIN | select.POLLERR | select.POLLHUP)
+        return bool(poller.poll(0))
+    except (OSError, ValueError, psycopg.Error):
+        return True  # no usable socket: let the full check decide
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
@@ -60,13 +85,18 @@ class DatabaseWrapper(base.DatabaseWrapper):
             pool = ConnectionPool(
                 kwargs=connect_kwargs,
                 open=False,
-                configure=self._configure_connection,
+                configure=self._configure_and_mark,
                 check=_check_when_idle if checks else None,
                 reset=_mark_returned if checks else None,
                 **options,
             )
             self._connection_pools.setdefault(self.alias, pool)
         return self._connection_pools[self.alias]
+
+    def _configure_and_mark(self, connection: psycopg.Connection) -> None:
+        """Pool ``configure`` callback: Django's set-up, and a new connection counts as just used."""
+        self._configure_connection(connection)
+        _mark_returned(connection)
 
     def _probe(self) -> None:
         s = self.settings_dict

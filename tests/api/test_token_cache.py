@@ -1,0 +1,109 @@
+"""Valid tokens are remembered briefly per process (``API_TOKEN_CACHE_SECONDS``); revocation in
+this process applies at once, elsewhere (here: a change the ORM's signals do not see) within that time."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from django.db import connections
+from django.test import override_settings
+from django.test.utils import CaptureQueriesContext
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
+
+from api import authentication
+from core import aliases
+from tests.api.conftest import assert_problem
+from tests.factories import api_client, make_account
+
+pytestmark = pytest.mark.django_db(databases=[aliases.DEFAULT, aliases.USERS])
+
+
+def _token_lookups(client: APIClient, expected_status: int = 200) -> int:
+    with CaptureQueriesContext(connections[aliases.DEFAULT]) as default:
+        response = client.get("/api/v1/users/?page_size=1")
+    assert response.status_code == expected_status, response.content
+    return sum("authtoken_token" in q["sql"] for q in default.captured_queries)
+
+
+def _client(token: Token) -> APIClient:
+    return api_client(token=token)
+
+
+def test_a_valid_token_is_looked_up_once_then_remembered() -> None:
+    client = api_client()
+    assert [_token_lookups(client) for _ in range(3)] == [1, 0, 0]
+
+
+@override_settings(API_TOKEN_CACHE_SECONDS=0)
+def test_zero_looks_the_token_up_on_every_request() -> None:
+    client = api_client()
+    assert [_token_lookups(client) for _ in range(3)] == [1, 1, 1]
+
+
+def test_an_unknown_token_is_never_remembered() -> None:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION="Token " + "f" * 40)
+    assert [_token_lookups(client, 401) for _ in range(2)] == [1, 1]
+    assert len(authentication._checked) == 0
+
+
+def test_a_deleted_token_is_refused_at_once() -> None:
+    _, token = make_account()
+    client = _client(token)
+    assert _token_lookups(client) == 1
+    token.delete()
+    assert_problem(client.get("/api/v1/users/"), 401)
+
+
+def test_a_deactivated_user_is_refused_at_once() -> None:
+    user, token = make_account()
+    client = _client(token)
+    assert _token_lookups(client) == 1
+    user.is_active = False
+    user.save()
+    assert_problem(client.get("/api/v1/users/"), 401)
+
+
+def test_a_user_made_staff_is_seen_at_once() -> None:
+    user, token = make_account()
+    client = _client(token)
+    body = {"username": "made-by-new-staff", "email": "made@example.com"}
+    assert_problem(client.post("/api/v1/users/", body, format="json"), 403)
+    user.is_staff = True
+    user.save()
+    assert client.post("/api/v1/users/", body, format="json").status_code == 201
+
+
+@override_settings(API_TOKEN_CACHE_SECONDS=0.3)
+def test_a_token_revoked_by_another_process_is_refused_after_the_cache_time() -> None:
+    _, token = make_account()
+    client = _client(token)
+    assert _token_lookups(client) == 1
+    # What another process's revocation looks like from here: no signal in this process.
+    with connections[aliases.DEFAULT].cursor() as cursor:
+        cursor.execute("DELETE FROM authtoken_token WHERE key = %s", [token.key])
+    assert _token_lookups(client) == 0  # still remembered
+    time.sleep(0.35)
+    assert_problem(client.get("/api/v1/users/"), 401)
+
+
+def test_each_request_gets_its_own_copy_of_the_user() -> None:
+    _, token = make_account()
+    auth = authentication.CachedTokenAuthentication()
+    first, _ = auth.authenticate_credentials(token.key)
+    second, _ = auth.authenticate_credentials(token.key)
+    assert first == second and first is not second
+    first.first_name = "changed by one request"
+    third, _ = auth.authenticate_credentials(token.key)
+    assert third.first_name != "changed by one request"
+
+
+def test_the_memory_is_bounded(monkeypatch) -> None:
+    monkeypatch.setattr(authentication, "MAX_ENTRIES", 3)
+    auth = authentication.CachedTokenAuthentication()
+    tokens = [make_account()[1] for _ in range(5)]
+    for token in tokens:
+        auth.authenticate_credentials(token.key)
+    assert list(authentication._checked) == [t.key for t in tokens[-3:]]
