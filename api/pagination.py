@@ -57,18 +57,22 @@ _counts: OrderedDict[tuple, tuple[float, int]] = OrderedDict()
 _COUNT_CACHE_ENTRIES = 512
 
 
-def cached_count(queryset: Any) -> int:
+def cached_count(queryset: Any, what: tuple | None = None) -> int:
     """``queryset.count()``, remembered briefly when it is large.
 
     A count of a big table is most of a page's cost on PostgreSQL. A count of at least
     ``LIST_COUNT_CACHE_MIN_ROWS`` rows is reused for ``LIST_COUNT_CACHE_SECONDS`` by this process
     (so ``count`` may lag writes by that long on large lists); smaller counts are always exact.
+    ``what`` names the rows counted (the list's path and its filtering parameters) when the
+    caller knows it; otherwise the queryset's SQL does, which costs compiling it.
     """
     seconds = settings.LIST_COUNT_CACHE_SECONDS
     if seconds <= 0:
         return queryset.count()
-    sql, params = queryset.query.sql_with_params()
-    key = (queryset.db, queryset.model._meta.label, sql, tuple(map(repr, params)))
+    if what is None:
+        sql, params = queryset.query.sql_with_params()
+        what = (sql, tuple(map(repr, params)))
+    key = (queryset.db, queryset.model._meta.label, what)
     now = time.monotonic()
     with _count_lock:
         hit = _counts.get(key)
@@ -85,9 +89,15 @@ def cached_count(queryset: Any) -> int:
 
 
 class CountCachingPaginator(DjangoPaginator):
+    #: what the rows are (see :func:`cached_count`); set by the pagination class
+    counted: tuple | None = None
+
     @cached_property
     def count(self) -> int:
-        return cached_count(self.object_list)
+        return cached_count(self.object_list, self.counted)
+
+
+_NOT_FILTERING = frozenset({"page", "page_size", "ordering"})
 
 
 class PageNumberPagination(pagination.PageNumberPagination):
@@ -113,6 +123,13 @@ class PageNumberPagination(pagination.PageNumberPagination):
         self.request = request
         page_size = self.get_page_size(request)
         paginator = self.django_paginator_class(queryset, page_size)
+        # The rows of a list are named by its path and the parameters that filter it (a page's
+        # number, size and order do not change the count).
+        paginator.counted = (
+            request.path,
+            tuple(sorted((name, tuple(values)) for name, values in request.query_params.lists()
+                         if name not in _NOT_FILTERING)),
+        )
         page_number = self.get_page_number(request, paginator)
         try:
             self.page = paginator.page(page_number)

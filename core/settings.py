@@ -104,7 +104,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "api.middleware.LazyMessageMiddleware",  # the admin's messages, storage built on first use
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 

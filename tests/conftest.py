@@ -109,6 +109,10 @@ def django_db_setup(django_db_setup, django_db_blocker):  # type: ignore[no-unty
                 with connection.schema_editor() as editor:
                     editor.create_model(User)
     yield
+    # No fan-out worker thread may still hold a session when the test databases are dropped.
+    from core.services.fanout import close_worker_connections
+
+    close_worker_connections()
 
 
 @pytest.fixture(autouse=True)

@@ -60,3 +60,28 @@ def test_throttle_is_per_token_with_retry_after() -> None:
         assert 1 <= int(response["Retry-After"]) <= 60
         assert second.get("/api/v1/users/").status_code == 200
     caches["throttle"].clear()
+
+
+def test_throttle_allows_a_burst_then_the_steady_pace(monkeypatch) -> None:
+    """3/second: three at once, then one every third of a second; Retry-After says when."""
+    from api import throttling
+
+    caches["throttle"].clear()
+    clock = [1000.0]
+    monkeypatch.setattr(throttling.TokenRateThrottle, "timer", lambda self: clock[0])
+    rest = dict(settings.REST_FRAMEWORK)
+    rest["DEFAULT_THROTTLE_RATES"] = {"token": "3/second"}
+    with override_settings(REST_FRAMEWORK=rest, API_THROTTLE_CACHE="throttle"):
+        client = api_client()
+        assert [client.get("/api/v1/users/").status_code for _ in range(3)] == [200, 200, 200]
+        refused = client.get("/api/v1/users/")
+        assert_problem(refused, 429)
+        assert refused["Retry-After"] == "1"  # a third of a second, rounded up
+        clock[0] += 0.2
+        assert client.get("/api/v1/users/").status_code == 429  # not yet
+        clock[0] += 0.14
+        assert client.get("/api/v1/users/").status_code == 200  # one more share has come back
+        assert client.get("/api/v1/users/").status_code == 429
+        clock[0] += 10  # idle long enough: the whole burst is back, not more
+        assert [client.get("/api/v1/users/").status_code for _ in range(4)] == [200, 200, 200, 429]
+    caches["throttle"].clear()
