@@ -148,10 +148,20 @@ def build_databases(environ: Mapping[str, str], var_dir: Path) -> dict[str, dict
 
 
 def replicas_of(databases: Mapping[str, Any]) -> dict[str, tuple[str, ...]]:
-    """Map each primary alias to its replica aliases, in configuration order."""
-    result: dict[str, list[str]] = {}
-    for alias in databases:
-        primary = aliases.primary_of(alias)
-        if primary != alias:
-            result.setdefault(primary, []).append(alias)
-    return {primary: tuple(replicas) for primary, replicas in result.items()}
+    """Map each primary alias to its replica aliases, in configuration order.
+
+    Asked on every routed read: worked out once per set of alias names (the answer depends on
+    the names only)."""
+    names = tuple(databases)
+    known = _replicas_by_names.get(names)
+    if known is None:
+        result: dict[str, list[str]] = {}
+        for alias in names:
+            primary = aliases.primary_of(alias)
+            if primary != alias:
+                result.setdefault(primary, []).append(alias)
+        known = _replicas_by_names[names] = {primary: tuple(replicas) for primary, replicas in result.items()}
+    return known
+
+
+_replicas_by_names: dict[tuple[str, ...], dict[str, tuple[str, ...]]] = {}

@@ -12,7 +12,6 @@ import datetime as dt
 from functools import partial
 from typing import Any
 
-from django.db import connections
 from django.utils import timezone
 
 from core import aliases
@@ -20,7 +19,7 @@ from core.analytics.models import AnalyticsEvent
 from core.blog.models import Post
 from core.errors import NotFound
 from core.services import cached
-from core.services.fanout import fan_out
+from core.services.fanout import fan_out, select_rows
 from core.services.sql import datetime_param, iso, valid_id
 from core.users.models import User
 
@@ -42,11 +41,10 @@ _EVENTS_SQL = (
 
 
 def fetch_user(user_id: int, alias: str) -> dict[str, Any]:
-    with connections[alias].cursor() as cursor:
-        cursor.execute(_USER_SQL, [user_id])
-        row = cursor.fetchone()
-    if row is None:
+    rows = select_rows(alias, _USER_SQL, [user_id])
+    if not rows:
         raise NotFound("user", user_id)
+    row = rows[0]
     return {
         "id": row[0],
         "username": row[1],
@@ -59,16 +57,12 @@ def fetch_user(user_id: int, alias: str) -> dict[str, Any]:
 
 
 def fetch_recent_posts(user_id: int, alias: str) -> list[dict[str, Any]]:
-    with connections[alias].cursor() as cursor:
-        cursor.execute(_POSTS_SQL, [user_id, RECENT_POSTS])
-        rows = cursor.fetchall()
+    rows = select_rows(alias, _POSTS_SQL, [user_id, RECENT_POSTS])
     return [{"id": r[0], "title": r[1], "created_at": iso(r[2]), "updated_at": iso(r[3])} for r in rows]
 
 
 def fetch_event_counts(user_id: int, since: dt.datetime, alias: str) -> dict[str, Any]:
-    with connections[alias].cursor() as cursor:
-        cursor.execute(_EVENTS_SQL, [user_id, datetime_param(alias, since)])
-        rows = cursor.fetchall()
+    rows = select_rows(alias, _EVENTS_SQL, [user_id, datetime_param(alias, since)])
     by_type = {event_type: count for event_type, count in rows}
     return {"days": ANALYTICS_DAYS, "since": iso(since), "total": sum(by_type.values()), "by_type": by_type}
 

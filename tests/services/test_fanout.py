@@ -9,6 +9,7 @@ import pytest
 from django.db import OperationalError, connections
 
 from core import aliases
+from core.db_backends import breaker
 from core.errors import NotFound, SourceUnavailable
 from core.services import fanout
 from core.services.fanout import fan_out
@@ -69,15 +70,20 @@ def test_worker_threads_return_their_connections() -> None:
     """PostgreSQL connections go back to the pool after each part; an SQLite file handle stays
     with its worker thread while healthy and is closed after an error."""
     seen = {}
+    caller = threading.current_thread()
 
     def part(alias: str) -> int:
-        seen[alias] = connections[alias]
+        seen[alias] = connections[alias], threading.current_thread()
         with connections[alias].cursor() as cursor:
             cursor.execute("SELECT 1")
         assert connections[alias].connection is not None
         return 1
 
     fan_out({alias: part for alias in DBS})
+    # At most one part runs on the caller (see the tests of that below).
+    on_caller = [alias for alias, (_, thread) in seen.items() if thread is caller]
+    assert len(on_caller) <= 1
+    seen = {alias: wrapper for alias, (wrapper, _) in seen.items() if alias not in on_caller}
     for alias, wrapper in seen.items():
         assert wrapper is not connections[alias]  # the worker's own, not the caller's
         if wrapper.vendor == "sqlite":
@@ -92,7 +98,7 @@ def test_worker_threads_return_their_connections() -> None:
 
     got = fan_out({alias: failing for alias in DBS})
     assert got.degraded == DBS
-    assert all(wrapper.connection is None for wrapper in seen.values())
+    assert all(wrapper.connection is None for wrapper in seen.values() if wrapper is not connections[wrapper.alias])
 
 
 @pytest.mark.django_db(transaction=True, databases=DBS)
@@ -184,6 +190,47 @@ def test_a_part_whose_connection_the_caller_holds_runs_on_the_caller() -> None:
     assert caller.connection is not None  # not given back: the request still uses it
 
 
+@pytest.mark.real_engines
+@pytest.mark.django_db(transaction=True, databases=DBS)
+def test_with_no_connection_held_a_part_on_an_idle_pooled_connection_runs_on_the_caller() -> None:
+    """No connection held (a remembered token made no query): one part on a pooled PostgreSQL
+    database with an idle connection runs on the caller, and that connection goes back after it."""
+    for alias in DBS:
+        connections[alias].close()
+    fan_out({alias: run_sql("SELECT 1") for alias in DBS})  # the pools now hold idle connections
+    threads = {}
+
+    def part(alias: str) -> int:
+        threads[alias] = threading.current_thread()
+        with connections[alias].cursor() as cursor:
+            cursor.execute("SELECT 1")
+        return 1
+
+    got = fan_out({alias: part for alias in DBS})
+    assert got.degraded == []
+    on_caller = [alias for alias, thread in threads.items() if thread is threading.current_thread()]
+    assert len(on_caller) == 1 and connections[on_caller[0]].vendor == "postgresql"
+    assert connections[on_caller[0]].connection is None  # back in the pool
+
+
+@pytest.mark.real_engines
+@pytest.mark.django_db(transaction=True, databases=DBS)
+def test_no_part_runs_on_the_caller_for_a_database_known_down() -> None:
+    for alias in DBS:
+        connections[alias].close()
+    fan_out({alias: run_sql("SELECT 1") for alias in DBS})
+    pg = [alias for alias in DBS if connections[alias].vendor == "postgresql"]
+    for alias in pg:
+        breaker.breaker_for(alias, connections[alias].settings_dict).failure(OSError("down for the test"))
+    threads = {}
+
+    def part(alias: str) -> None:
+        threads[alias] = threading.current_thread()
+
+    fan_out({alias: part for alias in pg})
+    assert all(thread is not threading.current_thread() for thread in threads.values())
+
+
 @pytest.mark.django_db(transaction=True, databases=DBS)
 def test_the_budget_applies_to_a_part_run_on_the_caller() -> None:
     with connections[aliases.ANALYTICS].cursor() as cursor:
@@ -240,3 +287,26 @@ def test_a_slow_source_cannot_take_the_whole_pool(settings) -> None:  # type: ig
     # Its slot is free again (released by the part's done-callback).
     wait_for_fanout_idle()
     assert fan_out({aliases.ANALYTICS: run_sql("SELECT 1")}).degraded == []
+
+
+@pytest.mark.django_db(transaction=True, databases=DBS)
+def test_select_rows_keeps_the_budget_the_errors_and_the_timings() -> None:
+    """The lean statement path of the hot parts: the database still stops a slow statement at
+    the part's budget, errors are Django's, and each statement is timed for Server-Timing."""
+    from core.services.fanout import select_rows
+
+    def lean(sql: str):  # type: ignore[no-untyped-def]
+        return lambda alias: select_rows(alias, sql, [])
+
+    with state.isolated() as current, Stopwatch() as watch:
+        got = fan_out(
+            {aliases.ANALYTICS: lean(slow_sql(aliases.ANALYTICS, 5)), aliases.USERS: lean("SELECT 1")},
+            budgets={aliases.ANALYTICS: 0.5},
+        )
+    assert watch.seconds < 1.0
+    assert got.degraded == [aliases.ANALYTICS]
+    assert isinstance(got.errors[aliases.ANALYTICS], OperationalError)  # Django's, not the driver's
+    assert got.results[aliases.USERS] == [(1,)]
+    assert current.timings[aliases.USERS][0] == 1 and current.timings[aliases.ANALYTICS][0] == 1
+    # Outside a part: no budget, the plain answer; the connection is fine afterwards.
+    assert select_rows(aliases.ANALYTICS, "SELECT 2", []) == [(2,)]
