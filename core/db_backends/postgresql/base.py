@@ -100,6 +100,17 @@ def _with_fast_timestamps(template: Any) -> Any:
 
 class DatabaseWrapper(base.DatabaseWrapper):
     def get_connection_params(self) -> dict[str, Any]:
+        # Django asks for the parameters on every connect(), which with a pool is every check-out,
+        # and then ignores them (the pool was built with them): once the pool exists, reuse them.
+        cached = self.__dict__.get("_switchyard_params")
+        if cached is not None and cached[0] is self.settings_dict and self.alias in self._connection_pools:
+            return dict(cached[1])  # a copy: callers may change theirs (the pool sets autocommit)
+        params = self._fresh_connection_params()
+        if self.settings_dict["OPTIONS"].get("pool"):
+            self.__dict__["_switchyard_params"] = (self.settings_dict, dict(params))
+        return params
+
+    def _fresh_connection_params(self) -> dict[str, Any]:
         params = super().get_connection_params()
         if (
             _C_TIMESTAMPTZ_LOADER is not None
