@@ -189,6 +189,7 @@ def _postgresql_budget(alias: str, seconds: float) -> Iterator[None]:
         context["cursor"].nextset()  # past the SET's empty result, to the statement's rows
         return result
 
+    wrapper._switchyard_budget = True  # type: ignore[attr-defined]  # select_rows applies it itself
     try:
         with _wrapped(connection, wrapper):
             yield
@@ -220,11 +221,11 @@ def select_rows(alias: str, sql: str, params: Any) -> list[tuple[Any, ...]]:
     PostgreSQL, the statement goes to the driver's cursor with the same budget prefix
     (``SET LOCAL statement_timeout``), the same error translation (Django's ``DatabaseError``
     family, and the connection marked as having seen an error) and the same timing record.
-    Anywhere else, or while queries are being logged (``DEBUG``, ``CaptureQueriesContext``),
-    it is plain Django.
+    Anywhere else, while queries are being logged (``DEBUG``, ``CaptureQueriesContext``), or when
+    the connection has execute wrappers of its own (tracing, fault injection), it is plain Django.
     """
     connection = connections[alias]
-    if connection.vendor != "postgresql" or connection.queries_logged:
+    if connection.vendor != "postgresql" or connection.queries_logged or _foreign_wrappers(connection):
         with connection.cursor() as cursor:
             cursor.execute(sql, params)
             return cursor.fetchall()
@@ -246,6 +247,13 @@ def select_rows(alias: str, sql: str, params: Any) -> list[tuple[Any, ...]]:
         return rows
     finally:
         instrumentation.record(alias, time.perf_counter() - started, failed)
+
+
+def _foreign_wrappers(connection: Any) -> bool:
+    return any(
+        wrapper is not instrumentation.timing_wrapper and not getattr(wrapper, "_switchyard_budget", False)
+        for wrapper in connection.execute_wrappers
+    )
 
 
 @contextlib.contextmanager

@@ -310,3 +310,22 @@ def test_select_rows_keeps_the_budget_the_errors_and_the_timings() -> None:
     assert current.timings[aliases.USERS][0] == 1 and current.timings[aliases.ANALYTICS][0] == 1
     # Outside a part: no budget, the plain answer; the connection is fine afterwards.
     assert select_rows(aliases.ANALYTICS, "SELECT 2", []) == [(2,)]
+
+
+@pytest.mark.django_db(transaction=True, databases=DBS)
+def test_select_rows_goes_through_execute_wrappers_of_others() -> None:
+    """A wrapper someone else installed (tracing, a fault injected on purpose) still sees the
+    statement: the lean path is taken only when the wrappers are the project's own."""
+    from core.services.fanout import select_rows
+
+    seen = []
+
+    def tracer(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
+        seen.append(sql)
+        return execute(sql, params, many, context)
+
+    got = fan_out({aliases.USERS: lambda alias: select_rows(alias, "SELECT 1", [])})
+    assert got.results[aliases.USERS] == [(1,)] and seen == []
+    with connections[aliases.ANALYTICS].execute_wrapper(tracer):
+        assert select_rows(aliases.ANALYTICS, "SELECT 3", []) == [(3,)]
+    assert seen == ["SELECT 3"]
