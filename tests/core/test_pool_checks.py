@@ -28,15 +28,8 @@ def test_a_connection_killed_while_idle_in_the_pool_is_replaced():
         pytest.fail("analytics_db should be pooled on the real engines")
     first = _backend_pid()
     connection.close()  # back to the pool
-    cfg = settings.DATABASES[aliases.ANALYTICS]
-    with psycopg.connect(host=cfg["HOST"], port=cfg["PORT"] or 5432, user=cfg["USER"], dbname="postgres",
-                         autocommit=True) as admin:
-        # every connection the pool holds to this database (psycopg's pool hands them out FIFO)
-        killed = admin.execute(
-            "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-            "WHERE datname = %s AND pid <> pg_backend_pid()",
-            [connection.settings_dict["NAME"]],
-        ).fetchone()[0]
+    # every connection the pool holds to this database (psycopg's pool hands them out FIFO)
+    killed = _terminate_pooled_backends(connection)
     assert killed >= 1
     time.sleep(0.3)  # idle past the threshold: the pool checks it on check-out
     second = _backend_pid()  # would raise OperationalError if the dead connection were handed out
@@ -65,31 +58,31 @@ def test_a_connection_killed_moments_after_it_was_handed_back_is_replaced_too():
     assert second != first
 
 
-@override_settings(DB_POOL_CHECK_AFTER_IDLE_SECONDS=60)
-def test_a_healthy_connection_handed_back_moments_ago_is_reused_without_a_round_trip(monkeypatch):
+@pytest.fixture
+def round_trip_checks(monkeypatch) -> list:
+    """The connections psycopg's round-trip check (``check_connection``) was run on."""
     from psycopg_pool import ConnectionPool
 
-    checked = []
+    checked: list = []
     real_check = ConnectionPool.check_connection
     monkeypatch.setattr(ConnectionPool, "check_connection",
                         staticmethod(lambda conn: (checked.append(conn), real_check(conn))[1]))
-    connection = connections[aliases.ANALYTICS]
-    for _ in range(3):
+    return checked
+
+
+def _check_out_and_back(times: int) -> None:
+    for _ in range(times):
         _backend_pid()
-        connection.close()
-    assert checked == []
+        connections[aliases.ANALYTICS].close()
+
+
+@override_settings(DB_POOL_CHECK_AFTER_IDLE_SECONDS=60)
+def test_a_healthy_connection_handed_back_moments_ago_is_reused_without_a_round_trip(round_trip_checks):
+    _check_out_and_back(3)
+    assert round_trip_checks == []
 
 
 @override_settings(DB_POOL_CHECK_AFTER_IDLE_SECONDS=0)
-def test_with_no_window_every_check_out_makes_the_round_trip(monkeypatch):
-    from psycopg_pool import ConnectionPool
-
-    checked = []
-    real_check = ConnectionPool.check_connection
-    monkeypatch.setattr(ConnectionPool, "check_connection",
-                        staticmethod(lambda conn: (checked.append(conn), real_check(conn))[1]))
-    connection = connections[aliases.ANALYTICS]
-    for _ in range(3):
-        _backend_pid()
-        connection.close()
-    assert len(checked) == 3  # one per check-out
+def test_with_no_window_every_check_out_makes_the_round_trip(round_trip_checks):
+    _check_out_and_back(3)
+    assert len(round_trip_checks) == 3  # one per check-out

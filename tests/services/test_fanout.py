@@ -168,6 +168,18 @@ def test_domain_errors_of_a_part_reach_the_caller() -> None:
         fan_out({aliases.USERS: missing, aliases.DEFAULT: run_sql("SELECT 1")})
 
 
+def select_one_noting_thread(threads: dict):  # type: ignore[no-untyped-def]
+    """A part that runs ``SELECT 1`` and notes, by alias, the thread it ran on."""
+
+    def part(alias: str) -> int:
+        threads[alias] = threading.current_thread()
+        with connections[alias].cursor() as cursor:
+            cursor.execute("SELECT 1")
+        return 1
+
+    return part
+
+
 @pytest.mark.django_db(transaction=True, databases=DBS)
 def test_a_part_whose_connection_the_caller_holds_runs_on_the_caller() -> None:
     """The request's token lookup leaves a connection on default: that part runs there (no
@@ -175,13 +187,8 @@ def test_a_part_whose_connection_the_caller_holds_runs_on_the_caller() -> None:
     with connections[aliases.DEFAULT].cursor() as cursor:
         cursor.execute("SELECT 1")
     caller = connections[aliases.DEFAULT]
-    threads = {}
-
-    def part(alias: str) -> int:
-        threads[alias] = threading.current_thread()
-        with connections[alias].cursor() as cursor:
-            cursor.execute("SELECT 1")
-        return 1
+    threads: dict[str, threading.Thread] = {}
+    part = select_one_noting_thread(threads)
 
     got = fan_out({alias: part for alias in DBS})
     assert got.degraded == []
@@ -198,13 +205,8 @@ def test_with_no_connection_held_a_part_on_an_idle_pooled_connection_runs_on_the
     for alias in DBS:
         connections[alias].close()
     fan_out({alias: run_sql("SELECT 1") for alias in DBS})  # the pools now hold idle connections
-    threads = {}
-
-    def part(alias: str) -> int:
-        threads[alias] = threading.current_thread()
-        with connections[alias].cursor() as cursor:
-            cursor.execute("SELECT 1")
-        return 1
+    threads: dict[str, threading.Thread] = {}
+    part = select_one_noting_thread(threads)
 
     got = fan_out({alias: part for alias in DBS})
     assert got.degraded == []
