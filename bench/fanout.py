@@ -1,10 +1,13 @@
 """Fan-out: the dashboard with a delay injected on the database side of each source, against
 the same selectors run one after another.
 
-Each PostgreSQL source sleeps in the database before its statement (``SELECT pg_sleep(d)`` on
-the same connection, from an execute wrapper installed for the benchmark only): users_db 0.10 s,
-default 0.20 s, analytics_db 0.30 s (change with --delays). Concurrent should cost about the
-slowest source; sequential costs the sum. Target: concurrent <= 1.3 x the slowest delay.
+Each PostgreSQL source sleeps in the database before its statement: the benchmark creates, in
+each source's database, a schema ``bench_delay`` with a view named like the table the dashboard
+reads (``SELECT * FROM public.<table> WHERE (SELECT pg_sleep(d)) IS NOT NULL``) and puts it first
+on this process's ``search_path`` (``PGOPTIONS``), so every way of sending the statement sees the
+delay, whatever client path the fan-out takes. users_db 0.10 s, default 0.20 s, analytics_db
+0.30 s (change with --delays). Concurrent should cost about the slowest source; sequential costs
+the sum. Target: concurrent <= 1.3 x the slowest delay. The schema is dropped at the end.
 Run: bench/fanout.sh [--runs 10]
 """
 
@@ -12,37 +15,53 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import os
 import random
 import statistics
 import time
 from typing import Any
 
-import django
+os.environ["PGOPTIONS"] = "-c search_path=bench_delay,public"
+
+import django  # noqa: E402
 
 django.setup()
 
+import psycopg  # noqa: E402
+from django.conf import settings  # noqa: E402
 from django.db import connections  # noqa: E402
-from django.db.backends.signals import connection_created  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from core import aliases  # noqa: E402
 from core.services import cached, dashboard  # noqa: E402
 from routers import state  # noqa: E402
 
-DELAYS: dict[str, float] = {}
+#: The table each delayed source's dashboard statement reads.
+TABLES = {aliases.USERS: "users_user", aliases.DEFAULT: "blog_post", aliases.ANALYTICS: "analytics_event"}
 
 
-def delay_in_database(execute: Any, sql: str, params: Any, many: bool, context: dict[str, Any]) -> Any:
-    seconds = DELAYS.get(context["connection"].alias)
-    if seconds:
-        # On the driver's connection: the sleep happens in the database, before the statement.
-        context["connection"].connection.execute("SELECT pg_sleep(%s)", [seconds])
-    return execute(sql, params, many, context)
+def admin_connection(alias: str) -> psycopg.Connection:
+    db = settings.DATABASES[alias]
+    return psycopg.connect(host=db["HOST"], port=db["PORT"] or 5432, user=db["USER"],
+                           password=db["PASSWORD"] or None, dbname=db["NAME"], autocommit=True,
+                           options="-c search_path=public")
 
 
-def install(sender: Any, connection: Any, **kwargs: Any) -> None:
-    if delay_in_database not in connection.execute_wrappers:
-        connection.execute_wrappers.insert(0, delay_in_database)
+def set_delays(delays: dict[str, float]) -> None:
+    """(Re)create each source's delaying view with its delay (0: no sleep)."""
+    for alias, table in TABLES.items():
+        with admin_connection(alias) as conn:
+            conn.execute("CREATE SCHEMA IF NOT EXISTS bench_delay")
+            conn.execute(
+                f"CREATE OR REPLACE VIEW bench_delay.{table} AS SELECT * FROM public.{table} "
+                f"WHERE (SELECT pg_sleep({float(delays.get(alias, 0.0))})) IS NOT NULL"
+            )
+
+
+def drop_delays() -> None:
+    for alias in TABLES:
+        with admin_connection(alias) as conn:
+            conn.execute("DROP SCHEMA IF EXISTS bench_delay CASCADE")
 
 
 def main() -> None:
@@ -51,9 +70,15 @@ def main() -> None:
     parser.add_argument("--delays", default="0.10,0.20,0.30", help="users_db,default,analytics_db seconds")
     args = parser.parse_args()
     d_users, d_default, d_analytics = (float(x) for x in args.delays.split(","))
-    connection_created.connect(install, dispatch_uid="bench-delay")
-    for alias in connections:
-        install(None, connections[alias])
+    set_delays({})
+    try:
+        run(args, d_users, d_default, d_analytics)
+    finally:
+        connections.close_all()
+        drop_delays()
+
+
+def run(args: argparse.Namespace, d_users: float, d_default: float, d_analytics: float) -> None:
     rnd = random.Random(11)
     with connections[aliases.USERS].cursor() as cursor:
         cursor.execute("SELECT max(id) FROM users_user")
@@ -68,9 +93,9 @@ def main() -> None:
         uid = rnd.randint(1, max_user)
         since = timezone.now() - dt.timedelta(days=dashboard.ANALYTICS_DAYS)
         with state.isolated():
-            dashboard.fetch_user(uid, aliases.USERS)
-            dashboard.fetch_recent_posts(uid, aliases.DEFAULT)
-            dashboard.fetch_event_counts(uid, since, aliases.ANALYTICS)
+            dashboard.fetch_user(uid)(aliases.USERS)
+            dashboard.fetch_recent_posts(uid)(aliases.DEFAULT)
+            dashboard.fetch_event_counts(uid, since)(aliases.ANALYTICS)
             dashboard.fetch_cached_stats(uid, cached.source_name())
 
     def timed(fn: Any) -> float:
@@ -78,10 +103,9 @@ def main() -> None:
         fn()
         return time.perf_counter() - started
 
-    DELAYS.clear()
     base_conc = statistics.median(timed(concurrent) for _ in range(20))
     base_seq = statistics.median(timed(sequential) for _ in range(20))
-    DELAYS.update({aliases.USERS: d_users, aliases.DEFAULT: d_default, aliases.ANALYTICS: d_analytics})
+    set_delays({aliases.USERS: d_users, aliases.DEFAULT: d_default, aliases.ANALYTICS: d_analytics})
     conc = [timed(concurrent) for _ in range(args.runs)]
     seq = [timed(sequential) for _ in range(args.runs)]
     slowest, total = max(d_users, d_default, d_analytics), d_users + d_default + d_analytics

@@ -19,7 +19,7 @@ from core.analytics.models import AnalyticsEvent
 from core.blog.models import Post
 from core.errors import NotFound
 from core.services import cached
-from core.services.fanout import fan_out, select_rows
+from core.services.fanout import Select, fan_out
 from core.services.sql import datetime_param, iso, valid_id
 from core.users.models import User
 
@@ -40,8 +40,7 @@ _EVENTS_SQL = (
 )
 
 
-def fetch_user(user_id: int, alias: str) -> dict[str, Any]:
-    rows = select_rows(alias, _USER_SQL, [user_id])
+def user_from_rows(user_id: int, rows: list[tuple[Any, ...]]) -> dict[str, Any]:
     if not rows:
         raise NotFound("user", user_id)
     row = rows[0]
@@ -56,15 +55,29 @@ def fetch_user(user_id: int, alias: str) -> dict[str, Any]:
     }
 
 
-def fetch_recent_posts(user_id: int, alias: str) -> list[dict[str, Any]]:
-    rows = select_rows(alias, _POSTS_SQL, [user_id, RECENT_POSTS])
+def posts_from_rows(rows: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
     return [{"id": r[0], "title": r[1], "created_at": iso(r[2]), "updated_at": iso(r[3])} for r in rows]
 
 
-def fetch_event_counts(user_id: int, since: dt.datetime, alias: str) -> dict[str, Any]:
-    rows = select_rows(alias, _EVENTS_SQL, [user_id, datetime_param(alias, since)])
+def event_counts_from_rows(since: dt.datetime, rows: list[tuple[Any, ...]]) -> dict[str, Any]:
     by_type = {event_type: count for event_type, count in rows}
     return {"days": ANALYTICS_DAYS, "since": iso(since), "total": sum(by_type.values()), "by_type": by_type}
+
+
+def fetch_user(user_id: int) -> Select:
+    return Select(_USER_SQL, [user_id], partial(user_from_rows, user_id))
+
+
+def fetch_recent_posts(user_id: int) -> Select:
+    return Select(_POSTS_SQL, [user_id, RECENT_POSTS], posts_from_rows)
+
+
+def fetch_event_counts(user_id: int, since: dt.datetime) -> Select:
+    return Select(
+        _EVENTS_SQL,
+        lambda alias: [user_id, datetime_param(alias, since)],
+        partial(event_counts_from_rows, since),
+    )
 
 
 def fetch_cached_stats(user_id: int, alias: str | None) -> dict[str, Any] | None:
@@ -82,9 +95,9 @@ def user_dashboard(*, user_id: int) -> dict[str, Any]:
     cache_source = cached.source_name()
     got = fan_out(
         {
-            aliases.USERS: partial(fetch_user, user_id),
-            aliases.DEFAULT: partial(fetch_recent_posts, user_id),
-            aliases.ANALYTICS: partial(fetch_event_counts, user_id, since),
+            aliases.USERS: fetch_user(user_id),
+            aliases.DEFAULT: fetch_recent_posts(user_id),
+            aliases.ANALYTICS: fetch_event_counts(user_id, since),
             cache_source: partial(fetch_cached_stats, user_id),
         },
         essential={aliases.USERS},

@@ -38,7 +38,7 @@ import logging
 import os
 import threading
 import time
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from typing import Any
@@ -49,6 +49,7 @@ from django.db import DatabaseError, connections
 from core import instrumentation
 from core.db_backends import breaker
 from core.errors import SourceUnavailable
+from core.services import multiplex
 from core.services.cached import CACHE_ERRORS
 from routers import primary as primary_router
 from routers import state
@@ -110,6 +111,33 @@ class _Outcome:
     value: Any = None
     error: BaseException | None = None
     seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class Select:
+    """A part that is one SELECT: ``build(rows)`` makes the part's value from its rows.
+
+    Given to :func:`fan_out` instead of a callable, it lets the fan-out send the statement itself:
+    when its database is PostgreSQL and a connection is at hand without waiting (held by the
+    caller, or idle in the pool), the statement is sent by the calling thread together with the
+    other such parts and their answers are read as they come (:mod:`core.services.multiplex`):
+    concurrent, with no worker thread. Otherwise it runs in the pool like any part:
+    ``build(select_rows(alias, sql, params))``. ``params`` may be a callable taking the alias
+    (for values whose form depends on the driver, see :func:`core.services.sql.datetime_param`).
+    ``build`` may raise a domain error (``NotFound``); it reaches the caller as it is.
+    """
+
+    sql: str
+    params: Sequence[Any] | Callable[[str], Sequence[Any]]
+    build: Callable[[list[tuple[Any, ...]]], Any]
+
+    def params_for(self, alias: str) -> Sequence[Any]:
+        return self.params(alias) if callable(self.params) else self.params
+
+    def __call__(self, alias: str | None) -> Any:
+        if alias is None:
+            raise TypeError("a Select part needs a database alias as its key")
+        return self.build(select_rows(alias, self.sql, self.params_for(alias)))
 
 
 # --- budgets enforced by the database ---------------------------------------------------------
@@ -400,6 +428,77 @@ def _inline_candidate(parts: Mapping[str, Part]) -> tuple[str, str, bool] | None
     return fallback
 
 
+def _multiplexable(key: str) -> tuple[str, bool] | None:
+    """Where the calling thread can send ``key``'s :class:`Select` itself: ``(alias, opened)``.
+
+    On PostgreSQL with client-side binding, not while queries are being logged or foreign
+    execute wrappers are installed (they must see the statement: tracing, injected faults), and
+    only on a connection at hand without waiting (see :func:`_inline_candidate`): the caller's
+    own, healthy and outside any transaction (``opened`` False), or one idle in the pool of a
+    database not known to be down (``opened`` True: it goes back after the part)."""
+    alias = _read_alias(key)
+    if alias is None:
+        return None
+    connection = connections[alias]
+    if (
+        connection.vendor != "postgresql"
+        or connection.settings_dict["OPTIONS"].get("server_side_binding")
+        or connection.queries_logged
+        or _foreign_wrappers(connection)
+    ):
+        return None
+    if connection.connection is not None:
+        return (alias, False) if _healthy_idle(connection) else None
+    return (alias, True) if _idle_in_pool(connection) else None
+
+
+def _local_parts(parts: Mapping[str, Part], skip: Collection[str]) -> list[tuple[str, str, bool]]:
+    """The parts (not in ``skip``) the calling thread can run while its statements are in flight,
+    without waiting for a connection: ``(key, alias, opened)`` for each part on a connection the
+    caller holds, healthy and outside any transaction (``opened`` False), or on an SQLite
+    database (a local file, opened at once; ``opened`` True). Its statements keep their budget."""
+    local = []
+    for key in parts:
+        if key in skip or (alias := _read_alias(key)) is None:
+            continue
+        connection = connections[alias]
+        if connection.connection is not None:
+            if _healthy_idle(connection):
+                local.append((key, alias, False))
+        elif connection.vendor == "sqlite":
+            local.append((key, alias, True))
+    return local
+
+
+def _run_multiplexed(
+    selects: Mapping[str, tuple[Select, str, bool]],
+    submitted: float,
+    budgets: Mapping[str, float],
+    grace: float,
+    meanwhile: Callable[[], None] | None = None,
+) -> dict[str, _Outcome]:
+    """Run the :class:`Select` parts on the calling thread, all in flight at once (and
+    ``meanwhile`` once they are sent)."""
+    statements = []
+    for key, (part, alias, _opened) in selects.items():
+        deadline = submitted + budgets.get(key, budget_for(key))
+        statements.append(
+            multiplex.Statement(key, alias, part.sql, part.params_for(alias), deadline, deadline + grace)
+        )
+    try:
+        multiplex.run(statements, meanwhile)
+    finally:
+        for part, alias, opened in selects.values():
+            if opened:
+                _return_connection(connections[alias])
+    outcomes: dict[str, _Outcome] = {}
+    for statement in statements:
+        outcome = outcomes[statement.key] = _Outcome(error=statement.error, seconds=statement.seconds)
+        if statement.error is None:
+            outcome.value = selects[statement.key][0].build(statement.rows or [])
+    return outcomes
+
+
 def _idle_in_pool(connection: Any) -> bool:
     if connection.vendor != "postgresql":
         return False
@@ -428,11 +527,14 @@ def _return_connections() -> None:
 
 def _return_connection(connection: Any) -> None:
     if connection.connection is not None:
-        if connection.vendor == "sqlite" and _healthy_idle(connection):
+        if connection.vendor == "sqlite":
             # An SQLite connection is a file handle, not a server's connection: there is nothing
             # to return it to, and opening one again (Django registers its SQL functions, runs
             # the PRAGMAs) costs more than the part's query. Kept per worker thread (at most
-            # FANOUT_MAX_WORKERS of them); closed once it has seen an error.
+            # FANOUT_MAX_WORKERS of them); closed once it has seen an error (Django would keep
+            # it: an SQLite handle always counts as usable).
+            if not _healthy_idle(connection):
+                connection.close()
             return
         connection.close_if_unusable_or_obsolete()
     if connection.connection is None and connection.vendor in _SETUP_THROUGH_CURSORS:
@@ -467,7 +569,16 @@ def fan_out(
     state.current()
     context = contextvars.copy_context()
     pool = executor()
-    inline = _inline_candidate(parts) if len(parts) > 1 else None
+    multiplexed: dict[str, tuple[Select, str, bool]] = {}
+    for key, part in parts.items():
+        if isinstance(part, Select) and (where := _multiplexable(key)) is not None:
+            multiplexed[key] = (part, *where)
+    # Parts the calling thread runs itself, saving a thread hand-off each: while statements are
+    # in flight, every part on a connection at hand at once; otherwise one part (see there).
+    if multiplexed:
+        local = _local_parts(parts, skip=multiplexed)
+    else:
+        local = [inline] if len(parts) > 1 and (inline := _inline_candidate(parts)) is not None else []
     submitted = time.monotonic()
     futures: dict[Future[_Outcome], str] = {}
     wait_until: dict[str, float] = {}
@@ -476,14 +587,16 @@ def fan_out(
 
     result = FanOutResult()
     outcomes: dict[str, _Outcome] = {}
+    on_this_thread = set(multiplexed) | {key for key, _alias, _opened in local}
     for key, part in parts.items():
         if not _take_slot(key):
-            if inline is not None and key == inline[0]:
-                inline = None
+            on_this_thread.discard(key)
+            multiplexed.pop(key, None)
+            local = [entry for entry in local if entry[0] != key]
             outcomes[key] = _Outcome(error=SourceBusy(f"{settings.FANOUT_MAX_PER_SOURCE} parts of {key} in flight"))
             _fail(key, outcomes[key].error, essential)  # type: ignore[arg-type]
             continue
-        if inline is not None and key == inline[0]:
+        if key in on_this_thread:
             continue  # run below, on this thread, holding its slot
         # Each part runs in its own copy of the caller's context (one context cannot be entered
         # by two threads at once).
@@ -492,17 +605,26 @@ def fan_out(
         future.add_done_callback(lambda _f, key=key: _release_slot(key))  # also when cancelled
         futures[future] = key
 
-    if inline is not None:
-        key, alias, opened = inline
-        budget = budgets.get(key, budget_for(key))
-        try:
-            outcomes[key] = _run_part(key, parts[key], submitted + budget, key in essential, alias, inline=True)
-        except _EssentialFailed as failed:
-            _fail(key, failed.outcome.error, essential)  # type: ignore[arg-type]
-        finally:
+    def run_local() -> None:
+        for key, alias, opened in local:
+            deadline = submitted + budgets.get(key, budget_for(key))
+            try:
+                outcomes[key] = _run_part(key, parts[key], deadline, key in essential, alias, inline=True)
+            except _EssentialFailed as failed:
+                outcomes[key] = failed.outcome  # raised below, once nothing is in flight
+            finally:
+                if opened:
+                    _return_connection(connections[alias])
+
+    try:
+        if multiplexed:
+            outcomes.update(_run_multiplexed(multiplexed, submitted, budgets, grace, meanwhile=run_local))
+        else:
+            run_local()
+    finally:
+        for key in on_this_thread:
             _release_slot(key)
-            if opened:
-                _return_connection(connections[alias])
+    for key in on_this_thread:
         if outcomes[key].error is not None:
             _fail(key, outcomes[key].error, essential)  # type: ignore[arg-type]
     pending = set(futures)

@@ -22,7 +22,9 @@ def test_nothing_set_means_sqlite_files_under_var(tmp_path):
         assert options["transaction_mode"] == "IMMEDIATE"
         assert "journal_mode=WAL" in options["init_command"]
         assert "busy_timeout=5000" in options["init_command"]
+        assert dbs[alias]["CONN_MAX_AGE"] == 60  # a file handle per thread, kept open
     assert (tmp_path / "var").is_dir()
+    assert build_databases({"DB_CONN_MAX_AGE": "0"}, tmp_path)[aliases.CACHE]["CONN_MAX_AGE"] == 0
 
 
 def test_postgresql_gets_a_pool_health_checks_and_read_committed_on_analytics(tmp_path):
