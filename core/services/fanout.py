@@ -429,13 +429,14 @@ def _inline_candidate(parts: Mapping[str, Part]) -> tuple[str, str, bool] | None
 
 
 def _multiplexable(key: str) -> tuple[str, bool] | None:
-    """Where the calling thread can send ``key``'s :class:`Select` itself: ``(alias, opened)``.
+    """Where the calling thread can send ``key``'s :class:`Select` itself: ``(alias, from_pool)``.
 
     On PostgreSQL with client-side binding, not while queries are being logged or foreign
     execute wrappers are installed (they must see the statement: tracing, injected faults), and
     only on a connection at hand without waiting (see :func:`_inline_candidate`): the caller's
-    own, healthy and outside any transaction (``opened`` False), or one idle in the pool of a
-    database not known to be down (``opened`` True: it goes back after the part)."""
+    own, healthy and outside any transaction (``from_pool`` False), or one idle in the pool of a
+    database not known to be down (``from_pool`` True: checked out for the statement alone, see
+    :meth:`core.db_backends.postgresql.base.DatabaseWrapper.checkout`)."""
     alias = _read_alias(key)
     if alias is None:
         return None
@@ -449,7 +450,7 @@ def _multiplexable(key: str) -> tuple[str, bool] | None:
         return None
     if connection.connection is not None:
         return (alias, False) if _healthy_idle(connection) else None
-    return (alias, True) if _idle_in_pool(connection) else None
+    return (alias, True) if hasattr(connection, "checkout") and _idle_in_pool(connection) else None
 
 
 def _local_parts(parts: Mapping[str, Part], skip: Collection[str]) -> list[tuple[str, str, bool]]:
@@ -480,17 +481,12 @@ def _run_multiplexed(
     """Run the :class:`Select` parts on the calling thread, all in flight at once (and
     ``meanwhile`` once they are sent)."""
     statements = []
-    for key, (part, alias, _opened) in selects.items():
+    for key, (part, alias, from_pool) in selects.items():
         deadline = submitted + budgets.get(key, budget_for(key))
-        statements.append(
-            multiplex.Statement(key, alias, part.sql, part.params_for(alias), deadline, deadline + grace)
-        )
-    try:
-        multiplex.run(statements, meanwhile)
-    finally:
-        for part, alias, opened in selects.values():
-            if opened:
-                _return_connection(connections[alias])
+        statements.append(multiplex.Statement(
+            key, alias, part.sql, part.params_for(alias), deadline, deadline + grace, held=not from_pool
+        ))
+    multiplex.run(statements, meanwhile)
     outcomes: dict[str, _Outcome] = {}
     for statement in statements:
         outcome = outcomes[statement.key] = _Outcome(error=statement.error, seconds=statement.seconds)

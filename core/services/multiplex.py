@@ -47,6 +47,9 @@ class Statement:
     deadline: float
     #: monotonic time at which the caller stops waiting (budget + grace)
     wait_until: float
+    #: True: on the caller's own Django connection to ``alias`` (kept); False: on one checked out
+    #: of the pool for the statement and handed back afterwards
+    held: bool = False
     rows: list[tuple[Any, ...]] | None = None
     error: BaseException | None = None
     #: seconds from sending (or checking out) to the last result, or until given up
@@ -76,7 +79,11 @@ def run(statements: list[Statement], meanwhile: Callable[[], None] | None = None
         if meanwhile is not None:
             meanwhile()
     finally:
-        _wait(waiting, poller)
+        try:
+            _wait(waiting, poller)
+        finally:
+            for statement in statements:
+                _check_in(statement)
 
 
 def _wait(waiting: dict[int, Statement], poller: select.poll) -> None:
@@ -99,8 +106,10 @@ def _send(statement: Statement) -> bool:
     connection = connections[statement.alias]
     try:
         with connection.wrap_database_errors:
-            connection.ensure_connection()
-            raw = connection.connection
+            if statement.held:
+                raw = connection.connection
+            else:
+                raw = connection.checkout(timeout=max(0.0, statement.deadline - time.monotonic()))
             statement._raw = raw
             millis = max(1, int((statement.deadline - time.monotonic()) * 1000))
             with raw.cursor() as cursor:  # Django's ClientCursor: parameters bound here
@@ -147,14 +156,21 @@ def _receive(statement: Statement) -> bool:
 
 
 def _give_up(statement: Statement) -> None:
-    """No answer by ``wait_until``: the connection is mid-statement, so close it (the pool
-    discards a connection handed back busy and opens another)."""
-    connection = connections[statement.alias]
-    try:
-        connection.close()
-    except DatabaseError:
-        pass
+    """No answer by ``wait_until``: the connection is mid-statement, so it is closed, never used
+    again (a pooled one is handed back busy by :func:`_check_in`: the pool closes it and opens
+    another)."""
+    if statement.held:
+        try:
+            connections[statement.alias].close()
+        except DatabaseError:
+            pass
     _finish(statement, error=TimeoutError(f"no answer from {statement.alias} in time"))
+
+
+def _check_in(statement: Statement) -> None:
+    if not statement.held and statement._raw is not None:
+        connections[statement.alias].checkin(statement._raw)
+    statement._raw = None
 
 
 def _translated(alias: str, exc: psycopg.Error) -> DatabaseError:

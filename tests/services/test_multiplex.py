@@ -245,3 +245,30 @@ def test_a_statement_larger_than_the_socket_buffer_is_sent_whole() -> None:
     got = fan_out({aliases.USERS: Select("SELECT length(%s)", [big], list),
                    aliases.DEFAULT: Select("SELECT 1", [], list)})
     assert got.results == {aliases.USERS: [(8_000_000,)], aliases.DEFAULT: [(1,)]}
+
+
+def test_a_pooled_check_out_waits_at_most_its_timeout_and_a_busy_pool_is_not_a_down_server() -> None:
+    """The multiplexed path checks a connection out for the statement alone, waiting no longer
+    than what is left of the part's budget (never the pool's own, longer timeout)."""
+    from psycopg_pool import PoolTimeout
+
+    from core.db_backends import breaker
+
+    wrapper = connections[aliases.ANALYTICS]
+    pool = type(wrapper)._connection_pools[aliases.ANALYTICS]
+    taken = [pool.getconn() for _ in range(pool.max_size)]
+    try:
+        with Stopwatch() as watch, pytest.raises(PoolTimeout):
+            wrapper.checkout(timeout=0.3)
+        assert 0.3 <= watch.seconds < 0.3 + 0.5
+        # A busy pool says nothing about the server: the breaker stays closed.
+        assert not breaker.is_open(aliases.ANALYTICS)
+    finally:
+        for conn in taken:
+            pool.putconn(conn)
+    raw = wrapper.checkout(timeout=1.0)
+    try:
+        assert raw.execute("SELECT 1").fetchone() == (1,)
+    finally:
+        wrapper.checkin(raw)
+    assert checked_out(aliases.ANALYTICS) == 0

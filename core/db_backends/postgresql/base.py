@@ -161,6 +161,23 @@ class DatabaseWrapper(base.DatabaseWrapper):
             _mark_returned(self.connection)
         super()._close()
 
+    def checkout(self, timeout: float) -> psycopg.Connection:
+        """A connection straight from the pool, for statements sent outside Django's cursors
+        (:mod:`core.services.multiplex`); give it back with :meth:`checkin`.
+
+        Django's ``connect()`` repeats its set-up on every check-out (autocommit, the time zone,
+        the isolation level, ``connection_created``), which the pool's ``configure`` callback
+        already did once for the connection; a statement sent on the bare connection in an
+        implicit transaction needs none of it. Waits at most ``timeout`` seconds for a connection;
+        the breaker and the failure records are those of :meth:`get_new_connection`.
+        """
+        return self._through_breaker(lambda: self.pool.getconn(timeout=timeout))
+
+    def checkin(self, connection: psycopg.Connection) -> None:
+        """Hand back a connection from :meth:`checkout` (the pool discards one that is not idle)."""
+        _mark_returned(connection)
+        self.pool.putconn(connection)
+
     def _configure_and_mark(self, connection: psycopg.Connection) -> None:
         """Pool ``configure`` callback: Django's set-up, and a new connection counts as just used."""
         self._configure_connection(connection)
@@ -181,6 +198,15 @@ class DatabaseWrapper(base.DatabaseWrapper):
         ).close()
 
     def get_new_connection(self, conn_params: dict[str, Any]) -> Any:
+        return self._through_breaker(lambda: super(DatabaseWrapper, self).get_new_connection(conn_params))
+
+    def _through_breaker(self, connect: Any) -> Any:
+        """``connect()`` unless the breaker knows the server down; its failures open the breaker.
+
+        A pool that is merely busy (every connection it may open in use: ``PoolTimeout`` at
+        ``max_size``) says nothing about the server: the caller gets the error, the breaker stays
+        closed (opening it would fail every request for its window because of a burst).
+        """
         breaker = breaker_for(self.alias, self.settings_dict)
         started = time.perf_counter()
         try:
@@ -193,11 +219,23 @@ class DatabaseWrapper(base.DatabaseWrapper):
             health.connection_failed(self.alias)
             raise psycopg.OperationalError(str(exc)) from exc
         try:
-            connection = super().get_new_connection(conn_params)
+            connection = connect()
         except psycopg.Error as exc:
-            breaker.failure(exc)
             instrumentation.record(self.alias, time.perf_counter() - started, failed=True)
-            health.connection_failed(self.alias)
+            if not self._pool_busy(exc):
+                breaker.failure(exc)
+                health.connection_failed(self.alias)
             raise
         breaker.success()
         return connection
+
+    def _pool_busy(self, exc: psycopg.Error) -> bool:
+        from psycopg_pool import PoolTimeout
+
+        pool = self.pool
+        if not isinstance(exc, PoolTimeout) or pool is None:
+            return False
+        try:
+            return pool.get_stats().get("pool_size", 0) >= pool.max_size
+        except Exception:  # noqa: BLE001 - a closed pool: not merely busy
+            return False
