@@ -16,7 +16,9 @@ class AnalyticsEvent(models.Model):
         ordering = ["-timestamp", "-id"]
         indexes = [
             models.Index(fields=["event_type", "timestamp"], name="analytics_type_ts"),
-            models.Index(fields=["user_id", "timestamp"], name="analytics_user_ts"),
+            # A user's events by time, covering event_type: the dashboard's counts by type are
+            # an index-only scan (no visit to the table's pages on PostgreSQL).
+            models.Index(fields=["user_id", "timestamp"], include=["event_type"], name="analytics_user_ts_type"),
         ]
 
     def __str__(self) -> str:

@@ -149,3 +149,28 @@ def test_email_index_migration_uses_concurrently_on_postgresql_only(empty_databa
     assert lite.returncode == 0, lite.stderr
     assert "CREATE INDEX IF NOT EXISTS users_user_email_lower" in lite.stdout
     assert "CONCURRENTLY" not in lite.stdout
+
+
+def test_the_covering_events_index_migrates_forwards_and_back(empty_databases):
+    """analytics 0002 builds the covering index before dropping the old one (both online on
+    PostgreSQL), and unapplies cleanly."""
+    env, names, _, _ = empty_databases
+    pg = settings.DATABASES[aliases.DEFAULT]
+
+    def indexes() -> dict[str, str]:
+        with psycopg.connect(host=pg["HOST"], port=pg["PORT"] or 5432, user=pg["USER"],
+                             dbname=names[aliases.ANALYTICS]) as conn:
+            rows = conn.execute("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'analytics_event'")
+            return dict(rows.fetchall())
+
+    assert _run(env, "migrate_all", "--database", aliases.ANALYTICS).returncode == 0
+    found = indexes()
+    assert "analytics_user_ts" not in found
+    assert 'INCLUDE (event_type)' in found["analytics_user_ts_type"].replace('"', "")
+    back = _run(env, "migrate", "analytics", "0001", "--database", aliases.ANALYTICS)
+    assert back.returncode == 0, back.stderr
+    found = indexes()
+    assert "analytics_user_ts" in found and "analytics_user_ts_type" not in found
+    again = _run(env, "migrate", "analytics", "--database", aliases.ANALYTICS)
+    assert again.returncode == 0, again.stderr
+    assert set(indexes()) >= {"analytics_user_ts_type", "analytics_type_ts"}

@@ -128,3 +128,37 @@ def test_users_db_down_is_source_unavailable(settings) -> None:  # type: ignore[
             user_dashboard(user_id=user.pk)
     assert raised.value.alias == aliases.USERS
     assert watch.seconds < 1.0
+
+
+@pytest.mark.real_engines
+@pytest.mark.django_db(transaction=True, databases=DBS)
+def test_the_event_counts_are_an_index_only_scan_on_postgresql() -> None:
+    """The (user_id, timestamp) index covers event_type: the dashboard's grouped count can be
+    answered from the index alone (the table's pages only for rows not yet all-visible)."""
+    from django.db import connections
+
+    from core.services import dashboard
+
+    connection = connections[aliases.ANALYTICS]
+    if connection.vendor != "postgresql":
+        pytest.skip("covering indexes are PostgreSQL's")
+    user = seed_user(posts=0, events={"page_view": 3, "click": 2})
+    since = timezone.now() - dt.timedelta(days=dashboard.ANALYTICS_DAYS)
+    with connection.cursor() as cursor:
+        # Other users' events, so that the planner sees the user's own as the few they are.
+        cursor.execute(
+            "INSERT INTO analytics_event (event_type, user_id, session_id, \"timestamp\", data) "
+            "SELECT 'type_' || (i %% 7), %s + (i %% 500), '', now() - (i %% 60) * interval '1 day', '{}' "
+            "FROM generate_series(1, 20000) AS i",
+            [user.pk + 1],
+        )
+        cursor.execute("VACUUM ANALYZE analytics_event")
+        cursor.execute("SET enable_seqscan = off")
+        cursor.execute("SET enable_bitmapscan = off")
+        try:
+            cursor.execute("EXPLAIN (ANALYZE, COSTS OFF) " + dashboard._EVENTS_SQL, [user.pk, since])
+            plan = "\n".join(row[0] for row in cursor.fetchall())
+        finally:
+            cursor.execute("RESET enable_seqscan")
+            cursor.execute("RESET enable_bitmapscan")
+    assert "Index Only Scan using analytics_user_ts_type" in plan, plan
