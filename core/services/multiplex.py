@@ -112,8 +112,7 @@ def _send(statement: Statement) -> bool:
                 raw = connection.checkout(timeout=max(0.0, statement.deadline - time.monotonic()))
             statement._raw = raw
             millis = max(1, int((statement.deadline - time.monotonic()) * 1000))
-            with raw.cursor() as cursor:  # Django's ClientCursor: parameters bound here
-                text = cursor.mogrify(statement.sql, statement.params)
+            text = _binder(raw).mogrify(statement.sql, statement.params)
             pgconn = raw.pgconn
             pgconn.send_query(f"SET LOCAL statement_timeout = {millis}; {text}".encode(raw.info.encoding))
             # psycopg keeps libpq non-blocking: what did not fit in the socket's buffer is sent
@@ -125,6 +124,15 @@ def _send(statement: Statement) -> bool:
         _finish(statement, error=exc)
         return False
     return True
+
+
+def _binder(raw: Any) -> Any:
+    """The connection's cursor that binds parameters on the client (Django's ``ClientCursor``),
+    made once per connection: it only formats statements here, it never executes one."""
+    binder = getattr(raw, "_switchyard_binder", None)
+    if binder is None:
+        binder = raw._switchyard_binder = raw.cursor()
+    return binder
 
 
 def _receive(statement: Statement) -> bool:
