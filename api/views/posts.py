@@ -51,6 +51,8 @@ class PostViewSet(ResourceViewSet):
     ordering = ["-created_at", "-id"]
     serializer_class = PostOutputSerializer
     resource_name = "post"
+    #: pages of ``.values()`` rows with the SQL compiled once per list shape (api.pagination.CompiledPages)
+    compiled_pages = True
 
     def get_queryset(self) -> QuerySet[Post]:
         return selectors.post_list()
