@@ -57,6 +57,18 @@ post_save.connect(_forget_user, sender=get_user_model(), dispatch_uid="switchyar
 post_delete.connect(_forget_user, sender=get_user_model(), dispatch_uid="switchyard-token-cache-user-delete")
 
 
+def _own_copy(user: Any) -> Any:
+    """A shallow copy of a remembered user for one request: what ``copy.copy`` gives (its own
+    attributes and model state, the field values shared), without the pickle protocol's detour
+    (``__reduce_ex__``, ``__getstate__``/``__setstate__``), which cost more than the rest of the
+    authentication."""
+    clone = user.__class__.__new__(user.__class__)
+    clone.__dict__.update(user.__dict__)
+    state = clone._state = copy.copy(user._state)
+    state.fields_cache = dict(user._state.fields_cache)
+    return clone
+
+
 class CachedTokenAuthentication(TokenAuthentication):
     """``Authorization: Token <key>``, as DRF's, with valid tokens remembered briefly (module doc)."""
 
@@ -68,11 +80,11 @@ class CachedTokenAuthentication(TokenAuthentication):
         with _lock:
             hit = _checked.get(key)
         if hit is not None and now - hit[0] < seconds:
-            return copy.copy(hit[1]), hit[2]
+            return _own_copy(hit[1]), hit[2]
         user, token = super().authenticate_credentials(key)  # 401 for unknown keys and inactive users
         with _lock:
             _checked[key] = (now, user, token)
             _checked.move_to_end(key)
             while len(_checked) > MAX_ENTRIES:
                 _checked.popitem(last=False)
-        return copy.copy(user), token
+        return _own_copy(user), token
