@@ -25,6 +25,11 @@ answers with what it has:
   :class:`core.errors.SourceUnavailable` instead. Domain errors (``NotFound``) raised by a part
   reach the caller as they are.
 
+A part given as a :class:`Select` (one statement, its value built from the rows) on PostgreSQL
+does not take a pool thread when a connection is at hand: the calling thread sends every such
+statement at once and reads the answers as they arrive (:mod:`core.services.multiplex`), and
+runs the parts on local connections (SQLite) meanwhile; the same budgets, errors and timings.
+
 Keys are database aliases (primaries). The worker resolves the alias to read (a replica when the
 routers would choose one for this request) and passes it to the callable; a key that is not a
 database (e.g. a Redis cache) gets ``None`` and only the caller's wait deadline.
