@@ -34,6 +34,10 @@ from core import instrumentation
 
 _DONE_STATUSES = (pq.ExecStatus.COMMAND_OK, pq.ExecStatus.EMPTY_QUERY)
 
+#: Longest a statement waits for a pooled connection (at most its budget): enough for one in use
+#: by another thread to come back, short of holding up the statements sent after it.
+CHECKOUT_WAIT_SECONDS = 0.25
+
 
 @dataclass
 class Statement:
@@ -69,16 +73,16 @@ def run(statements: list[Statement], meanwhile: Callable[[], None] | None = None
     """
     waiting: dict[int, Statement] = {}
     poller = select.poll()
-    for statement in statements:
-        statement._started = time.perf_counter()
-        if _send(statement):
-            fd = statement._raw.pgconn.socket
-            waiting[fd] = statement
-            poller.register(fd, select.POLLIN | select.POLLERR | select.POLLHUP)
     try:
+        for statement in statements:
+            statement._started = time.perf_counter()
+            if _send(statement):
+                fd = statement._raw.pgconn.socket
+                waiting[fd] = statement
+                poller.register(fd, select.POLLIN | select.POLLERR | select.POLLHUP)
         if meanwhile is not None:
             meanwhile()
-    finally:
+    finally:  # whatever was raised above, nothing is left mid-statement or checked out
         try:
             _wait(waiting, poller)
         finally:
@@ -89,11 +93,12 @@ def run(statements: list[Statement], meanwhile: Callable[[], None] | None = None
 def _wait(waiting: dict[int, Statement], poller: select.poll) -> None:
     while waiting:
         timeout = min(s.wait_until for s in waiting.values()) - time.monotonic()
-        if timeout > 0:
-            for fd, _events in poller.poll(max(1, int(timeout * 1000) + 1)):
-                if _receive(waiting[fd]):
-                    poller.unregister(fd)
-                    del waiting[fd]
+        # Past a deadline, one more look without waiting: an answer that arrived while this thread
+        # was busy (sending the others, running ``meanwhile``) is read, not given up on.
+        for fd, _events in poller.poll(max(1, int(timeout * 1000) + 1) if timeout > 0 else 0):
+            if _receive(waiting[fd]):
+                poller.unregister(fd)
+                del waiting[fd]
         now = time.monotonic()
         for fd, statement in list(waiting.items()):
             if statement.wait_until <= now:
@@ -109,7 +114,12 @@ def _send(statement: Statement) -> bool:
             if statement.held:
                 raw = connection.connection
             else:
-                raw = connection.checkout(timeout=max(0.0, statement.deadline - time.monotonic()))
+                # The pool had an idle connection a moment ago (the condition for this path); if it
+                # turns out dead (a server going down) the pool would wait for a new one, with
+                # the other statements waiting behind this thread: a short wait, then the part
+                # fails (and the breaker learns of a server that refuses connections).
+                wait = min(CHECKOUT_WAIT_SECONDS, statement.deadline - time.monotonic())
+                raw = connection.checkout(timeout=max(0.0, wait))
             statement._raw = raw
             millis = max(1, int((statement.deadline - time.monotonic()) * 1000))
             text = _binder(raw).mogrify(statement.sql, statement.params)

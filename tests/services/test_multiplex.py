@@ -272,3 +272,56 @@ def test_a_pooled_check_out_waits_at_most_its_timeout_and_a_busy_pool_is_not_a_d
     finally:
         wrapper.checkin(raw)
     assert checked_out(aliases.ANALYTICS) == 0
+
+
+def test_a_parameter_the_driver_cannot_send_degrades_its_part_and_nothing_is_left_checked_out() -> None:
+    got = fan_out({aliases.USERS: Select("SELECT %s", [object()], list),
+                   aliases.ANALYTICS: Select("SELECT pg_sleep(0.1), 1", [], list)})
+    assert got.degraded == [aliases.USERS]
+    assert isinstance(got.errors[aliases.USERS], DatabaseError)
+    assert got.results[aliases.ANALYTICS][0][1] == 1
+    assert all(checked_out(alias) == 0 for alias in PG)
+
+
+def test_an_answer_that_arrived_while_the_caller_was_busy_past_the_deadline_is_read() -> None:
+    """The caller looks once more before giving up: a statement answered in time is not lost
+    because the calling thread was busy (sending the others, running local parts)."""
+    import time
+
+    from core.services import multiplex
+
+    now = time.monotonic()
+    statement = multiplex.Statement("users_db", aliases.USERS, "SELECT 42", [], now + 5, now + 0.1)
+    multiplex.run([statement], meanwhile=lambda: time.sleep(0.4))
+    assert statement.error is None and statement.rows == [(42,)]
+    assert checked_out(aliases.USERS) == 0
+
+
+def test_a_pooled_connection_found_dead_with_the_server_refusing_new_ones_fails_fast(settings) -> None:  # type: ignore[no-untyped-def]
+    """A server going down: the pool's idle connection is gone and no new one can be made. The
+    statement waits for a connection only briefly (not its whole budget) and the other parts,
+    sent before or after it, are answered as usual."""
+    from tests.core.test_pool_checks import _terminate_pooled_backends
+    from tests.services.faults import unused_port
+
+    from core.services import multiplex
+
+    wrapper = connections[aliases.ANALYTICS]
+    pool = type(wrapper)._connection_pools[aliases.ANALYTICS]
+    saved = dict(pool.kwargs)
+    pool.kwargs["port"] = unused_port()  # new connections are refused from now on
+    try:
+        assert _terminate_pooled_backends(wrapper) >= 1
+        assert fanout._multiplexable(aliases.ANALYTICS) is not None  # the idle one looks usable
+        with Stopwatch() as watch:
+            got = fan_out({aliases.USERS: Select("SELECT 1", [], list),
+                           aliases.ANALYTICS: Select("SELECT 2", [], list),
+                           aliases.DEFAULT: Select("SELECT 3", [], list)},
+                          budgets={aliases.ANALYTICS: 3.0}, essential={aliases.USERS})
+        assert watch.seconds < multiplex.CHECKOUT_WAIT_SECONDS + 0.5
+        assert got.degraded == [aliases.ANALYTICS]
+        assert got.results[aliases.USERS] == [(1,)] and got.results[aliases.DEFAULT] == [(3,)]
+    finally:
+        pool.kwargs.clear()
+        pool.kwargs.update(saved)
+        wrapper.close_pool()
