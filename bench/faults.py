@@ -25,7 +25,8 @@ What it does, on loopback only, as root on the development/CI machine:
    - recovery (readiness back to pass) within --recovery-limit seconds of the restart,
      without restarting gunicorn.
 
-The figures are printed and written to var/bench/faults-<time>.json.
+The figures are printed and written to var/faults/faults-<time>.json (its own directory: the
+other benchmarks keep their token and cache_db under var/bench).
 """
 
 from __future__ import annotations
@@ -378,7 +379,7 @@ def main() -> int:
     args = parser.parse_args()
     phase = args.phase_seconds or (4.0 if args.short else 20.0)
 
-    var_dir = ROOT / "var" / "bench"
+    var_dir = ROOT / "var" / "faults"
     shutil.rmtree(var_dir, ignore_errors=True)
     (var_dir / "metrics").mkdir(parents=True)
 
