@@ -562,7 +562,7 @@ def main() -> int:
     if not args.keep:
         analytics_cluster_stop("fast")
     report["failures"] = failures
-    out = ROOT / "var" / "bench" / f"faults-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.json"
+    out = ROOT / "var" / "faults" / f"faults-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.json"
     out.write_text(json.dumps(report, indent=2))
     print(json.dumps(report, indent=2))
     log(f"report: {out}")
