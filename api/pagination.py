@@ -111,7 +111,8 @@ class CompiledPages:
 
     def __init__(self, queryset: Any, shape: tuple) -> None:
         self.queryset = queryset
-        self.shape = (queryset.db, queryset.model._meta.label, shape)
+        self.db = queryset.db  # asked of the routers once (a replica is chosen per request)
+        self.shape = (self.db, queryset.model._meta.label, shape)
 
     def count(self) -> int:
         return self.queryset.count()
@@ -124,7 +125,7 @@ class CompiledPages:
 
         sql, params, names = compiled
         offset = window.start or 0
-        rows = select_rows(self.queryset.db, f"{sql} LIMIT %s OFFSET %s", [*params, window.stop - offset, offset])
+        rows = select_rows(self.db, f"{sql} LIMIT %s OFFSET %s", [*params, window.stop - offset, offset])
         return [dict(zip(names, row)) for row in rows]
 
     def _compiled(self) -> tuple[str, tuple, tuple[str, ...]] | None:
@@ -144,7 +145,7 @@ class CompiledPages:
         names = tuple(query.values_select)
         if not names or query.annotation_select or query.extra_select or query.low_mark or query.high_mark:
             return None
-        compiler = query.get_compiler(using=self.queryset.db)
+        compiler = query.get_compiler(using=self.db)
         sql, params = compiler.as_sql()
         if compiler.get_converters([column for column, _, _ in compiler.select]):
             return None

@@ -53,6 +53,13 @@ class VendorRunSQL(RunSQL):
         return "Raw SQL chosen by database vendor"
 
 
+def _index_online(operation: Any, schema_editor: Any, app_label: str, state: Any, index: Any, add: bool) -> None:
+    """Create or drop ``index`` ``CONCURRENTLY`` on the model as it is in ``state`` (PostgreSQL)."""
+    model = state.apps.get_model(app_label, operation.model_name)
+    if operation.allow_migrate_model(schema_editor.connection.alias, model):
+        (schema_editor.add_index if add else schema_editor.remove_index)(model, index, concurrently=True)
+
+
 class AddIndexOnline(AddIndex):
     """``AddIndex``, built ``CONCURRENTLY`` on PostgreSQL (the table stays writable while the index
     builds; the migration must be ``atomic = False``); a plain ``CREATE INDEX`` elsewhere. Unlike
@@ -62,16 +69,12 @@ class AddIndexOnline(AddIndex):
     def database_forwards(self, app_label, schema_editor, from_state, to_state):  # type: ignore[no-untyped-def]
         if schema_editor.connection.vendor != "postgresql":
             return super().database_forwards(app_label, schema_editor, from_state, to_state)
-        model = to_state.apps.get_model(app_label, self.model_name)
-        if self.allow_migrate_model(schema_editor.connection.alias, model):
-            schema_editor.add_index(model, self.index, concurrently=True)
+        _index_online(self, schema_editor, app_label, to_state, self.index, add=True)
 
     def database_backwards(self, app_label, schema_editor, from_state, to_state):  # type: ignore[no-untyped-def]
         if schema_editor.connection.vendor != "postgresql":
             return super().database_backwards(app_label, schema_editor, from_state, to_state)
-        model = from_state.apps.get_model(app_label, self.model_name)
-        if self.allow_migrate_model(schema_editor.connection.alias, model):
-            schema_editor.remove_index(model, self.index, concurrently=True)
+        _index_online(self, schema_editor, app_label, from_state, self.index, add=False)
 
 
 class RemoveIndexOnline(RemoveIndex):
@@ -80,15 +83,11 @@ class RemoveIndexOnline(RemoveIndex):
     def database_forwards(self, app_label, schema_editor, from_state, to_state):  # type: ignore[no-untyped-def]
         if schema_editor.connection.vendor != "postgresql":
             return super().database_forwards(app_label, schema_editor, from_state, to_state)
-        model = from_state.apps.get_model(app_label, self.model_name)
-        if self.allow_migrate_model(schema_editor.connection.alias, model):
-            index = from_state.models[app_label, self.model_name_lower].get_index_by_name(self.name)
-            schema_editor.remove_index(model, index, concurrently=True)
+        index = from_state.models[app_label, self.model_name_lower].get_index_by_name(self.name)
+        _index_online(self, schema_editor, app_label, from_state, index, add=False)
 
     def database_backwards(self, app_label, schema_editor, from_state, to_state):  # type: ignore[no-untyped-def]
         if schema_editor.connection.vendor != "postgresql":
             return super().database_backwards(app_label, schema_editor, from_state, to_state)
-        model = to_state.apps.get_model(app_label, self.model_name)
-        if self.allow_migrate_model(schema_editor.connection.alias, model):
-            index = to_state.models[app_label, self.model_name_lower].get_index_by_name(self.name)
-            schema_editor.add_index(model, index, concurrently=True)
+        index = to_state.models[app_label, self.model_name_lower].get_index_by_name(self.name)
+        _index_online(self, schema_editor, app_label, to_state, index, add=True)

@@ -56,6 +56,7 @@ from core.db_backends import breaker
 from core.errors import SourceUnavailable
 from core.services import multiplex
 from core.services.cached import CACHE_ERRORS
+from core.services.sql import within_budget
 from routers import primary as primary_router
 from routers import state
 
@@ -217,8 +218,7 @@ def _postgresql_budget(alias: str, seconds: float) -> Iterator[None]:
             # executemany, or a server-side cursor (DECLARE ... FOR <one statement>): sent as is;
             # such a statement has only the caller's wait deadline.
             return execute(sql, params, many, context)
-        millis = max(1, int((deadline - time.monotonic()) * 1000))
-        result = execute(f"SET LOCAL statement_timeout = {millis}; {sql}", params, many, context)
+        result = execute(within_budget(sql, deadline), params, many, context)
         context["cursor"].nextset()  # past the SET's empty result, to the statement's rows
         return result
 
@@ -265,8 +265,7 @@ def select_rows(alias: str, sql: str, params: Any) -> list[tuple[Any, ...]]:
     connection.ensure_connection()
     deadline = _pg_deadlines().get(alias)
     if deadline is not None:
-        millis = max(1, int((deadline - time.monotonic()) * 1000))
-        sql = f"SET LOCAL statement_timeout = {millis}; {sql}"
+        sql = within_budget(sql, deadline)
     started = time.perf_counter()
     failed = True
     try:
@@ -409,26 +408,37 @@ def _run_part(
     return outcome
 
 
+def _at_hand(connection: Any, *, pooled: bool = False, local: bool = False) -> bool | None:
+    """Whether the calling thread can use ``alias``'s connection without waiting: False when it
+    holds one, healthy and outside any transaction (it keeps it); True when it can get one at
+    once: an idle one in the pool of a PostgreSQL database not known to be down (``pooled``), or
+    an SQLite file (``local``); None otherwise. Connecting, the one wait a budget cannot bound,
+    is never in the way."""
+    if connection.connection is not None:
+        return False if _healthy_idle(connection) else None
+    if local and connection.vendor == "sqlite":
+        return True
+    if pooled and _idle_in_pool(connection):
+        return True
+    return None
+
+
 def _inline_candidate(parts: Mapping[str, Part]) -> tuple[str, str, bool] | None:
     """A part the calling thread can run itself, saving a thread hand-off: ``(key, alias, opened)``.
 
-    First choice, a part whose database the caller already holds an open, healthy connection to,
-    outside any transaction (``opened`` False: the caller keeps it). Otherwise a part on a pooled
-    PostgreSQL database that is not known to be down and whose pool has an idle connection right
-    now, so that getting it does not wait (``opened`` True: it goes back to the pool after the
-    part). Either way connecting, the one wait a budget cannot bound, is not in the way; the
-    part's statements are still bounded by the database."""
+    First choice, a part whose connection the caller holds (``opened`` False: the caller keeps
+    it); otherwise one on a pooled PostgreSQL database with an idle connection (``opened`` True:
+    it goes back to the pool after the part), see :func:`_at_hand`. The part's statements are
+    still bounded by the database."""
     fallback = None
     for key in parts:
         alias = _read_alias(key)
         if alias is None:
             continue
-        connection = connections[alias]
-        if connection.connection is not None:
-            if _healthy_idle(connection):
-                return key, alias, False
-            continue
-        if fallback is None and _idle_in_pool(connection):
+        opened = _at_hand(connections[alias], pooled=True)
+        if opened is False:
+            return key, alias, False
+        if opened and fallback is None:
             fallback = (key, alias, True)
     return fallback
 
@@ -438,9 +448,8 @@ def _multiplexable(key: str) -> tuple[str, bool] | None:
 
     On PostgreSQL with client-side binding, not while queries are being logged or foreign
     execute wrappers are installed (they must see the statement: tracing, injected faults), and
-    only on a connection at hand without waiting (see :func:`_inline_candidate`): the caller's
-    own, healthy and outside any transaction (``from_pool`` False), or one idle in the pool of a
-    database not known to be down (``from_pool`` True: checked out for the statement alone, see
+    only on a connection at hand (:func:`_at_hand`): the caller's own (``from_pool`` False), or
+    one idle in the pool (``from_pool`` True: checked out for the statement alone, see
     :meth:`core.db_backends.postgresql.base.DatabaseWrapper.checkout`)."""
     alias = _read_alias(key)
     if alias is None:
@@ -453,26 +462,22 @@ def _multiplexable(key: str) -> tuple[str, bool] | None:
         or _foreign_wrappers(connection)
     ):
         return None
-    if connection.connection is not None:
-        return (alias, False) if _healthy_idle(connection) else None
-    return (alias, True) if hasattr(connection, "checkout") and _idle_in_pool(connection) else None
+    from_pool = _at_hand(connection, pooled=hasattr(connection, "checkout"))
+    return None if from_pool is None else (alias, from_pool)
 
 
 def _local_parts(parts: Mapping[str, Part], skip: Collection[str]) -> list[tuple[str, str, bool]]:
-    """The parts (not in ``skip``) the calling thread can run while its statements are in flight,
-    without waiting for a connection: ``(key, alias, opened)`` for each part on a connection the
-    caller holds, healthy and outside any transaction (``opened`` False), or on an SQLite
-    database (a local file, opened at once; ``opened`` True). Its statements keep their budget."""
+    """The parts (not in ``skip``) the calling thread can run while its statements are in flight:
+    ``(key, alias, opened)`` for each part on a connection it holds (``opened`` False) or on an
+    SQLite file (opened at once; ``opened`` True), see :func:`_at_hand`. Its statements keep
+    their budget."""
     local = []
     for key in parts:
         if key in skip or (alias := _read_alias(key)) is None:
             continue
-        connection = connections[alias]
-        if connection.connection is not None:
-            if _healthy_idle(connection):
-                local.append((key, alias, False))
-        elif connection.vendor == "sqlite":
-            local.append((key, alias, True))
+        opened = _at_hand(connections[alias], local=True)
+        if opened is not None:
+            local.append((key, alias, opened))
     return local
 
 

@@ -31,6 +31,7 @@ from psycopg.adapt import Transformer
 from psycopg.errors import error_from_result
 
 from core import instrumentation
+from core.services.sql import within_budget
 
 _DONE_STATUSES = (pq.ExecStatus.COMMAND_OK, pq.ExecStatus.EMPTY_QUERY)
 
@@ -121,10 +122,9 @@ def _send(statement: Statement) -> bool:
                 wait = min(CHECKOUT_WAIT_SECONDS, statement.deadline - time.monotonic())
                 raw = connection.checkout(timeout=max(0.0, wait))
             statement._raw = raw
-            millis = max(1, int((statement.deadline - time.monotonic()) * 1000))
-            text = _binder(raw).mogrify(statement.sql, statement.params)
+            text = within_budget(_binder(raw).mogrify(statement.sql, statement.params), statement.deadline)
             pgconn = raw.pgconn
-            pgconn.send_query(f"SET LOCAL statement_timeout = {millis}; {text}".encode(raw.info.encoding))
+            pgconn.send_query(text.encode(raw.info.encoding))
             # psycopg keeps libpq non-blocking: what did not fit in the socket's buffer is sent
             # here (a dashboard's statement always fits; a long one waits until the deadline).
             while pgconn.flush():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -13,6 +14,14 @@ from django.utils.dateparse import parse_datetime
 def datetime_param(alias: str, value: dt.datetime) -> Any:
     """``value`` as the driver of ``alias`` wants it for a comparison with a DateTimeField column."""
     return connections[alias].ops.adapt_datetimefield_value(value)
+
+
+def within_budget(sql: str, deadline: float) -> str:
+    """``sql`` behind PostgreSQL's ``SET LOCAL statement_timeout`` for what is left until
+    ``deadline`` (``time.monotonic()``): sent as one simple query, the setting ends with the
+    statement's implicit transaction. The caller moves past the SET's empty result."""
+    millis = max(1, int((deadline - time.monotonic()) * 1000))
+    return f"SET LOCAL statement_timeout = {millis}; {sql}"
 
 
 def iso(value: Any) -> str | None:
