@@ -14,6 +14,7 @@ from api.serializers.posts import PostInputSerializer, PostOutputSerializer, pos
 from api.views.base import ResourceViewSet
 from core.blog import selectors, services
 from core.blog.models import Post
+from routers.state import use_primary
 
 TAG = "posts"
 
@@ -60,8 +61,15 @@ class PostViewSet(ResourceViewSet):
     def get_object(self) -> Post:
         return selectors.post_get(post_id=self.object_id())
 
-    def _out(self, post: Post) -> dict:
-        selectors.posts_attach_authors([post])
+    def _out(self, post: Post, written: bool = False) -> dict:
+        if written:
+            # The answer to a write reads its author where the write checked it, the primary: a
+            # replica failing (or lagging) then must not turn a stored post into a 503 (or a null
+            # author) and a client's retry into a second post.
+            with use_primary():
+                selectors.posts_attach_authors([post])
+        else:
+            selectors.posts_attach_authors([post])
         return PostOutputSerializer(post).data
 
     def list(self, request: Request) -> Response:
@@ -77,14 +85,14 @@ class PostViewSet(ResourceViewSet):
         data = PostInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         post = services.post_create(**data.validated_data)
-        return Response(self._out(post), status=status.HTTP_201_CREATED)
+        return Response(self._out(post, written=True), status=status.HTTP_201_CREATED)
 
     def update(self, request: Request, pk: str, partial: bool = False) -> Response:
         post = self.get_object()
         data = PostInputSerializer(data=request.data, partial=partial)
         data.is_valid(raise_exception=True)
         post = services.post_update(post=post, data=data.validated_data)
-        return Response(self._out(post))
+        return Response(self._out(post, written=True))
 
     def partial_update(self, request: Request, pk: str) -> Response:
         return self.update(request, pk, partial=True)

@@ -10,6 +10,9 @@ from dataclasses import dataclass, field
 from django.conf import settings
 
 _lock = threading.Lock()
+
+#: A failed attempt to connect quicker than this was refused, not timed out (see ``Breaker.window``).
+FAST_FAILURE_SECONDS = 0.25
 _breakers: dict[tuple, "Breaker"] = {}
 
 
@@ -24,10 +27,19 @@ class Breaker:
     failed_at: float | None = None
     last_error: str = ""
     probing: bool = False
+    #: the last failure came at once (refused, or the server starting up): probing is cheap
+    fast: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
 
     def window(self) -> float:
-        return float(getattr(settings, "DB_BREAKER_SECONDS", 2.0))
+        """How long connections are refused after a failure without trying.
+
+        ``DB_BREAKER_SECONDS`` after a slow failure (a timeout: each attempt would hold a thread
+        that long). No window after a fast one (connection refused, the server starting up): every
+        attempt probes the server first, which costs a refused connection, and the first one after
+        the server is back gets through. A window there would go on refusing requests after the
+        server is ready, a gunicorn worker at a time, since each keeps its own breaker."""
+        return 0.0 if self.fast else float(getattr(settings, "DB_BREAKER_SECONDS", 2.0))
 
     def allow(self, probe: Callable[[], None]) -> None:
         """Return when a connection may be tried; raise ``BreakerOpen`` to fail fast."""
@@ -35,13 +47,14 @@ class Breaker:
             if self.failed_at is None:
                 return
             age = time.monotonic() - self.failed_at
-            if age < self.window() or self.probing:
+            if age < self.window() or (self.probing and not self.fast):
                 raise BreakerOpen(self.alias, self.last_error, max(self.window() - age, 0.0))
             self.probing = True
+        started = time.monotonic()
         try:
             probe()
         except Exception as exc:  # noqa: BLE001 - any failure to connect keeps the breaker open
-            self.failure(exc)
+            self.failure(exc, time.monotonic() - started)
             raise BreakerOpen(self.alias, str(exc), self.window()) from exc
         else:
             self.success()
@@ -49,27 +62,39 @@ class Breaker:
             with self.lock:
                 self.probing = False
 
-    def failure(self, exc: BaseException) -> None:
+    def failure(self, exc: BaseException, seconds: float | None = None) -> None:
+        """Remember a failure to connect; ``seconds``: how long the attempt took, when known."""
         with self.lock:
             self.failed_at = time.monotonic()
             self.last_error = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+            self.fast = _starting_up(exc) or (seconds is not None and seconds < FAST_FAILURE_SECONDS)
 
     def success(self) -> None:
         with self.lock:
             self.connected_once = True
             self.failed_at = None
             self.last_error = ""
+            self.fast = False
 
     def first_contact(self, probe: Callable[[], None]) -> None:
         """Before the first connection of this process goes through a pool: probe the server on a
         fresh connection (refused at once when it is down) instead of waiting the pool's timeout."""
         if self.connected_once:
             return
+        started = time.monotonic()
         try:
             probe()
         except Exception as exc:  # noqa: BLE001 - any failure to connect opens the breaker
-            self.failure(exc)
+            self.failure(exc, time.monotonic() - started)
             raise BreakerOpen(self.alias, str(exc), self.window()) from exc
+
+
+def _starting_up(exc: BaseException) -> bool:
+    """PostgreSQL's ``cannot_connect_now`` (57P03): the server is starting up or recovering."""
+    if getattr(exc, "sqlstate", None) == "57P03":
+        return True
+    text = str(exc)
+    return "is starting up" in text or "not yet accepting connections" in text
 
 
 class BreakerOpen(Exception):
@@ -79,8 +104,8 @@ class BreakerOpen(Exception):
         self.alias = alias
         self.retry_in = retry_in
         super().__init__(
-            f"database {alias} is unavailable (connections failed recently: {last_error or 'unknown error'}); "
-            f"not retrying for {retry_in:.1f}s"
+            f"database {alias} is unavailable (connections failed recently: {last_error or 'unknown error'})"
+            + (f"; not retrying for {retry_in:.1f}s" if retry_in > 0 else "")
         )
 
 
@@ -102,8 +127,11 @@ def reset_all() -> None:
 
 
 def is_open(alias: str) -> bool:
-    """True when ``alias`` failed to connect within the breaker window (used by health reports)."""
+    """True when an attempt to connect to ``alias`` failed within ``DB_BREAKER_SECONDS`` and none
+    has succeeded since (used by health reports and the fan-out), whether or not attempts are
+    refused meanwhile (see ``Breaker.window``)."""
     with _lock:
         candidates = [b for key, b in _breakers.items() if key[0] == alias]
     now = time.monotonic()
-    return any(b.failed_at is not None and now - b.failed_at < b.window() for b in candidates)
+    window = float(getattr(settings, "DB_BREAKER_SECONDS", 2.0))
+    return any(b.failed_at is not None and now - b.failed_at < window for b in candidates)

@@ -113,3 +113,85 @@ def test_a_breaker_is_per_server_so_a_repointed_alias_starts_clean(pointed_at_cl
     _timed_failure(lambda: AnalyticsEvent.objects.count())
     restore(aliases.ANALYTICS)
     assert AnalyticsEvent.objects.count() >= 0  # no waiting for the window: another server key
+
+
+class StartingUpServer:
+    """A TCP server that answers every PostgreSQL session as a server starting up does: the
+    startup packet gets ``FATAL 57P03 the database system is starting up`` (what libpq sees
+    during crash recovery), SSL and GSS requests a refusal first."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        import struct
+
+        while True:
+            try:
+                client, _ = self.sock.accept()
+            except OSError:
+                return
+            with client:
+                while True:
+                    head = client.recv(8)
+                    if len(head) < 8:
+                        break
+                    length, code = struct.unpack("!ii", head)
+                    if code in (80877103, 80877104):  # SSLRequest, GSSENCRequest: not here
+                        client.sendall(b"N")
+                        continue
+                    client.recv(length - 8)
+                    fields = b"SFATAL\0VFATAL\0C57P03\0Mthe database system is starting up\0\0"
+                    client.sendall(b"E" + struct.pack("!i", len(fields) + 4) + fields)
+                    break
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def test_a_server_starting_up_or_refusing_at_once_is_probed_again_a_slow_failure_waits_the_window() -> None:
+    """A failure that took a timeout keeps the breaker shut for its window (each attempt would hold
+    a thread that long). One that came at once (the server starting up, a refused connection) is
+    probed again by the next attempt, so the first request after the server is ready gets through
+    (with a window, each gunicorn worker would go on refusing requests for up to that long)."""
+    import psycopg
+
+    server = StartingUpServer()
+    try:
+        with pytest.raises(psycopg.OperationalError) as starting:
+            psycopg.connect(host="127.0.0.1", port=server.port, user="x", dbname="x", connect_timeout=2)
+    finally:
+        server.close()
+    assert "starting up" in str(starting.value)
+    with pytest.raises(psycopg.OperationalError) as refused:
+        psycopg.connect(host="127.0.0.1", port=_closed_port(), user="x", dbname="x", connect_timeout=2)
+
+    probes: list[str] = []
+    brk = breaker.Breaker("fast_failure_test")
+    brk.failure(starting.value)  # whatever it took: the server answered "starting up"
+    brk.allow(lambda: probes.append("ready"))  # probed at once: the server is ready now
+    assert probes == ["ready"] and brk.failed_at is None
+
+    brk.failure(refused.value, seconds=0.002)
+    brk.allow(lambda: probes.append("back"))
+    assert probes == ["ready", "back"] and brk.failed_at is None
+
+    brk.failure(refused.value, seconds=1.5)  # as slow as a timeout
+    with pytest.raises(breaker.BreakerOpen):
+        brk.allow(lambda: probes.append("too soon"))
+    brk.failure(refused.value)  # duration unknown: the window too
+    with pytest.raises(breaker.BreakerOpen):
+        brk.allow(lambda: probes.append("too soon"))
+    assert probes == ["ready", "back"]
+
+    brk.failure(starting.value)
+    with pytest.raises(breaker.BreakerOpen):
+        brk.allow(lambda: (_ for _ in ()).throw(starting.value))  # still starting: refused, no window
+    brk.allow(lambda: probes.append("ready again"))
+    assert probes == ["ready", "back", "ready again"] and not brk.fast

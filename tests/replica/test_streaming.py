@@ -295,3 +295,26 @@ def test_probe_opens_a_fresh_connection_and_marks_a_dead_replica(replica_running
     replica_script("stop")
     assert health.probe(USERS_REPLICA) is False
     assert health.recently_failed(USERS_REPLICA)
+
+
+@pytest.mark.django_db(databases=[*DBS, DEFAULT_REPLICA], transaction=True)
+def test_the_answer_to_a_post_write_reads_its_author_on_the_primary(queries) -> None:  # type: ignore[no-untyped-def]
+    """Creating or changing a post checks its author on the primary, and the answer names the
+    author from there too: a replica that fails (or lags) after the post is stored must not turn
+    the write's answer into a 503, inviting a retry that stores a second post."""
+    from tests.factories import api_client
+
+    name = f"pw-{uuid.uuid4().hex[:8]}"
+    author = User.objects.create(username=name, email=f"{name}@example.com")
+    fresh_request()
+    client = api_client()
+    with queries(aliases.USERS) as on_primary, queries(USERS_REPLICA) as on_replica:
+        created = client.post("/api/v1/posts/", {"author_id": author.pk, "title": "t"}, format="json")
+    assert created.status_code == 201, created.content
+    assert created.json()["author"] == {"id": author.pk, "username": name}
+    assert len(on_replica) == 0 and len(on_primary) >= 2  # the check and the answer's author
+    fresh_request()
+    with queries(USERS_REPLICA) as on_replica:
+        changed = client.patch(f"/api/v1/posts/{created.json()['id']}/", {"title": "u"}, format="json")
+    assert changed.status_code == 200 and changed.json()["author"]["username"] == name
+    assert len(on_replica) == 0

@@ -40,7 +40,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
         try:
             connection = super().get_new_connection(conn_params)
         except MySQLdb.OperationalError as exc:
-            breaker.failure(exc)
+            breaker.failure(exc, time.perf_counter() - started)
             instrumentation.record(self.alias, time.perf_counter() - started, failed=True)
             raise
         breaker.success()

@@ -223,7 +223,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
         except psycopg.Error as exc:
             instrumentation.record(self.alias, time.perf_counter() - started, failed=True)
             if not self._pool_busy(exc):
-                breaker.failure(exc)
+                breaker.failure(exc, time.perf_counter() - started)
                 health.connection_failed(self.alias)
             raise
         breaker.success()
