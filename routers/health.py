@@ -99,7 +99,8 @@ def probe(alias: str) -> bool:
 
 
 def connection_failed(alias: str) -> None:
-    """Called by the database backends when opening a connection to ``alias`` fails: a replica is
+    """Called by the database backends when opening a connection to ``alias`` fails (and by
+    :func:`replica_guard` when a query fails for a connection reason): a replica is
     marked failed and noted in the request's routing state, so that a safe request that hit it
     (say, while it was shutting down) is answered again from the primary."""
     from core import aliases
@@ -117,12 +118,19 @@ def replica_guard(execute: Any, sql: str, params: Any, many: bool, context: dict
     try:
         return execute(sql, params, many, context)
     except (OperationalError, InterfaceError):
-        alias = context["connection"].alias
-        mark_failed(alias)
-        from routers import state
-
-        state.current().failed_replicas.add(alias)
+        connection_failed(context["connection"].alias)
         raise
+
+
+#: The statement paths that skip Django's execute wrappers (core.services.fanout.select_rows,
+#: core.services.multiplex) report a replica's failures themselves (see :func:`query_failed`).
+replica_guard._switchyard_lean_paths_report = True  # type: ignore[attr-defined]
+
+
+def query_failed(alias: str, error: BaseException) -> None:
+    """What :func:`replica_guard` does, for statements sent past Django's execute wrappers."""
+    if isinstance(error, (OperationalError, InterfaceError)):
+        connection_failed(alias)
 
 
 def _install_guard(sender: Any, connection: Any, **kwargs: Any) -> None:

@@ -57,6 +57,7 @@ from core.errors import SourceUnavailable
 from core.services import multiplex
 from core.services.cached import CACHE_ERRORS
 from core.services.sql import within_budget
+from routers import health
 from routers import primary as primary_router
 from routers import state
 
@@ -277,13 +278,20 @@ def select_rows(alias: str, sql: str, params: Any) -> list[tuple[Any, ...]]:
                 rows = cursor.fetchall()
         failed = False
         return rows
+    except DatabaseError as exc:
+        health.query_failed(alias, exc)  # a replica lost mid-read: answered again from the primary
+        raise
     finally:
         instrumentation.record(alias, time.perf_counter() - started, failed)
 
 
 def _foreign_wrappers(connection: Any) -> bool:
+    """Execute wrappers the lean statement paths would skip: any but the project's own (timing,
+    budgets, and the replica guard, whose work they do themselves)."""
     return any(
-        wrapper is not instrumentation.timing_wrapper and not getattr(wrapper, "_switchyard_budget", False)
+        wrapper is not instrumentation.timing_wrapper
+        and not getattr(wrapper, "_switchyard_budget", False)
+        and not getattr(wrapper, "_switchyard_lean_paths_report", False)
         for wrapper in connection.execute_wrappers
     )
 

@@ -32,6 +32,7 @@ from psycopg.errors import error_from_result
 
 from core import instrumentation
 from core.services.sql import within_budget
+from routers import health
 
 _DONE_STATUSES = (pq.ExecStatus.COMMAND_OK, pq.ExecStatus.EMPTY_QUERY)
 
@@ -131,6 +132,7 @@ def _send(statement: Statement) -> bool:
                 if not select.select([], [pgconn.socket], [], max(0.0, statement.wait_until - time.monotonic()))[1]:
                     raise psycopg.OperationalError(f"could not send the statement to {statement.alias} in time")
     except DatabaseError as exc:
+        health.query_failed(statement.alias, exc)
         _finish(statement, error=exc)
         return False
     return True
@@ -167,7 +169,9 @@ def _receive(statement: Statement) -> bool:
         if statement._failure is not None:
             raise error_from_result(statement._failure, encoding=raw.info.encoding)
     except psycopg.Error as exc:
-        _finish(statement, error=_translated(statement.alias, exc))
+        error = _translated(statement.alias, exc)
+        health.query_failed(statement.alias, error)  # a replica lost mid-read (see routers.health)
+        _finish(statement, error=error)
         return True
     _finish(statement)
     return True

@@ -8,6 +8,7 @@ Lag is made real with ``pg_wal_replay_pause()``; an outage is made real by stopp
 from __future__ import annotations
 
 import subprocess
+import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -318,3 +319,64 @@ def test_the_answer_to_a_post_write_reads_its_author_on_the_primary(queries) -> 
         changed = client.patch(f"/api/v1/posts/{created.json()['id']}/", {"title": "u"}, format="json")
     assert changed.status_code == 200 and changed.json()["author"]["username"] == name
     assert len(on_replica) == 0
+
+
+def _terminate_soon(alias: str, marker: str) -> threading.Thread:
+    """A thread that ends, on ``alias``'s server, the session running a statement with ``marker``."""
+    import psycopg
+
+    db = settings.DATABASES[alias]
+
+    def run() -> None:
+        with psycopg.connect(host=db["HOST"], port=db["PORT"] or 5432, user=db["USER"], dbname=db["NAME"],
+                             autocommit=True) as killer:
+            for _ in range(200):
+                gone = killer.execute(
+                    "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
+                    "WHERE query LIKE %s AND pid <> pg_backend_pid()", [f"%{marker}%"],
+                ).fetchone()[0]
+                if gone:
+                    return
+                time.sleep(0.02)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    return thread
+
+
+@pytest.mark.django_db(databases=DBS, transaction=True)
+def test_a_replica_lost_under_the_lean_statement_paths_is_noted_for_an_answer_from_the_primary() -> None:
+    """select_rows and the multiplexed statements skip Django's execute wrappers, so they do the
+    replica guard's work themselves: a replica lost mid-statement is marked failed and noted in the
+    request's routing state (the routing middleware answers a safe request again from the primary)."""
+    from django.db import DatabaseError
+
+    from core.services.fanout import Select, fan_out, select_rows
+
+    marker = f"lean-{uuid.uuid4().hex[:8]}"
+    fresh_request()
+    with state.isolated() as current:
+        killer = _terminate_soon(USERS_REPLICA, marker)
+        try:
+            with pytest.raises(DatabaseError):
+                select_rows(USERS_REPLICA, f"SELECT pg_sleep(3), '{marker}'", [])
+        finally:
+            killer.join()
+        assert USERS_REPLICA in current.failed_replicas
+    assert health.recently_failed(USERS_REPLICA)
+
+    health.clear()
+    connections[USERS_REPLICA].close()
+    connections[USERS_REPLICA].ensure_connection()  # a pool with an idle connection: multiplexed
+    connections[USERS_REPLICA].close()
+    fresh_request()
+    marker = f"mux-{uuid.uuid4().hex[:8]}"
+    with state.isolated() as current:
+        killer = _terminate_soon(USERS_REPLICA, marker)
+        try:
+            got = fan_out({aliases.USERS: Select(f"SELECT pg_sleep(3), '{marker}'", [], list)})
+        finally:
+            killer.join()
+        assert got.degraded == [aliases.USERS]
+        assert USERS_REPLICA in current.failed_replicas
+    assert health.recently_failed(USERS_REPLICA)
