@@ -13,6 +13,8 @@ _lock = threading.Lock()
 
 #: A failed attempt to connect quicker than this was refused, not timed out (see ``Breaker.window``).
 FAST_FAILURE_SECONDS = 0.25
+#: Longest a caller waits for another caller's probe before it is refused.
+PROBE_WAIT_SECONDS = 0.25
 _breakers: dict[tuple, "Breaker"] = {}
 
 
@@ -31,6 +33,10 @@ class Breaker:
     fast: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
 
+    def __post_init__(self) -> None:
+        #: signalled when a probe ends (see :meth:`allow`)
+        self.probed = threading.Condition(self.lock)
+
     def window(self) -> float:
         """How long connections are refused after a failure without trying.
 
@@ -47,8 +53,15 @@ class Breaker:
             if self.failed_at is None:
                 return
             age = time.monotonic() - self.failed_at
-            if age < self.window() or (self.probing and not self.fast):
-                raise BreakerOpen(self.alias, self.last_error, max(self.window() - age, 0.0))
+            if age < self.window():
+                raise BreakerOpen(self.alias, self.last_error, self.window() - age)
+            if self.probing and not self.fast:
+                # Another caller is probing: a server that answers at all answers it in moments,
+                # so wait that long for its verdict rather than refuse a request it may clear.
+                self.probed.wait_for(lambda: not self.probing, timeout=PROBE_WAIT_SECONDS)
+                if self.failed_at is None:
+                    return
+                raise BreakerOpen(self.alias, self.last_error, 0.0)
             self.probing = True
         started = time.monotonic()
         try:
@@ -61,6 +74,7 @@ class Breaker:
         finally:
             with self.lock:
                 self.probing = False
+                self.probed.notify_all()
 
     def failure(self, exc: BaseException, seconds: float | None = None) -> None:
         """Remember a failure to connect; ``seconds``: how long the attempt took, when known."""

@@ -195,3 +195,44 @@ def test_a_server_starting_up_or_refusing_at_once_is_probed_again_a_slow_failure
         brk.allow(lambda: (_ for _ in ()).throw(starting.value))  # still starting: refused, no window
     brk.allow(lambda: probes.append("ready again"))
     assert probes == ["ready", "back", "ready again"] and not brk.fast
+
+
+def test_callers_arriving_while_a_probe_is_under_way_wait_briefly_for_its_verdict() -> None:
+    """After a slow failure's window, one caller probes; the others do not get a 503 for arriving
+    during that probe when it succeeds within moments, and are refused when it fails."""
+    import threading
+
+    brk = breaker.Breaker("probe_wait_test")
+    brk.failure(TimeoutError("timed out"), seconds=2.0)
+    brk.failed_at -= 10  # the window is over
+    started, release = threading.Event(), threading.Event()
+
+    def slow_ok_probe() -> None:
+        started.set()
+        release.wait(5)
+
+    prober = threading.Thread(target=brk.allow, args=(slow_ok_probe,))
+    prober.start()
+    assert started.wait(5)
+    threading.Timer(0.05, release.set).start()
+    brk.allow(lambda: pytest.fail("a second probe while one is under way"))  # waits, then passes
+    prober.join()
+    assert brk.failed_at is None
+
+    brk.failure(TimeoutError("timed out"), seconds=2.0)
+    brk.failed_at -= 10
+    started.clear()
+    release.clear()
+
+    def slow_failing_probe() -> None:
+        started.set()
+        release.wait(5)
+        raise TimeoutError("still timed out")
+
+    prober = threading.Thread(target=lambda: pytest.raises(breaker.BreakerOpen, brk.allow, slow_failing_probe))
+    prober.start()
+    assert started.wait(5)
+    threading.Timer(0.05, release.set).start()
+    with pytest.raises(breaker.BreakerOpen):
+        brk.allow(lambda: pytest.fail("a second probe while one is under way"))
+    prober.join()
