@@ -104,6 +104,9 @@ def saga_problem(exc: Exception) -> Response | None:
         )
     if isinstance(exc, saga.SagaStepInvalid):
         errors = _field_errors(exc.errors)
+        if any(e["field"] == "email" and e["code"] == "unique" for e in errors):
+            return problem_response(409, "conflict", "Conflict", field_errors_detail(errors),
+                                    errors=errors, step=exc.step, alias=exc.alias)
         unique = bool(errors) and all(e["code"] == "unique" for e in errors)
         detail = field_errors_detail(errors) if unique else f"step {exc.step} on {exc.alias} refused the data"
         return problem_response(400, "invalid-request", "The request is invalid", detail,
