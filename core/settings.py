@@ -438,8 +438,8 @@ API_TOKEN_REVOCATION_CACHE = ENV.get("API_TOKEN_REVOCATION_CACHE", "default" if 
 if API_TOKEN_REVOCATION_CACHE and API_TOKEN_REVOCATION_CACHE not in CACHES:
     raise ImproperlyConfigured("API_TOKEN_REVOCATION_CACHE names a cache that is not configured")
 # DJANGO_HTTPS=1: served over HTTPS (behind a proxy that sets X-Forwarded-Proto). Turns on HSTS for
-# a year with subdomains and preload, the redirect to HTTPS (but /health*, which probes ask over
-# plain HTTP), secure session and CSRF cookies and trusting X-Forwarded-Proto from the proxy. Each
+# a year with subdomains and preload, the redirect to HTTPS (but /health* and /metrics, asked over
+# plain HTTP inside the network), secure session and CSRF cookies and trusting X-Forwarded-Proto from the proxy. Each
 # can be set on its own: SECURE_HSTS_SECONDS, SECURE_HSTS_INCLUDE_SUBDOMAINS, SECURE_HSTS_PRELOAD,
 # SECURE_SSL_REDIRECT, SESSION_COOKIE_SECURE, CSRF_COOKIE_SECURE, SECURE_PROXY_SSL_HEADER
 # ("HTTP_X_FORWARDED_PROTO,https", or empty when no proxy strips and sets that header: a client
@@ -449,7 +449,8 @@ SECURE_HSTS_SECONDS = _env_int("SECURE_HSTS_SECONDS", 31_536_000 if DJANGO_HTTPS
 SECURE_HSTS_INCLUDE_SUBDOMAINS = _env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", DJANGO_HTTPS)
 SECURE_HSTS_PRELOAD = _env_bool("SECURE_HSTS_PRELOAD", DJANGO_HTTPS)
 SECURE_SSL_REDIRECT = _env_bool("SECURE_SSL_REDIRECT", DJANGO_HTTPS)
-SECURE_REDIRECT_EXEMPT = [r"^health(/|$)"]
+# Probes and the metrics scraper ask over plain HTTP inside the network: not redirected.
+SECURE_REDIRECT_EXEMPT = [r"^health(/|$)", r"^metrics$"]
 SESSION_COOKIE_SECURE = _env_bool("SESSION_COOKIE_SECURE", DJANGO_HTTPS)
 CSRF_COOKIE_SECURE = _env_bool("CSRF_COOKIE_SECURE", DJANGO_HTTPS)
 _proxy_header = ENV.get("SECURE_PROXY_SSL_HEADER", "HTTP_X_FORWARDED_PROTO,https" if DJANGO_HTTPS else "")

@@ -108,3 +108,28 @@ def test_the_memory_is_bounded(monkeypatch) -> None:
     for token in tokens:
         auth.authenticate_credentials(token.key)
     assert list(authentication._checked) == [t.token.digest for t in tokens[-3:]]
+
+
+def _redis_caches(location: str) -> dict:
+    from django.conf import settings
+
+    return {**settings.CACHES, "revocation": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                                              "LOCATION": location, "KEY_PREFIX": f"h10-{time.monotonic_ns()}"}}
+
+
+def test_a_new_shared_generation_makes_the_process_look_the_token_up_again() -> None:
+    from django.core.cache import caches
+
+    with override_settings(CACHES=_redis_caches("redis://127.0.0.1:6379/10"), API_TOKEN_REVOCATION_CACHE="revocation"):
+        client = api_client()
+        assert [_token_lookups(client) for _ in range(2)] == [1, 0]
+        caches["revocation"].set(authentication.GENERATION_KEY, "changed elsewhere", timeout=None)
+        assert [_token_lookups(client) for _ in range(2)] == [1, 0]
+        authentication.bump_generation()  # what a revocation in another process does
+        assert _token_lookups(client) == 1
+
+
+def test_an_unreadable_shared_cache_means_every_request_looks_the_token_up() -> None:
+    with override_settings(CACHES=_redis_caches("redis://127.0.0.1:1/0"), API_TOKEN_REVOCATION_CACHE="revocation"):
+        client = api_client()
+        assert [_token_lookups(client) for _ in range(3)] == [1, 1, 1]
