@@ -79,7 +79,7 @@ NON_STAFF_SCOPES: tuple[str, ...] = (
 )
 
 
-class TestToken:
+class IssuedTestToken:
     """A token issued for a test: ``key`` (the only place the key exists), ``token`` (its row)."""
 
     def __init__(self, issued: IssuedToken) -> None:
@@ -98,7 +98,7 @@ def make_account(
     scopes: tuple[str, ...] | list[str] | None = None,
     user_id: int | None = None,
     expires_in: dt.timedelta | None = None,
-) -> tuple[Any, TestToken]:
+) -> tuple[Any, IssuedTestToken]:
     """A Django auth account (on default) with a new API token.
 
     ``staff``: a staff account, token with every scope. Otherwise ``scopes`` (default
@@ -116,13 +116,13 @@ def make_account(
                 account.is_staff = True
                 account.save(update_fields=["is_staff"])
         issued = token_create(username=username, scopes=granted, bound_user_id=user_id, expires_in=expires_in)
-    return issued.token.account, TestToken(issued)
+    return issued.token.account, IssuedTestToken(issued)
 
 
 def api_client(
     *,
     staff: bool = False,
-    token: TestToken | None = None,
+    token: IssuedTestToken | None = None,
     scopes: tuple[str, ...] | list[str] | None = None,
     user_id: int | None = None,
     expires_in: dt.timedelta | None = None,

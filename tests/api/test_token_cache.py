@@ -14,7 +14,7 @@ from rest_framework.test import APIClient
 from api import authentication
 from core import aliases
 from tests.api.conftest import assert_problem
-from tests.factories import TestToken, api_client, make_account
+from tests.factories import IssuedTestToken, api_client, make_account
 
 pytestmark = pytest.mark.django_db(databases=[aliases.DEFAULT, aliases.USERS])
 
@@ -26,7 +26,7 @@ def _token_lookups(client: APIClient, expected_status: int = 200) -> int:
     return sum("api_token" in q["sql"] and q["sql"].lstrip().upper().startswith("SELECT") for q in default.captured_queries)
 
 
-def _client(token: TestToken) -> APIClient:
+def _client(token: IssuedTestToken) -> APIClient:
     return api_client(token=token)
 
 
