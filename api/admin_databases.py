@@ -8,7 +8,6 @@ from django.conf import settings
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from api.problems import PROBLEM_CONTENT_TYPE, ProblemSerializer
 from rest_framework import serializers
-from rest_framework.permissions import IsAdminUser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -94,7 +93,7 @@ _ERRORS = {
 
 # --- views -------------------------------------------------------------------------------------
 class AdminDatabaseListView(APIView):
-    permission_classes = [IsAdminUser]
+    read_scope = "admin"  # api.permissions
 
     @extend_schema(
         operation_id="admin_databases_list",
@@ -109,7 +108,7 @@ class AdminDatabaseListView(APIView):
 
 
 class AdminSlowQueryView(APIView):
-    permission_classes = [IsAdminUser]
+    read_scope = "admin"  # api.permissions
 
     @extend_schema(
         operation_id="admin_databases_slow_queries",

@@ -18,6 +18,7 @@ from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
 from rest_framework.views import APIView
 
+from api import permissions as who
 from api.problems import PROBLEM_CONTENT_TYPE, ProblemSerializer
 from core.services import activity, dashboard, reports, stats, user_stats
 
@@ -29,9 +30,9 @@ from core.services import activity, dashboard, reports, stats, user_stats
 class AggregatesUserSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     username = serializers.CharField()
-    email = serializers.EmailField()
-    first_name = serializers.CharField()
-    last_name = serializers.CharField()
+    email = serializers.EmailField(allow_null=True, help_text=who.PII_NOTE)
+    first_name = serializers.CharField(allow_null=True, help_text=who.PII_NOTE)
+    last_name = serializers.CharField(allow_null=True, help_text=who.PII_NOTE)
     created_at = serializers.DateTimeField()
     updated_at = serializers.DateTimeField()
 
@@ -79,7 +80,7 @@ class AggregatesDashboardSerializer(serializers.Serializer):
 class AggregatesUserBriefSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     username = serializers.CharField()
-    email = serializers.EmailField()
+    email = serializers.EmailField(allow_null=True, help_text=who.PII_NOTE)
 
 
 class AggregatesUserStatsFiguresSerializer(serializers.Serializer):
@@ -152,7 +153,7 @@ class AggregatesActivityEventsSerializer(serializers.Serializer):
 class AggregatesActivityUserSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     username = serializers.CharField()
-    email = serializers.EmailField()
+    email = serializers.EmailField(allow_null=True, help_text=who.PII_NOTE)
     created_at = serializers.DateTimeField()
     post_count = serializers.IntegerField(allow_null=True)
     posts = AggregatesActivityPostSerializer(many=True, allow_null=True, help_text="The newest posts (at most 5).")
@@ -173,7 +174,7 @@ class AggregatesActivityPageSerializer(serializers.Serializer):
 class AggregatesReportUserSerializer(serializers.Serializer):
     id = serializers.IntegerField()
     username = serializers.CharField()
-    email = serializers.EmailField()
+    email = serializers.EmailField(allow_null=True, help_text=who.PII_NOTE)
     created_at = serializers.DateTimeField()
     event_count = serializers.IntegerField(allow_null=True)
 
@@ -238,7 +239,9 @@ class UserDashboardView(_AggregateView):
         responses={200: AggregatesDashboardSerializer, **_ERRORS_USER},
     )
     def get(self, request: Request, user_id: int) -> Response:
-        return Response(dashboard.user_dashboard(user_id=user_id))
+        answer = dict(dashboard.user_dashboard(user_id=user_id))
+        answer["user"] = who.redact_user(request, dict(answer["user"]))
+        return Response(answer)
 
 
 class UserStatsView(_AggregateView):
@@ -255,7 +258,9 @@ class UserStatsView(_AggregateView):
         responses={200: AggregatesUserStatsSerializer, **_ERRORS_USER},
     )
     def get(self, request: Request, user_id: int) -> Response:
-        return Response(user_stats.user_stats(user_id=user_id))
+        answer = dict(user_stats.user_stats(user_id=user_id))  # (may be the cached dict: redact a copy)
+        answer["user"] = who.redact_user(request, dict(answer["user"]))
+        return Response(answer)
 
 
 class StatsView(_AggregateView):
@@ -312,6 +317,8 @@ class UsersActivityView(_AggregateView):
         answer = activity.recent_users_activity(
             days=params["days"], page=params["page"], page_size=params["page_size"]
         )
+        answer["results"] = [dict(user) for user in answer["results"]]
+        who.redact_users(request, answer["results"])
         following, previous = _page_links(request, params["page"], params["page_size"], answer["count"])
         return Response({"count": answer["count"], "next": following, "previous": previous, **answer})
 
@@ -325,4 +332,7 @@ class NewUserActivityReportView(_AggregateView):
         responses={200: AggregatesNewUserActivitySerializer, (401, PROBLEM_CONTENT_TYPE): _ERRORS_USER[(401, PROBLEM_CONTENT_TYPE)], (503, PROBLEM_CONTENT_TYPE): _ERRORS_USER[(503, PROBLEM_CONTENT_TYPE)]},
     )
     def get(self, request: Request) -> Response:
-        return Response(reports.new_user_activity())
+        answer = dict(reports.new_user_activity())
+        answer["users"] = [dict(user) for user in answer["users"]]
+        who.redact_users(request, answer["users"])
+        return Response(answer)

@@ -135,7 +135,9 @@ def _from_api_exception(exc: exceptions.APIException) -> Response:
         return _respond(problem(status_code, errors[0]["message"] if errors else "Error.", errors=errors), headers)
     code = getattr(detail, "code", None) or exc.default_code
     errors = [field_error(None, str(code), str(detail))] if status_code == 400 else []
-    return _respond(problem(status_code, str(detail), errors=errors), headers)
+    # A missing scope (api.permissions.ScopeRequired) names the scope the operation needs.
+    extensions = {"required_scope": exc.required_scope} if getattr(exc, "required_scope", None) else {}
+    return _respond(problem(status_code, str(detail), errors=errors, **extensions), headers)
 
 
 def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:

@@ -25,6 +25,7 @@ from rest_framework import filters
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 
+from api.permissions import PII_FIELDS, require_pii_read
 from core.analytics.models import AnalyticsEvent
 from core.blog.models import Post
 from core.users.models import User
@@ -43,6 +44,9 @@ class FilterBackend(DjangoFilterBackend):
         params = request.query_params
         if filterset_class is not None and not any(name in params for name in filterset_class.base_filters):
             return queryset
+        for name in getattr(filterset_class, "pii_filters", ()):
+            if name in params:  # an oracle for "is this email registered?" (api.permissions)
+                require_pii_read(request, f"The `{name}` filter")
         return super().filter_queryset(request, queryset, view)
 
 
@@ -69,6 +73,9 @@ class StrictOrderingFilter(filters.OrderingFilter):
         names = [t.lstrip("-") for t in terms]
         if len(set(names)) != len(names):
             raise ValidationError({self.ordering_param: ["A field may appear only once."]}, code="invalid")
+        for name in names:
+            if name in PII_FIELDS:  # the order of a list tells its hidden values apart
+                require_pii_read(request, f"Ordering by `{name}`")
         pk = queryset.model._meta.pk.name
         if pk not in names and "pk" not in names:
             terms.append(f"-{pk}" if terms[-1].startswith("-") else pk)
@@ -93,6 +100,13 @@ class StrictOrderingFilter(filters.OrderingFilter):
 
 class StrictSearchFilter(filters.SearchFilter):
     search_description = f"Case-insensitive search (at most {MAX_SEARCH_LENGTH} characters); empty is no search."
+
+    def filter_queryset(self, request: Request, queryset: QuerySet, view: Any) -> QuerySet:
+        fields = getattr(view, "search_fields", None) or ()
+        if request.query_params.get(self.search_param) and any(f.lstrip("^=@$") in PII_FIELDS for f in fields):
+            # A search that covers emails and names would tell who is registered (api.permissions).
+            require_pii_read(request, "Searching users (on emails and names)")
+        return super().filter_queryset(request, queryset, view)
 
     def get_search_terms(self, request: Request) -> list[str]:
         value = request.query_params.get(self.search_param, "")
@@ -202,11 +216,14 @@ class UserFilterSet(django_filters.FilterSet):
     username = django_filters.CharFilter(field_name="username", lookup_expr="iexact", max_length=150,
                                          help_text="Exact username, case-insensitive (as uniqueness is).")
     email = django_filters.CharFilter(field_name="email", lookup_expr="iexact", max_length=254,
-                                      help_text="Email, case-insensitive.")
+                                      help_text="Email, case-insensitive. Needs the `pii:read` scope (403 otherwise).")
     created_after = AwareDateTimeFilter(field_name="created_at", lookup_expr="gte",
                                                      help_text="Created at or after this time." + TIME_HELP)
     created_before = AwareDateTimeFilter(field_name="created_at", lookup_expr="lt",
                                                       help_text="Created before this time." + TIME_HELP)
+
+    #: filters that need pii:read (FilterBackend)
+    pii_filters = ("email",)
 
     class Meta:
         model = User

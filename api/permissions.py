@@ -1,18 +1,172 @@
-"""Permissions: every ``/api/v1/`` endpoint needs a token; some writes need staff."""
+"""Who may do what: the scope every operation needs, object ownership, personal data.
 
+The rules (docs/security.md):
+
+- every ``/api/v1/`` operation needs a token holding its scope (:func:`required_scope`): ``read``
+  for reads (``admin`` for the databases' views), the view's ``write_scope`` for the rest
+  (writes that store or reveal emails also ``pii:read``). A view
+  that names no scope for a write refuses it (fail closed). Missing scope: 403 with
+  ``required_scope``;
+- a token bound to user U (``Grant.bound_user_id``) writes only U's objects
+  (:func:`require_acting_for`, :class:`PostOwnership`) and cannot do writes that concern no user
+  of its own (registering others, creating users, legacy customers);
+- an unbound token with a write scope is a trusted backend: it may act for any user;
+- personal data (``email``, ``first_name``, ``last_name``) is shown only to tokens with
+  ``pii:read`` and to the bound user's own record (:func:`may_read_pii`, :func:`redact_user`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, MutableMapping
 from typing import Any
 
-from rest_framework import permissions
+from rest_framework import exceptions, permissions
 from rest_framework.request import Request
 
+from core.tokens import scopes as scope_names
 
-class IsStaffForWrites(permissions.BasePermission):
-    """Reads for any authenticated caller; writes (POST, PUT, PATCH, DELETE) for staff only (403)."""
+PII_FIELDS = ("email", "first_name", "last_name")
+#: Why personal fields may be null: said once, in every schema that carries them.
+PII_NOTE = (
+    "Personal data: null unless the token has `pii:read` or is bound to this user."
+)
 
-    message = "Only staff accounts may change this resource."
+
+class ScopeRequired(exceptions.PermissionDenied):
+    """403 naming the scope the operation needs (``required_scope`` in the problem body)."""
+
+    default_code = "scope_required"
+
+    def __init__(self, scope: str, detail: str | None = None) -> None:
+        self.required_scope = scope
+        super().__init__(detail or f"This operation needs a token with the `{scope}` scope.")
+
+
+class NotOwner(exceptions.PermissionDenied):
+    """403: a bound token acting for another user."""
+
+    default_code = "not_owner"
+
+
+def grant_of(request: Request) -> Any:
+    """The request's :class:`api.authentication.Grant`, or None (no token, or another kind of auth)."""
+    auth = getattr(request, "auth", None)
+    return auth if hasattr(auth, "scopes") else None
+
+
+def required_scopes(view: Any, method: str) -> tuple[str, ...]:
+    """The scopes ``method`` on ``view`` needs (all of them); empty when the view names none for a
+    write (then refused: fail closed). A view says ``read_scope`` (default ``read``),
+    ``write_scope`` (a scope or a tuple) and, per action, ``action_scopes``."""
+    by_action = getattr(view, "action_scopes", None) or {}
+    action = getattr(view, "action", None)
+    if action in by_action:
+        needed = by_action[action]
+    elif method in permissions.SAFE_METHODS:
+        needed = getattr(view, "read_scope", scope_names.READ)
+    else:
+        needed = getattr(view, "write_scope", None)
+    if not needed:
+        return ()
+    return (needed,) if isinstance(needed, str) else tuple(needed)
+
+
+class HasScope(permissions.BasePermission):
+    """The default permission of every API view: a token (401 otherwise) holding the scope the
+    operation needs (403 with ``required_scope`` otherwise)."""
 
     def has_permission(self, request: Request, view: Any) -> bool:
-        if request.method in permissions.SAFE_METHODS:
-            return True
-        user = request.user
-        return bool(user and user.is_authenticated and user.is_staff)
+        grant = grant_of(request)
+        if grant is None:
+            return False  # DRF answers 401 (WWW-Authenticate: Token)
+        needed = required_scopes(view, request.method)
+        if not needed:
+            raise exceptions.PermissionDenied("No token may do this operation.")
+        for scope in needed:
+            if not grant.has(scope):
+                raise ScopeRequired(scope)
+        return True
+
+
+def is_bound(request: Request) -> bool:
+    grant = grant_of(request)
+    return grant is not None and grant.bound_user_id is not None
+
+
+def require_acting_for(request: Request, user_id: int | None, *, allow_none: bool = False) -> None:
+    """A bound token may act only for its own user: 403 when ``user_id`` is another's (or None,
+    unless ``allow_none``). Unbound tokens act for anyone."""
+    grant = grant_of(request)
+    if grant is None or grant.bound_user_id is None:
+        return
+    if user_id is None and allow_none:
+        return
+    if user_id != grant.bound_user_id:
+        raise NotOwner(f"This token is bound to user {grant.bound_user_id}; it may act only for that user.")
+
+
+def require_unbound(request: Request, what: str) -> None:
+    """403 for a bound token on a write that concerns no user of its own."""
+    grant = grant_of(request)
+    if grant is not None and grant.bound_user_id is not None:
+        raise NotOwner(f"A token bound to a user may not {what}.")
+
+
+class PostOwnership(permissions.BasePermission):
+    """A bound token changes and deletes only posts whose author is its user."""
+
+    def has_object_permission(self, request: Request, view: Any, obj: Any) -> bool:
+        if request.method not in permissions.SAFE_METHODS:
+            require_acting_for(request, obj.author_id)
+        return True
+
+
+class EventOwnership:
+    """Events: a bound token records only events with its own ``user_id`` or none (a batch with
+    any other is refused whole)."""
+
+    @staticmethod
+    def check(request: Request, user_ids: Iterable[int | None]) -> None:
+        grant = grant_of(request)
+        if grant is None or grant.bound_user_id is None:
+            return
+        others = {uid for uid in user_ids if uid is not None and uid != grant.bound_user_id}
+        if others:
+            raise NotOwner(
+                f"This token is bound to user {grant.bound_user_id}; it may record events only for that user "
+                f"(or none). {len(others)} other user id(s) given; nothing was recorded."
+            )
+
+
+# --- personal data -------------------------------------------------------------------------------
+def may_read_all_pii(request: Request | None) -> bool:
+    grant = grant_of(request) if request is not None else None
+    return grant is not None and grant.has(scope_names.PII_READ)
+
+
+def may_read_pii(request: Request | None, user_id: Any) -> bool:
+    grant = grant_of(request) if request is not None else None
+    if grant is None:
+        return False
+    return grant.has(scope_names.PII_READ) or (grant.bound_user_id is not None and grant.bound_user_id == user_id)
+
+
+def redact_user(request: Request | None, user: MutableMapping[str, Any] | None, id_field: str = "id") -> Any:
+    """Null the personal fields of one user dict the caller may not read (in place; returned)."""
+    if user is not None and not may_read_pii(request, user.get(id_field)):
+        for name in PII_FIELDS:
+            if name in user:
+                user[name] = None
+    return user
+
+
+def redact_users(request: Request | None, users: Iterable[MutableMapping[str, Any]] | None) -> None:
+    if users is None or may_read_all_pii(request):
+        return
+    for user in users:
+        redact_user(request, user)
+
+
+def require_pii_read(request: Request, what: str) -> None:
+    if not may_read_all_pii(request):
+        raise ScopeRequired(scope_names.PII_READ, f"{what} needs a token with the `pii:read` scope.")

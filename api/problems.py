@@ -91,3 +91,6 @@ class ProblemSerializer(serializers.Serializer):
     step = serializers.CharField(
         required=False, help_text="Registrations only: the saga step that failed (`create_user`, `create_profile`, `record_event`)."
     )
+    required_scope = serializers.CharField(
+        required=False, help_text="403 for a missing scope only: the scope the operation needs (`posts:write`)."
+    )

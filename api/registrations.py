@@ -20,6 +20,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from api import permissions as who
 from api.exceptions import field_errors_detail
 from api.idempotency import IDEMPOTENCY_PARAMETER, IDEMPOTENCY_RESPONSES, idempotent, problem_response
 from core.blog.models import UserProfile
@@ -28,7 +29,7 @@ from core.errors import FieldErrors, SourceUnavailable
 from core.services import saga
 from core.services.registration import STEP_USER, user_register
 from core.users import services as users_services
-from core.users.models import User
+from api.serializers.users import UserOutputSerializer
 
 
 # --- serializers -------------------------------------------------------------------------------
@@ -45,10 +46,8 @@ class RegistrationInputSerializer(serializers.Serializer):
     profile = RegistrationProfileInputSerializer(required=False)
 
 
-class RegistrationUserSerializer(serializers.ModelSerializer):
-    class Meta:
-        model = User
-        fields = ["id", "username", "email", "first_name", "last_name", "created_at", "updated_at"]
+class RegistrationUserSerializer(UserOutputSerializer):
+    """The registered user: personal fields null unless the caller may read them (as everywhere)."""
 
 
 class RegistrationProfileSerializer(serializers.ModelSerializer):
@@ -74,10 +73,21 @@ def _field_errors(errors: dict[str, list[tuple[str, str]]]) -> list[dict[str, An
 def saga_problem(exc: Exception) -> Response | None:
     """The answer to a failed registration, or None when ``exc`` is not one this view answers."""
     if isinstance(exc, FieldErrors) and not isinstance(exc, saga.SagaStepFailed):
-        # The users service's checks, run before the saga: answered as POST /users/ answers them.
+        # The users service's checks, run before the saga: answered as POST /users/ answers them,
+        # but a taken email, which only callers with pii:read can be told (docs/security.md), is a 409.
         errors = _field_errors(exc.errors)
+        if any(e["field"] == "email" and e["code"] == "unique" for e in errors):
+            return problem_response(409, "conflict", "Conflict", field_errors_detail(errors),
+                                    errors=errors, step=STEP_USER, alias=aliases.USERS)
         return problem_response(400, "invalid-request", "The request is invalid", field_errors_detail(errors),
                                 errors=errors, step=STEP_USER, alias=aliases.USERS)
+    if isinstance(exc, saga.SagaStepConflict) and exc.field == "email":
+        # A race past the check on the email: the same 409 as the check.
+        message = users_services.UNIQUE_MESSAGES["email"]
+        return problem_response(
+            409, "conflict", "Conflict", message,
+            errors=[{"field": "email", "code": "unique", "message": message}], step=exc.step, alias=exc.alias,
+        )
     if isinstance(exc, saga.SagaStepConflict) and exc.field in users_services.UNIQUE_MESSAGES:
         # A race past the check, refused by users_db's unique index: the same answer as the check.
         message = users_services.UNIQUE_MESSAGES[exc.field]
@@ -94,6 +104,9 @@ def saga_problem(exc: Exception) -> Response | None:
         )
     if isinstance(exc, saga.SagaStepInvalid):
         errors = _field_errors(exc.errors)
+        if any(e["field"] == "email" and e["code"] == "unique" for e in errors):
+            return problem_response(409, "conflict", "Conflict", field_errors_detail(errors),
+                                    errors=errors, step=exc.step, alias=exc.alias)
         unique = bool(errors) and all(e["code"] == "unique" for e in errors)
         detail = field_errors_detail(errors) if unique else f"step {exc.step} on {exc.alias} refused the data"
         return problem_response(400, "invalid-request", "The request is invalid", detail,
@@ -119,6 +132,10 @@ def saga_problem(exc: Exception) -> Response | None:
 class RegistrationView(APIView):
     """Register a user: users_db, default and analytics_db written as one saga."""
 
+    # api.permissions. pii:read too: whether a registration succeeds tells whether its email was
+    # taken (the user appears or not), so only callers trusted with emails may register (409 then).
+    write_scope = ("registrations:write", "pii:read")
+
     @extend_schema(
         operation_id="registrations_create",
         summary="Register a user (user, profile and event, all or nothing)",
@@ -131,10 +148,11 @@ class RegistrationView(APIView):
         parameters=[IDEMPOTENCY_PARAMETER],
         responses={
             201: RegistrationOutputSerializer,
-            (400, PROBLEM_CONTENT_TYPE): OpenApiResponse(ProblemSerializer, description="Invalid fields, or the username or "
-                                 "email is taken (case-insensitively; `errors[].code` `unique`, as on POST /users/), or a step refused the data."),
-            (409, PROBLEM_CONTENT_TYPE): OpenApiResponse(ProblemSerializer, description="A profile already exists for the id, "
-                                 "or the Idempotency-Key's first request is still running."),
+            (400, PROBLEM_CONTENT_TYPE): OpenApiResponse(ProblemSerializer, description="Invalid fields, or the username "
+                                 "is taken (case-insensitively; `errors[].code` `unique`, as on POST /users/), or a step refused the data."),
+            (409, PROBLEM_CONTENT_TYPE): OpenApiResponse(ProblemSerializer, description="The email is taken (`errors[]` names "
+                                 "`email`, code `unique`; only callers with `pii:read` may register, so only they learn it), "
+                                 "a profile already exists for the id, or the Idempotency-Key's first request is still running."),
             **{k: v for k, v in IDEMPOTENCY_RESPONSES.items() if k[0] == 422},
             (503, PROBLEM_CONTENT_TYPE): OpenApiResponse(ProblemSerializer, description="A database was unreachable or locked past the step's "
                                  "time limit; nothing was kept. Retry later (Retry-After)."),
@@ -151,6 +169,7 @@ class RegistrationView(APIView):
     )
     @idempotent
     def post(self, request: Request) -> Response:
+        who.require_unbound(request, "register users")
         serializer = RegistrationInputSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = dict(serializer.validated_data)
@@ -162,7 +181,9 @@ class RegistrationView(APIView):
             if answer is None:
                 raise
             return answer
-        body = RegistrationOutputSerializer({"user": registration.user, "profile": registration.profile}).data
+        body = RegistrationOutputSerializer(
+            {"user": registration.user, "profile": registration.profile}, context={"request": request}
+        ).data
         headers = {}
         try:
             headers["Location"] = reverse("user-detail", kwargs={"pk": registration.user.pk})

@@ -159,16 +159,7 @@ def manage(env: dict[str, str], *args: str) -> str:
 
 
 def create_token(env: dict[str, str]) -> str:
-    code = (
-        "from django.contrib.auth import get_user_model\n"
-        "from rest_framework.authtoken.models import Token\n"
-        "account, _ = get_user_model().objects.get_or_create(username='faults-bench')\n"
-        "account.is_staff = True\n"
-        "account.save(update_fields=['is_staff'])\n"
-        "token, _ = Token.objects.get_or_create(user=account)\n"
-        "print(token.key)\n"
-    )
-    return manage(env, "shell", "-c", code).strip().splitlines()[-1]
+    return manage(env, "create_api_token", "faults-bench", "--staff").strip().splitlines()[-1]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -17,10 +17,9 @@ import django
 
 django.setup()
 
-from django.contrib.auth import get_user_model  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connections  # noqa: E402
-from rest_framework.authtoken.models import Token  # noqa: E402
+from core.tokens.services import token_create  # noqa: E402
 
 from core import aliases  # noqa: E402
 from core.legacy.schema import ensure_customers_table  # noqa: E402
@@ -116,10 +115,10 @@ def main() -> None:
     else:
         print(f"already seeded ({have} events); --reset to seed again")
 
-    account, _ = get_user_model().objects.get_or_create(username="bench")
-    token, _ = Token.objects.get_or_create(user=account)
+    # An unbound backend token that may read and write posts, events and registrations (docs/security.md).
+    key = token_create(username="bench", scopes=("read", "posts:write", "events:write", "registrations:write")).key
     token_file = Path(os.environ.get("SWITCHYARD_VAR_DIR", "var/bench")) / "token"
-    token_file.write_text(token.key)
+    token_file.write_text(key)
     token_file.chmod(0o600)
     for alias, table in ((aliases.USERS, "users_user"), (aliases.DEFAULT, "blog_post"),
                          (aliases.ANALYTICS, "analytics_event"), (aliases.LEGACY, "customers")):

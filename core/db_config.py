@@ -15,6 +15,7 @@ Docs: https://docs.djangoproject.com/en/5.2/ref/databases/
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -128,13 +129,23 @@ def _configure(alias: str, url: str, environ: Mapping[str, str]) -> dict[str, An
     return config
 
 
+def private_file(path: Path) -> None:
+    """Create ``path`` empty and readable by its owner only (0600) when it does not exist: SQLite
+    then gives its -wal and -shm files the same mode. An existing file is left as it is."""
+    try:
+        os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    except FileExistsError:
+        pass
+
+
 def build_databases(environ: Mapping[str, str], var_dir: Path) -> dict[str, dict[str, Any]]:
     """Return the ``DATABASES`` setting for ``environ``; SQLite files live in ``var_dir``."""
     databases: dict[str, dict[str, Any]] = {}
     for primary in aliases.PRIMARIES:
         url = environ.get(aliases.URL_ENV[primary], "").strip()
         if not url:
-            var_dir.mkdir(parents=True, exist_ok=True)
+            var_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            private_file(var_dir / aliases.EMBEDDED_FILE[primary])
             url = f"sqlite:///{var_dir / aliases.EMBEDDED_FILE[primary]}"
         databases[primary] = _configure(primary, url, environ)
         replica_urls = environ.get(aliases.replica_env(primary), "")

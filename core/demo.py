@@ -15,11 +15,9 @@ import random
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
-from django.contrib.auth import get_user_model
 from django.db import connections, router, transaction
 from django.db.models import Model
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 
 from core.analytics.models import AnalyticsEvent
 from core.blog.models import Post, UserProfile
@@ -213,10 +211,7 @@ def seed_demo(
     CacheEntry.objects.bulk_create(entries, batch_size=batch_size)
     progress(f"cache_db: {len(entries)} cache entries written")
 
-    account_model = get_user_model()
-    admin, _ = account_model.objects.get_or_create(username="demo_admin", defaults={"is_staff": True})
-    if not admin.is_staff:
-        admin.is_staff = True
-        admin.save(update_fields=["is_staff"])
-    token, _ = Token.objects.get_or_create(user=admin)
-    return token.key
+    # A new staff token (every scope) each time: only its hash is stored, so an old key cannot be shown.
+    from core.tokens.services import token_create
+
+    return token_create(username="demo_admin", staff=True).key

@@ -48,7 +48,8 @@ if not SECRET_KEY:
         raise ImproperlyConfigured("SECRET_KEY must be set in the environment (or DJANGO_DEBUG=1).")
     # Development only: a random key per process, never a key written in the code.
     SECRET_KEY = secrets.token_urlsafe(50)
-ALLOWED_HOSTS = _env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
+# (Django's test client's "testserver" is not among the defaults: the test settings add it.)
+ALLOWED_HOSTS = _env_list("ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]")
 CSRF_TRUSTED_ORIGINS = _env_list("CSRF_TRUSTED_ORIGINS")
 # Bodies larger than this are refused with 413 (bytes), on every endpoint but the events batch.
 MAX_BODY_BYTES = _env_int("MAX_BODY_BYTES", 5 * 1024 * 1024)
@@ -69,7 +70,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
+    "rest_framework.authtoken",  # kept for its migrations: core.tokens 0002 hashed its keys away
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
@@ -80,17 +81,21 @@ INSTALLED_APPS = [
     "core.analytics.apps.AnalyticsConfig",
     "core.legacy.apps.LegacyConfig",
     "core.cache.apps.CacheConfig",
+    "core.tokens.apps.TokensConfig",
     "api.apps.ApiConfig",
 ]
 
 MIDDLEWARE = [
     # Outermost, so that every response carries X-Request-ID, even a CORS preflight or a redirect.
     "api.middleware.RequestIDMiddleware",
+    # Next, so that every answer carries the same security headers, the early ones (411, 413,
+    # 400 for a bad Host) included, and the HTTPS redirect comes before anything else (issue 10).
+    "django.middleware.security.SecurityMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "corsheaders.middleware.CorsMiddleware",
     # A chunked write body (no Content-Length) is a 411 before anything reads it as empty; an
     # announced length over the endpoint's cap a 413 before anything reads it at all.
     "api.middleware.BodyLimitMiddleware",
-    "django.middleware.security.SecurityMiddleware",
     # Static files (the API docs' Swagger UI/ReDoc assets) from the process itself, under gunicorn too.
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "routers.middleware.RoutingStateMiddleware",
@@ -105,7 +110,6 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "api.middleware.LazyMessageMiddleware",  # the admin's messages, storage built on first use
-    "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 
 ROOT_URLCONF = "core.urls"
@@ -284,8 +288,9 @@ API_TOKEN_CACHE_SECONDS = _env_float("API_TOKEN_CACHE_SECONDS", 5.0)
 LIST_COUNT_CACHE_SECONDS = _env_float("LIST_COUNT_CACHE_SECONDS", 2.0)
 LIST_COUNT_CACHE_MIN_ROWS = _env_int("LIST_COUNT_CACHE_MIN_ROWS", 10_000)
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["api.authentication.CachedTokenAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["api.authentication.ScopedTokenAuthentication"],
+    # A token holding the operation's scope (api.permissions; docs/security.md).
+    "DEFAULT_PERMISSION_CLASSES": ["api.permissions.HasScope"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     # JSON only, with the body size cap of DATA_UPLOAD_MAX_MEMORY_SIZE enforced (413).
     "DEFAULT_PARSER_CLASSES": ["api.parsers.JSONParser"],
@@ -311,7 +316,8 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "Switchyard API",
     "DESCRIPTION": (
         "One REST API over many databases.\n\n"
-        "Authenticate with `Authorization: Token <key>` (`manage.py create_api_token USERNAME`). "
+        "Authenticate with `Authorization: Token <key>` (`manage.py create_api_token USERNAME`); each "
+        "operation names the token scope it needs (docs/security.md). "
         "Errors are Problem Details (`application/problem+json`). Every response carries "
         "`X-Request-ID` (echoed when the request sends a valid one: 1-128 characters of "
         "`A-Za-z0-9-_.:/+=`) and `Server-Timing` with one entry per database alias touched "
@@ -333,6 +339,7 @@ SPECTACULAR_SETTINGS = {
     "POSTPROCESSING_HOOKS": [
         "drf_spectacular.hooks.postprocess_schema_enums",
         "openapi.hooks.add_common_headers",
+        "openapi.hooks.describe_token_scopes",
     ],
 }
 
@@ -419,3 +426,46 @@ _tablespaces.apply(DATABASES, DATABASE_TABLESPACES)
 # migrate runs on that alias.
 DEFAULT_TABLESPACE = ""
 BASE_DEFAULT_INDEX_TABLESPACE = DEFAULT_INDEX_TABLESPACE = ""
+
+# ---------------------------------------------------------------------------------------------
+# Security (issue 10): tokens, HTTPS, cookies, hosts. docs/security.md
+# https://docs.djangoproject.com/en/5.2/ref/settings/#secure-ssl-redirect , /howto/deployment/checklist/
+# ---------------------------------------------------------------------------------------------
+# Where processes share the generation that makes a revoked token refused by all of them at once
+# (api/authentication.py): the cache alias, "default" when CACHE_URL (Redis) is set; empty: none
+# (each process then honours a token it remembers for up to API_TOKEN_CACHE_SECONDS).
+API_TOKEN_REVOCATION_CACHE = ENV.get("API_TOKEN_REVOCATION_CACHE", "default" if ENV.get("CACHE_URL") else "")
+if API_TOKEN_REVOCATION_CACHE and API_TOKEN_REVOCATION_CACHE not in CACHES:
+    raise ImproperlyConfigured("API_TOKEN_REVOCATION_CACHE names a cache that is not configured")
+# DJANGO_HTTPS=1: served over HTTPS (behind a proxy that sets X-Forwarded-Proto). Turns on HSTS for
+# a year with subdomains and preload, the redirect to HTTPS (but /health* and /metrics, asked over
+# plain HTTP inside the network), secure session and CSRF cookies and trusting X-Forwarded-Proto from the proxy. Each
+# can be set on its own: SECURE_HSTS_SECONDS, SECURE_HSTS_INCLUDE_SUBDOMAINS, SECURE_HSTS_PRELOAD,
+# SECURE_SSL_REDIRECT, SESSION_COOKIE_SECURE, CSRF_COOKIE_SECURE, SECURE_PROXY_SSL_HEADER
+# ("HTTP_X_FORWARDED_PROTO,https", or empty when no proxy strips and sets that header: a client
+# could otherwise claim HTTPS).
+DJANGO_HTTPS = _env_bool("DJANGO_HTTPS", False)
+SECURE_HSTS_SECONDS = _env_int("SECURE_HSTS_SECONDS", 31_536_000 if DJANGO_HTTPS else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = _env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", DJANGO_HTTPS)
+SECURE_HSTS_PRELOAD = _env_bool("SECURE_HSTS_PRELOAD", DJANGO_HTTPS)
+SECURE_SSL_REDIRECT = _env_bool("SECURE_SSL_REDIRECT", DJANGO_HTTPS)
+# Probes and the metrics scraper ask over plain HTTP inside the network: not redirected.
+SECURE_REDIRECT_EXEMPT = [r"^health(/|$)", r"^metrics$"]
+SESSION_COOKIE_SECURE = _env_bool("SESSION_COOKIE_SECURE", DJANGO_HTTPS)
+CSRF_COOKIE_SECURE = _env_bool("CSRF_COOKIE_SECURE", DJANGO_HTTPS)
+_proxy_header = ENV.get("SECURE_PROXY_SSL_HEADER", "HTTP_X_FORWARDED_PROTO,https" if DJANGO_HTTPS else "")
+if _proxy_header.strip():
+    _name, _, _value = _proxy_header.partition(",")
+    if not _name.strip() or not _value.strip():
+        raise ImproperlyConfigured("SECURE_PROXY_SSL_HEADER must be 'HEADER,value' (HTTP_X_FORWARDED_PROTO,https)")
+    SECURE_PROXY_SSL_HEADER = (_name.strip(), _value.strip())
+# The same headers on every answer (SecurityMiddleware, outermost but for the request id):
+# nosniff, Referrer-Policy, Cross-Origin-Opener-Policy, X-Frame-Options: DENY.
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SESSION_COOKIE_HTTPONLY = True
+# A request with a bad Host: one WARNING line, no traceback (api.security.OneLineWarning).
+LOGGING.setdefault("filters", {})["one_line_warning"] = {"()": "api.security.OneLineWarning"}
+LOGGING["loggers"]["django.security.DisallowedHost"] = {"level": "WARNING", "filters": ["one_line_warning"], "propagate": True}

@@ -40,3 +40,22 @@ def add_common_headers(result: dict[str, Any], generator: Any, request: Any, pub
                 elif status == "405":
                     headers.setdefault("Allow", ALLOW)
     return result
+
+
+def describe_token_scopes(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
+    """The ``tokenAuth`` scheme lists the scopes (an apiKey scheme has no scopes of its own in
+    OpenAPI 3.0: they are in its description and ``x-scopes``; each operation names its own in
+    ``x-required-scopes`` and its description)."""
+    from core.tokens import scopes
+
+    scheme = result.get("components", {}).get("securitySchemes", {}).get("tokenAuth")
+    if scheme is not None:
+        rows = "\n".join(f"- `{name}`: {scopes.DESCRIPTIONS[name]}" for name in scopes.ALL)
+        scheme["description"] = (
+            "`Authorization: Token <key>` (`manage.py create_api_token`). Each operation needs the scopes "
+            "named in its description (`x-required-scopes`); a token without one is answered 403 with "
+            "`required_scope`. A token may be bound to one user: it then writes only that user's objects. "
+            "Scopes:\n" + rows
+        )
+        scheme["x-scopes"] = dict(scopes.DESCRIPTIONS)
+    return result

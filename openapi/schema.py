@@ -27,7 +27,8 @@ DESCRIPTIONS = {
     400: "Invalid input: malformed JSON, wrong types, out-of-range numbers, unknown query parameters or "
     "filter values; `errors[]` names each field.",
     401: "No token, or an invalid one (`WWW-Authenticate: Token`).",
-    403: "The token's account may not do this (staff only).",
+    403: "The token lacks a scope this operation needs (`required_scope` names it), or it is bound to a user "
+    "and the object or the user id given is another's.",
     404: "No such object (or page).",
     406: "The `Accept` header asks for something other than JSON.",
     413: "The body is larger than the server accepts.",
@@ -41,7 +42,32 @@ def problem_response(status: int, description: str | None = None) -> OpenApiResp
     return OpenApiResponse(ProblemSerializer, description=description or DESCRIPTIONS[status])
 
 
+def scopes_of(view: Any, method: str) -> tuple[str, ...]:
+    """The scopes an operation needs, as the permission checks them (api.permissions)."""
+    from api.permissions import HasScope, required_scopes
+
+    permissions = view.get_permissions() if hasattr(view, "get_permissions") else []
+    if not any(isinstance(p, HasScope) for p in permissions):
+        return ()
+    return required_scopes(view, method)
+
+
 class AutoSchema(openapi.AutoSchema):
+    def get_operation(self, *args: Any, **kwargs: Any) -> Any:
+        """Each ``/api/v1/`` operation states its scopes: ``x-required-scopes`` and a line of its
+        description. An operation that names none fails the schema (and so the suite)."""
+        operation = super().get_operation(*args, **kwargs)
+        if operation is None or not self.path.startswith(API_PREFIX):
+            return operation
+        scopes = scopes_of(self.view, self.method)
+        if not scopes:
+            raise ValueError(f"{self.method} {self.path} names no scope (api.permissions): give its view a write_scope")
+        line = "**Scope:** " + " and ".join(f"`{s}`" for s in scopes) + "."
+        description = operation.get("description") or ""
+        operation["description"] = f"{description}\n\n{line}" if description else line
+        operation["x-required-scopes"] = list(scopes)
+        return operation
+
     def _error_statuses(self) -> list[int]:
         view = self.view
         statuses = [400, 406, 503]

@@ -8,13 +8,14 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.utils import timezone
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from core.analytics.models import AnalyticsEvent
 from core.blog.models import Post, UserProfile
 from core.cache.models import CacheEntry
 from core.legacy.models import LegacyCustomer
+from core.tokens import scopes as scope_names
+from core.tokens.services import IssuedToken, token_create
 from core.users.models import User
 
 _seq = itertools.count(1)
@@ -69,19 +70,69 @@ def make_cache_entry(**fields: Any) -> CacheEntry:
     return CacheEntry.objects.create(**fields)
 
 
-def make_account(*, staff: bool = False, username: str | None = None) -> tuple[Any, Token]:
-    """A Django auth account (on default) with an API token."""
-    account = get_user_model().objects.create_user(
-        username=username or f"account{next(_seq)}", password=None, is_staff=staff
-    )
-    token, _ = Token.objects.get_or_create(user=account)
-    return account, token
+#: What ``api_client(staff=False)`` gives: what every non-staff token could do before scopes
+#: existed (and what migration tokens/0002 gives such tokens): reads with personal data, posts,
+#: events and registrations, unbound (a trusted backend). No users:write, legacy:write, admin.
+NON_STAFF_SCOPES: tuple[str, ...] = (
+    scope_names.READ, scope_names.POSTS_WRITE, scope_names.EVENTS_WRITE, scope_names.REGISTRATIONS_WRITE,
+    scope_names.PII_READ,
+)
 
 
-def api_client(*, staff: bool = False, token: Token | None = None) -> APIClient:
-    """An API client authenticated with a fresh token (staff or not)."""
+class IssuedTestToken:
+    """A token issued for a test: ``key`` (the only place the key exists), ``token`` (its row)."""
+
+    def __init__(self, issued: IssuedToken) -> None:
+        self.key = issued.key
+        self.token = issued.token
+        self.prefix = issued.token.prefix
+
+    def delete(self) -> None:
+        self.token.delete()
+
+
+def make_account(
+    *,
+    staff: bool = False,
+    username: str | None = None,
+    scopes: tuple[str, ...] | list[str] | None = None,
+    user_id: int | None = None,
+    expires_in: dt.timedelta | None = None,
+) -> tuple[Any, IssuedTestToken]:
+    """A Django auth account (on default) with a new API token.
+
+    ``staff``: a staff account, token with every scope. Otherwise ``scopes`` (default
+    :data:`NON_STAFF_SCOPES`); a scope that needs a staff account makes the account staff.
+    ``user_id`` binds the token to that users_db user.
+    """
+    username = username or f"account{next(_seq)}"
+    if staff and scopes is None:
+        issued = token_create(username=username, staff=True, bound_user_id=user_id, expires_in=expires_in)
+    else:
+        granted = tuple(scopes) if scopes is not None else NON_STAFF_SCOPES
+        if staff or set(granted) & scope_names.STAFF_ONLY:
+            account, _ = get_user_model().objects.get_or_create(username=username, defaults={"is_staff": True})
+            if not account.is_staff:
+                account.is_staff = True
+                account.save(update_fields=["is_staff"])
+        issued = token_create(username=username, scopes=granted, bound_user_id=user_id, expires_in=expires_in)
+    return issued.token.account, IssuedTestToken(issued)
+
+
+def api_client(
+    *,
+    staff: bool = False,
+    token: IssuedTestToken | None = None,
+    scopes: tuple[str, ...] | list[str] | None = None,
+    user_id: int | None = None,
+    expires_in: dt.timedelta | None = None,
+) -> APIClient:
+    """An API client with a fresh token: ``staff=True`` every scope; otherwise ``scopes`` (default
+    :data:`NON_STAFF_SCOPES`: read, posts:write, events:write, registrations:write,
+    pii:read), bound to
+    ``user_id`` when given."""
     if token is None:
-        _, token = make_account(staff=staff)
+        _, token = make_account(staff=staff, scopes=scopes, user_id=user_id, expires_in=expires_in)
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
     return client

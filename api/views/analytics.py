@@ -10,6 +10,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from api import permissions as who
 from api.filters import EventFilterSet, FilterBackend
 from api.idempotency import IDEMPOTENCY_PARAMETER, IDEMPOTENCY_RESPONSES, idempotent
 from api.pagination import TimestampCursorPagination
@@ -55,6 +56,7 @@ class EventViewSet(ResourceViewSet):
     pagination_class = TimestampCursorPagination
     serializer_class = EventOutputSerializer
     resource_name = "event"
+    write_scope = "events:write"  # api.permissions; a bound token: its own user_id or none
     #: the setting that caps request bodies (api.parsers); the batch action names its own
     max_body_setting = "MAX_BODY_BYTES"
 
@@ -72,6 +74,7 @@ class EventViewSet(ResourceViewSet):
     def create(self, request: Request) -> Response:
         data = EventInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
+        who.EventOwnership.check(request, [data.validated_data.get("user_id")])
         event = services.event_create(**data.validated_data)
         return Response(EventOutputSerializer(event).data, status=status.HTTP_201_CREATED)
 
@@ -94,6 +97,7 @@ class EventViewSet(ResourceViewSet):
             data = EventBatchInputSerializer(data=request.data)
             data.is_valid(raise_exception=True)
             events = data.validated_data["events"]
+        who.EventOwnership.check(request, (event.get("user_id") for event in events))
         created = services.event_batch_create(events=events)
         return Response(EventBatchOutputSerializer({"created": created}).data, status=status.HTTP_201_CREATED)
 

@@ -10,12 +10,12 @@ from django.conf import settings
 from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import status
-from rest_framework.permissions import SAFE_METHODS, IsAuthenticated
+from rest_framework.permissions import SAFE_METHODS
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from api.filters import StrictOrderingFilter, StrictSearchFilter
-from api.permissions import IsStaffForWrites
+from api import permissions as who
 from api.problems import PROBLEM_CONTENT_TYPE, ProblemSerializer
 from api.serializers.legacy import LegacyCustomerInputSerializer, LegacyCustomerOutputSerializer
 from api.views.base import ResourceViewSet
@@ -74,7 +74,7 @@ WRITE_NOTE = " Staff only, and only when the server allows legacy writes (`LEGAC
 class LegacyCustomerViewSet(ResourceViewSet):
     """Customers of the legacy MySQL table (legacy_db)."""
 
-    permission_classes = [IsAuthenticated, IsStaffForWrites]
+    write_scope = "legacy:write"  # api.permissions (who may do what)
     filter_backends = [StrictSearchFilter, StrictOrderingFilter]
     search_fields = ["customer_name", "customer_email"]
     ordering_fields = ["customer_id", "customer_name", "customer_email", "created_date"]
@@ -103,6 +103,8 @@ class LegacyCustomerViewSet(ResourceViewSet):
         ):
             raise LegacyWriteForbidden(LegacyCustomer)
         super().check_permissions(request)
+        if request.method not in SAFE_METHODS:
+            who.require_unbound(request, "change legacy customers")
 
     def get_queryset(self) -> QuerySet[LegacyCustomer]:
         return selectors.customer_list()

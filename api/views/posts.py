@@ -8,6 +8,7 @@ from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from api import permissions as who
 from api.filters import FilterBackend, PostFilterSet, StrictOrderingFilter, StrictSearchFilter
 from api.idempotency import IDEMPOTENCY_PARAMETER, IDEMPOTENCY_RESPONSES, idempotent
 from api.serializers.posts import PostInputSerializer, PostOutputSerializer, post_rows_output
@@ -54,12 +55,16 @@ class PostViewSet(ResourceViewSet):
     resource_name = "post"
     #: pages of ``.values()`` rows with the SQL compiled once per list shape (api.pagination.CompiledPages)
     compiled_pages = True
+    write_scope = "posts:write"  # api.permissions; a bound token: its own posts only
+    permission_classes = [who.HasScope, who.PostOwnership]
 
     def get_queryset(self) -> QuerySet[Post]:
         return selectors.post_list()
 
     def get_object(self) -> Post:
-        return selectors.post_get(post_id=self.object_id())
+        post = selectors.post_get(post_id=self.object_id())
+        self.check_object_permissions(self.request, post)  # a bound token: writes to its own posts only
+        return post
 
     def _out(self, post: Post, written: bool = False) -> dict:
         if written:
@@ -84,6 +89,7 @@ class PostViewSet(ResourceViewSet):
     def create(self, request: Request) -> Response:
         data = PostInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
+        who.require_acting_for(self.request, data.validated_data["author_id"])
         post = services.post_create(**data.validated_data)
         return Response(self._out(post, written=True), status=status.HTTP_201_CREATED)
 
@@ -91,6 +97,8 @@ class PostViewSet(ResourceViewSet):
         post = self.get_object()
         data = PostInputSerializer(data=request.data, partial=partial)
         data.is_valid(raise_exception=True)
+        if "author_id" in data.validated_data:
+            who.require_acting_for(request, data.validated_data["author_id"])  # no moving a post to another
         post = services.post_update(post=post, data=data.validated_data)
         return Response(self._out(post, written=True))
 

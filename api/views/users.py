@@ -5,12 +5,11 @@ from __future__ import annotations
 from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import status
-from rest_framework.permissions import IsAuthenticated
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from api.filters import FilterBackend, StrictOrderingFilter, StrictSearchFilter, UserFilterSet
-from api.permissions import IsStaffForWrites
+from api import permissions as who
 from api.problems import PROBLEM_CONTENT_TYPE, ProblemSerializer
 from api.serializers.users import UserInputSerializer, UserOutputSerializer
 from api.views.base import ResourceViewSet
@@ -23,8 +22,9 @@ TAG = "users"
 @extend_schema_view(
     list=extend_schema(
         summary="List users",
-        description="Page-numbered. Filters `username` (exact), `email` (case-insensitive), "
-        "`created_after`, `created_before`; `?search=` on username, email and names; `?ordering=`.",
+        description="Page-numbered. Filters `username` (exact), `email` (case-insensitive; needs `pii:read`), "
+        "`created_after`, `created_before`; `?search=` on username, email and names (needs `pii:read`); "
+        "`?ordering=` (by `email`: needs `pii:read`). Emails and names are null without `pii:read`.",
         responses={200: UserOutputSerializer(many=True)},
     ),
     retrieve=extend_schema(summary="Read a user", responses={200: UserOutputSerializer}),
@@ -58,7 +58,10 @@ TAG = "users"
 class UserViewSet(ResourceViewSet):
     """Users (users_db). Writes need a staff token."""
 
-    permission_classes = [IsAuthenticated, IsStaffForWrites]
+    write_scope = "users:write"  # api.permissions (who may do what)
+    # Writing emails tells whether one is taken (a uniqueness 400): those writes need pii:read too.
+    action_scopes = {"create": ("users:write", "pii:read"), "update": ("users:write", "pii:read"),
+                     "partial_update": ("users:write", "pii:read")}
     filter_backends = [FilterBackend, StrictSearchFilter, StrictOrderingFilter]
     filterset_class = UserFilterSet
     search_fields = ["username", "email", "first_name", "last_name"]
@@ -75,27 +78,30 @@ class UserViewSet(ResourceViewSet):
 
     def list(self, request: Request) -> Response:
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
-        return self.get_paginated_response(UserOutputSerializer(page, many=True).data)
+        return self.get_paginated_response(UserOutputSerializer(page, many=True, context={"request": request}).data)
 
     def retrieve(self, request: Request, pk: str) -> Response:
-        return Response(UserOutputSerializer(self.get_object()).data)
+        return Response(UserOutputSerializer(self.get_object(), context={"request": request}).data)
 
     def create(self, request: Request) -> Response:
         data = UserInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
+        who.require_unbound(request, "create users")
         user = services.user_create(**data.validated_data)
-        return Response(UserOutputSerializer(user).data, status=status.HTTP_201_CREATED)
+        return Response(UserOutputSerializer(user, context={"request": request}).data, status=status.HTTP_201_CREATED)
 
     def update(self, request: Request, pk: str, partial: bool = False) -> Response:
+        who.require_acting_for(request, self.object_id())
         user = self.get_object()
         data = UserInputSerializer(data=request.data, partial=partial)
         data.is_valid(raise_exception=True)
         user = services.user_update(user=user, data=data.validated_data)
-        return Response(UserOutputSerializer(user).data)
+        return Response(UserOutputSerializer(user, context={"request": request}).data)
 
     def partial_update(self, request: Request, pk: str) -> Response:
         return self.update(request, pk, partial=True)
 
     def destroy(self, request: Request, pk: str) -> Response:
+        who.require_acting_for(request, self.object_id())
         services.user_delete(user_id=self.object_id())
         return Response(status=status.HTTP_204_NO_CONTENT)

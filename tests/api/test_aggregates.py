@@ -26,9 +26,9 @@ from tests.services.faults import Stopwatch, alias_down, table_locked, wait_for_
 
 ALL = [aliases.DEFAULT, aliases.USERS, aliases.ANALYTICS, aliases.LEGACY, aliases.CACHE]
 USER_DBS = [aliases.DEFAULT, aliases.USERS, aliases.ANALYTICS, aliases.CACHE]
-#: The token lookup (one query on default on the token's first request; then it is remembered
-#: for API_TOKEN_CACHE_SECONDS, see api/authentication.py).
-AUTH = 1
+#: The token lookup and its last use stamped (two queries on default on the token's first
+#: request; then it is remembered for API_TOKEN_CACHE_SECONDS, see api/authentication.py).
+AUTH = 2
 
 
 class _Recorder:

@@ -59,8 +59,9 @@ def test_list_query_counts_constant_in_page_size(client_) -> None:
         ) as analytics:
             assert client_.get(URL, {"page_size": size}).status_code == 200
         counts.append((len(default), len(analytics)))
-    # the token (looked up once, then remembered); one page query (no COUNT with a cursor)
-    assert counts == [(1, 1), (0, 1)]
+    # the token (looked up once and its first use stamped, then remembered); one page query (no COUNT
+    # with a cursor)
+    assert counts == [(2, 1), (0, 1)]
 
 
 def test_filters(client_) -> None:

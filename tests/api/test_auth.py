@@ -9,10 +9,12 @@ from django.conf import settings
 from django.core.cache import caches
 from django.core.management import call_command
 from django.test import override_settings
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from core import aliases
+from core.tokens import scopes as scope_names
+from core.tokens.models import ApiToken
+from core.tokens.services import key_digest
 from tests.api.conftest import assert_problem
 from tests.factories import api_client
 
@@ -25,25 +27,27 @@ def run(*args: str) -> str:
     return out.getvalue().strip()
 
 
-def test_create_api_token_issues_a_working_token() -> None:
+def test_create_api_token_issues_a_read_only_token_by_default() -> None:
     key = run("robot")
-    token = Token.objects.get(key=key)
-    assert token.user.username == "robot" and not token.user.is_staff
-    assert not token.user.has_usable_password()
-    assert run("robot") == key  # the same token again
+    token = ApiToken.objects.get(digest=key_digest(key))
+    assert token.account.username == "robot" and not token.account.is_staff
+    assert not token.account.has_usable_password()
+    assert token.scopes == "read" and token.bound_user_id is None and token.expires_at is None
+    second = run("robot")
+    assert second != key  # a new token each time: the first key cannot be shown again
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
     assert client.get("/api/v1/users/").status_code == 200
-    assert_problem(client.post("/api/v1/users/", {"username": "a", "email": "a@example.com"}, format="json"), 403)
+    refused = assert_problem(client.post("/api/v1/posts/", {"title": "t", "author_id": 1}, format="json"), 403)
+    assert refused["required_scope"] == "posts:write"
 
 
-def test_create_api_token_staff_and_rotate() -> None:
+def test_create_api_token_staff_has_every_scope() -> None:
     key = run("admin-bot", "--staff")
-    assert Token.objects.get(key=key).user.is_staff
-    rotated = run("admin-bot", "--rotate")
-    assert rotated != key and not Token.objects.filter(key=key).exists()
+    token = ApiToken.objects.get(digest=key_digest(key))
+    assert token.account.is_staff and token.scope_set == set(scope_names.ALL)
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {rotated}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
     assert client.post("/api/v1/users/", {"username": "a", "email": "a@example.com"}, format="json").status_code == 201
 
 

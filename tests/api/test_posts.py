@@ -47,9 +47,9 @@ def test_list_costs_one_users_db_query_whatever_the_page_size(client_) -> None:
             response = client_.get(URL, {"page_size": size})
         assert response.status_code == 200 and len(response.json()["results"]) == size
         counts.append((len(default), len(users)))
-    # default: the token (looked up once, then remembered), COUNT(*), page; users_db: one query
-    # for the page's authors.
-    assert counts == [(3, 1), (2, 1)]
+    # default: the token (looked up and its first use stamped once, then remembered), COUNT(*),
+    # page; users_db: one query for the page's authors.
+    assert counts == [(4, 1), (2, 1)]
 
 
 def test_filters_and_ordering(client_) -> None:
@@ -150,4 +150,4 @@ def test_retrieve_costs_one_query_per_alias(client_) -> None:
     ) as users:
         body = client_.get(f"{URL}{post.pk}/").json()
     assert body["author"]["id"] == post.author_id
-    assert (len(default), len(users)) == (2, 1)  # token + post; the author
+    assert (len(default), len(users)) == (3, 1)  # token + its last use stamped + post; the author

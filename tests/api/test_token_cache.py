@@ -9,13 +9,12 @@ import pytest
 from django.db import connections
 from django.test import override_settings
 from django.test.utils import CaptureQueriesContext
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from api import authentication
 from core import aliases
 from tests.api.conftest import assert_problem
-from tests.factories import api_client, make_account
+from tests.factories import IssuedTestToken, api_client, make_account
 
 pytestmark = pytest.mark.django_db(databases=[aliases.DEFAULT, aliases.USERS])
 
@@ -24,10 +23,10 @@ def _token_lookups(client: APIClient, expected_status: int = 200) -> int:
     with CaptureQueriesContext(connections[aliases.DEFAULT]) as default:
         response = client.get("/api/v1/users/?page_size=1")
     assert response.status_code == expected_status, response.content
-    return sum("authtoken_token" in q["sql"] for q in default.captured_queries)
+    return sum("api_token" in q["sql"] and q["sql"].lstrip().upper().startswith("SELECT") for q in default.captured_queries)
 
 
-def _client(token: Token) -> APIClient:
+def _client(token: IssuedTestToken) -> APIClient:
     return api_client(token=token)
 
 
@@ -66,14 +65,16 @@ def test_a_deactivated_user_is_refused_at_once() -> None:
     assert_problem(client.get("/api/v1/users/"), 401)
 
 
-def test_a_user_made_staff_is_seen_at_once() -> None:
-    user, token = make_account()
+def test_an_account_no_longer_staff_loses_its_staff_scopes_at_once() -> None:
+    user, token = make_account(staff=True)
     client = _client(token)
-    body = {"username": "made-by-new-staff", "email": "made@example.com"}
-    assert_problem(client.post("/api/v1/users/", body, format="json"), 403)
-    user.is_staff = True
-    user.save()
+    body = {"username": "made-by-staff", "email": "made@example.com"}
     assert client.post("/api/v1/users/", body, format="json").status_code == 201
+    user.is_staff = False
+    user.save()
+    refused = assert_problem(client.post("/api/v1/users/", {**body, "username": "second", "email": "s@example.com"},
+                                         format="json"), 403)
+    assert refused["required_scope"] == "users:write"
 
 
 @override_settings(API_TOKEN_CACHE_SECONDS=0.3)
@@ -83,7 +84,7 @@ def test_a_token_revoked_by_another_process_is_refused_after_the_cache_time() ->
     assert _token_lookups(client) == 1
     # What another process's revocation looks like from here: no signal in this process.
     with connections[aliases.DEFAULT].cursor() as cursor:
-        cursor.execute("DELETE FROM authtoken_token WHERE key = %s", [token.key])
+        cursor.execute("DELETE FROM api_token WHERE prefix = %s", [token.prefix])
     assert _token_lookups(client) == 0  # still remembered
     time.sleep(0.35)
     assert_problem(client.get("/api/v1/users/"), 401)
@@ -91,7 +92,7 @@ def test_a_token_revoked_by_another_process_is_refused_after_the_cache_time() ->
 
 def test_each_request_gets_its_own_copy_of_the_user() -> None:
     _, token = make_account()
-    auth = authentication.CachedTokenAuthentication()
+    auth = authentication.ScopedTokenAuthentication()
     first, _ = auth.authenticate_credentials(token.key)
     second, _ = auth.authenticate_credentials(token.key)
     assert first == second and first is not second
@@ -102,8 +103,33 @@ def test_each_request_gets_its_own_copy_of_the_user() -> None:
 
 def test_the_memory_is_bounded(monkeypatch) -> None:
     monkeypatch.setattr(authentication, "MAX_ENTRIES", 3)
-    auth = authentication.CachedTokenAuthentication()
+    auth = authentication.ScopedTokenAuthentication()
     tokens = [make_account()[1] for _ in range(5)]
     for token in tokens:
         auth.authenticate_credentials(token.key)
-    assert list(authentication._checked) == [t.key for t in tokens[-3:]]
+    assert list(authentication._checked) == [t.token.digest for t in tokens[-3:]]
+
+
+def _redis_caches(location: str) -> dict:
+    from django.conf import settings
+
+    return {**settings.CACHES, "revocation": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                                              "LOCATION": location, "KEY_PREFIX": f"h10-{time.monotonic_ns()}"}}
+
+
+def test_a_new_shared_generation_makes_the_process_look_the_token_up_again() -> None:
+    from django.core.cache import caches
+
+    with override_settings(CACHES=_redis_caches("redis://127.0.0.1:6379/10"), API_TOKEN_REVOCATION_CACHE="revocation"):
+        client = api_client()
+        assert [_token_lookups(client) for _ in range(2)] == [1, 0]
+        caches["revocation"].set(authentication.GENERATION_KEY, "changed elsewhere", timeout=None)
+        assert [_token_lookups(client) for _ in range(2)] == [1, 0]
+        authentication.bump_generation()  # what a revocation in another process does
+        assert _token_lookups(client) == 1
+
+
+def test_an_unreadable_shared_cache_means_every_request_looks_the_token_up() -> None:
+    with override_settings(CACHES=_redis_caches("redis://127.0.0.1:1/0"), API_TOKEN_REVOCATION_CACHE="revocation"):
+        client = api_client()
+        assert [_token_lookups(client) for _ in range(3)] == [1, 1, 1]

@@ -112,8 +112,9 @@ def test_list_query_counts_are_constant_in_page_size(client_) -> None:
         ) as users:
             assert client_.get(URL, {"page_size": size}).status_code == 200
         counts.append((len(default), len(users)))
-    # default: the token, looked up once and then remembered; users_db: COUNT(*) and the page.
-    assert counts == [(1, 2), (0, 2)]
+    # default: the token, looked up (and its use stamped) once and then remembered; users_db:
+    # COUNT(*) and the page.
+    assert counts == [(2, 2), (0, 2)]
 
 
 def test_retrieve_and_unknown_ids(client_) -> None:
@@ -220,7 +221,8 @@ def test_uniqueness_is_checked_on_users_db_not_default(staff_client) -> None:
     ) as users:
         response = staff_client.post(URL, {"username": "taken", "email": "fresh@example.com"}, format="json")
     assert_problem(response, 400, "username")
-    assert len(default) == 1 and "authtoken" in default.captured_queries[0]["sql"]
+    # the token's look-up and its last use stamped (api_token), nothing else on default
+    assert len(default) == 2 and all("api_token" in q["sql"] for q in default.captured_queries)
     selects = [q["sql"] for q in users.captured_queries if "users_user" in q["sql"]]
     assert len(selects) == 2  # username, then email (case-insensitive)
     assert not any("INSERT" in q["sql"].upper() for q in users.captured_queries)

@@ -6,13 +6,15 @@ import io
 
 import pytest
 from django.core.management import CommandError, call_command
-from rest_framework.authtoken.models import Token
 
 from core import aliases
 from core.analytics.models import AnalyticsEvent
 from core.blog.models import Post, UserProfile
 from core.cache.models import CacheEntry
 from core.legacy.models import LegacyCustomer
+from core.tokens import scopes as scope_names
+from core.tokens.models import ApiToken
+from core.tokens.services import key_digest
 from core.users.models import User
 
 pytestmark = pytest.mark.django_db(databases="__all__")
@@ -42,7 +44,8 @@ def test_seed_demo_fills_every_database_and_is_repeatable(queries):
     text = out.getvalue()
     assert "analytics_db: 900/900 events written" in text
     token = text.split("Demo staff API token (user demo_admin): ")[1].split()[0]
-    assert Token.objects.get(key=token).user.is_staff
+    issued = ApiToken.objects.get(digest=key_digest(token))  # stored hashed
+    assert issued.account.is_staff and issued.scope_set == set(scope_names.ALL)
 
     events = AnalyticsEvent.objects.all()
     assert events.filter(user_id__isnull=False).count() > 700
@@ -53,7 +56,9 @@ def test_seed_demo_fills_every_database_and_is_repeatable(queries):
     out2 = io.StringIO()
     call_command("seed_demo", *ARGS, stdout=out2)
     assert _counts() == first
-    assert out2.getvalue().split("demo_admin): ")[1].split()[0] == token
+    # Only a hash is stored, so a reseed cannot print the old key again: it issues a new staff token.
+    again = out2.getvalue().split("demo_admin): ")[1].split()[0]
+    assert again != token and ApiToken.objects.get(digest=key_digest(again)).account == issued.account
 
 
 def test_seed_demo_leaves_other_rows_alone():

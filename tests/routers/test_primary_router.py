@@ -28,6 +28,7 @@ EXPECTED_HOME = {
     "sessions": aliases.DEFAULT,
     "admin": aliases.DEFAULT,
     "authtoken": aliases.DEFAULT,
+    "tokens": aliases.DEFAULT,  # API tokens (hashed), issue 10
     "core": aliases.DEFAULT,
 }
 ALL_MODELS = list(apps.get_models())

@@ -159,7 +159,7 @@ def test_expired_key_is_claimed_anew():
     assert client.post(URL, BODY, format="json", HTTP_IDEMPOTENCY_KEY="old").status_code == 201
     IdempotencyRecord.objects.update(expires_at=timezone.now() - dt.timedelta(seconds=1))
     again = client.post(URL, BODY, format="json", HTTP_IDEMPOTENCY_KEY="old")
-    assert again.status_code == 400  # it ran again: the username is now taken
+    assert again.status_code == 409  # it ran again: the username and the email are taken (email: 409)
     assert "Idempotent-Replayed" not in again
 
 

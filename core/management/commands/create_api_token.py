@@ -1,46 +1,46 @@
-"""``manage.py create_api_token USERNAME [--staff]``: issue (or show) the API token of an account."""
+"""``manage.py create_api_token USERNAME [--staff] [--scopes read,posts:write] [--user-id N] [--expires 30d]``.
+
+Issues a new token for the account (created when missing) and prints its key once, on stdout: only
+a hash is stored, so the key cannot be shown again (docs/security.md).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
-from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand, CommandParser
-from django.db import router, transaction
-from rest_framework.authtoken.models import Token
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-
-def api_token_issue(*, username: str, staff: bool = False, rotate: bool = False) -> tuple[Token, bool]:
-    """The account ``username`` (created when missing, without a usable password) and its token.
-
-    ``staff`` makes the account staff (never removes it); ``rotate`` replaces an existing token.
-    Returns the token and whether the account was created.
-    """
-    accounts = get_user_model()
-    with transaction.atomic(using=router.db_for_write(Token)):
-        account, created = accounts.objects.get_or_create(username=username, defaults={"is_staff": staff})
-        if created:
-            account.set_unusable_password()
-            account.save(update_fields=["password"])
-        elif staff and not account.is_staff:
-            account.is_staff = True
-            account.save(update_fields=["is_staff"])
-        if rotate:
-            Token.objects.filter(user=account).delete()
-        token, _ = Token.objects.get_or_create(user=account)
-    return token, created
+from core.tokens import scopes as scope_names
+from core.tokens.services import TokenError, parse_duration, token_create
 
 
 class Command(BaseCommand):
-    help = "Issue the API token of an account (created when missing). Prints the key on stdout."
+    help = "Issue a new API token (the account is created when missing); prints the key once on stdout."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("username")
-        parser.add_argument("--staff", action="store_true", help="make the account staff (writes to users/customers)")
-        parser.add_argument("--rotate", action="store_true", help="replace the account's existing token")
+        parser.add_argument("--staff", action="store_true", help="make the account staff; the token gets every scope")
+        parser.add_argument(
+            "--scopes", help=f"comma list of scopes (default: read). Known: {', '.join(scope_names.ALL)}"
+        )
+        parser.add_argument("--user-id", type=int, help="bind the token to this user id of users_db")
+        parser.add_argument("--expires", help="lifetime, e.g. 30d, 12h, 90m, 2w (default: none)")
 
-    def handle(self, *args: Any, username: str, staff: bool, rotate: bool, **options: Any) -> None:
-        token, created = api_token_issue(username=username, staff=staff, rotate=rotate)
-        kind = "staff" if token.user.is_staff else "non-staff"
-        self.stderr.write(f"{'created' if created else 'existing'} {kind} account {username!r}")
-        self.stdout.write(token.key)
+    def handle(self, *args: Any, username: str, staff: bool, scopes: str | None, user_id: int | None,
+               expires: str | None, **options: Any) -> None:
+        try:
+            granted = scope_names.parse(scopes) if scopes is not None else None
+            lifetime = parse_duration(expires) if expires else None
+            issued = token_create(username=username, staff=staff, scopes=granted, bound_user_id=user_id,
+                                  expires_in=lifetime)
+        except (TokenError, ValueError) as exc:
+            raise CommandError(str(exc)) from exc
+        token = issued.token
+        kind = "staff" if token.account.is_staff else "non-staff"
+        bound = f", bound to user {token.bound_user_id}" if token.bound_user_id else ""
+        expiry = f", expires {token.expires_at.isoformat()}" if token.expires_at else ""
+        self.stderr.write(
+            f"{'created' if issued.account_created else 'existing'} {kind} account {username!r}; token {token.prefix} "
+            f"scopes {token.scopes}{bound}{expiry}. The key is shown once:"
+        )
+        self.stdout.write(issued.key)
