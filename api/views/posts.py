@@ -8,6 +8,7 @@ from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from api import conditional
 from api.filters import FilterBackend, PostFilterSet, StrictOrderingFilter, StrictSearchFilter
 from api.idempotency import IDEMPOTENCY_PARAMETER, IDEMPOTENCY_RESPONSES, idempotent
 from api.serializers.posts import PostInputSerializer, PostOutputSerializer, post_rows_output
@@ -27,7 +28,11 @@ TAG = "posts"
         "`?search=` on the title; `?ordering=`.",
         responses={200: PostOutputSerializer(many=True)},
     ),
-    retrieve=extend_schema(summary="Read a post", responses={200: PostOutputSerializer}),
+    retrieve=extend_schema(
+        summary="Read a post",
+        parameters=conditional.READ_PARAMETERS,
+        responses={200: PostOutputSerializer, **conditional.NOT_MODIFIED},
+    ),
     create=extend_schema(
         summary="Create a post",
         description="`author_id` must name an existing user on users_db (else a 400 on `author_id`). Honours `Idempotency-Key`.",
@@ -35,11 +40,23 @@ TAG = "posts"
         parameters=[IDEMPOTENCY_PARAMETER],
         responses={201: PostOutputSerializer, **IDEMPOTENCY_RESPONSES},
     ),
-    update=extend_schema(summary="Replace a post", request=PostInputSerializer, responses={200: PostOutputSerializer}),
-    partial_update=extend_schema(
-        summary="Change some fields of a post", request=PostInputSerializer, responses={200: PostOutputSerializer}
+    update=extend_schema(
+        summary="Replace a post",
+        request=PostInputSerializer,
+        parameters=conditional.WRITE_PARAMETERS,
+        responses={200: PostOutputSerializer, **conditional.PRECONDITION_RESPONSES},
     ),
-    destroy=extend_schema(summary="Delete a post", responses={204: OpenApiResponse(description="Deleted.")}),
+    partial_update=extend_schema(
+        summary="Change some fields of a post",
+        request=PostInputSerializer,
+        parameters=conditional.WRITE_PARAMETERS,
+        responses={200: PostOutputSerializer, **conditional.PRECONDITION_RESPONSES},
+    ),
+    destroy=extend_schema(
+        summary="Delete a post",
+        parameters=conditional.DELETE_PARAMETERS,
+        responses={204: OpenApiResponse(description="Deleted."), **conditional.PRECONDITION_RESPONSES},
+    ),
 )
 @extend_schema(tags=[TAG])
 class PostViewSet(ResourceViewSet):
@@ -78,25 +95,30 @@ class PostViewSet(ResourceViewSet):
         return self.get_paginated_response(post_rows_output(rows))
 
     def retrieve(self, request: Request, pk: str) -> Response:
-        return Response(self._out(self.get_object()))
+        return conditional.respond(request, self._out(self.get_object()))
 
     @idempotent
     def create(self, request: Request) -> Response:
         data = PostInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         post = services.post_create(**data.validated_data)
-        return Response(self._out(post, written=True), status=status.HTTP_201_CREATED)
+        return conditional.respond(request, self._out(post, written=True), status_code=status.HTTP_201_CREATED)
 
     def update(self, request: Request, pk: str, partial: bool = False) -> Response:
-        post = self.get_object()
+        self.object_id()
         data = PostInputSerializer(data=request.data, partial=partial)
         data.is_valid(raise_exception=True)
-        post = services.post_update(post=post, data=data.validated_data)
-        return Response(self._out(post, written=True))
+        # The fence of a new author is held until the guard's transaction (the update) commits.
+        with services.post_author_fence(data.validated_data), conditional.guard(
+            request, Post, self.object_id(), lambda p: self._out(p, written=True), "post"
+        ) as post:
+            post = services.post_update(post=post, data=data.validated_data)
+        return conditional.respond(request, self._out(post, written=True))
 
     def partial_update(self, request: Request, pk: str) -> Response:
         return self.update(request, pk, partial=True)
 
     def destroy(self, request: Request, pk: str) -> Response:
-        services.post_delete(post=self.get_object())
+        with conditional.guard(request, Post, self.object_id(), lambda p: self._out(p, written=True), "post") as post:
+            services.post_delete(post=post)
         return Response(status=status.HTTP_204_NO_CONTENT)

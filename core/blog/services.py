@@ -24,13 +24,21 @@ def post_create(*, author_id: int, title: str, content: str = "") -> Post:
     return post
 
 
+def post_author_fence(data: dict[str, Any]) -> Any:
+    """The users fence for an update that may set ``author_id``, for a caller that wraps the
+    update in its own transaction on default (the fence must stay held until that commits)."""
+    return users_fenced([data.get("author_id")], field="author_id")
+
+
 def post_update(*, post: Post, data: dict[str, Any]) -> Post:
     changed = {k: v for k, v in data.items() if k in EDITABLE_FIELDS}
+    new_author = changed.get("author_id") if changed.get("author_id") != post.author_id else None
     for field, value in changed.items():
         setattr(post, field, value)
-    # Fenced on the (new) author: a post whose author's deletion has begun cannot be changed, and an
-    # update never re-inserts a row the deletion removed (force_update: 0 rows is a 404).
-    with users_fenced([post.author_id], field="author_id"):
+    # A new author is fenced (core.users.fence). The current one needs no fence: the update never
+    # creates a row (force_update: a row the author's deletion removed is a 404, not re-inserted),
+    # and a deletion's DELETE waits for this row's lock and then removes it.
+    with users_fenced([new_author], field="author_id"):
         post.full_clean()
         try:
             with transaction.atomic(using=router.db_for_write(Post)):

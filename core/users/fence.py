@@ -37,7 +37,7 @@ def _live_ids(db: str, ids: list[int]) -> set[int]:
     if connection.vendor == "postgresql":
         q = connection.ops.quote_name
         sql = (
-            f"SELECT {q('id')} FROM {q(User._meta.db_table)} WHERE {q('id')} = ANY(%s) "
+            f"SELECT {q('id')} FROM {q(User._meta.db_table)} WHERE {q('id')} = ANY(%s::bigint[]) "
             f"AND {q('deleting_saga_id')} IS NULL ORDER BY {q('id')} FOR KEY SHARE"
         )
         with connection.cursor() as cursor:
