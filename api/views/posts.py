@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import status
@@ -105,14 +107,14 @@ class PostViewSet(ResourceViewSet):
         return conditional.respond(request, self._out(post, written=True), status_code=status.HTTP_201_CREATED)
 
     def update(self, request: Request, pk: str, partial: bool = False) -> Response:
-        self.object_id()
-        data = PostInputSerializer(data=request.data, partial=partial)
-        data.is_valid(raise_exception=True)
-        # The fence of a new author is held until the guard's transaction (the update) commits.
-        with services.post_author_fence(data.validated_data), conditional.guard(
-            request, Post, self.object_id(), lambda p: self._out(p, written=True), "post"
-        ) as post:
-            post = services.post_update(post=post, data=data.validated_data)
+        with contextlib.ExitStack() as held:  # exits last: a new author's fence outlives the commit
+            with conditional.guard(
+                request, Post, self.object_id(), lambda p: self._out(p, written=True), "post"
+            ) as post:
+                data = PostInputSerializer(data=request.data, partial=partial)
+                data.is_valid(raise_exception=True)
+                held.enter_context(services.post_author_fence(data.validated_data))
+                post = services.post_update(post=post, data=data.validated_data)
         return conditional.respond(request, self._out(post, written=True))
 
     def partial_update(self, request: Request, pk: str) -> Response:
