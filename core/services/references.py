@@ -119,12 +119,16 @@ def _check_kind(kind: str, *, fix: bool, batch_size: int, progress: Progress | N
             else:
                 still = model.objects.filter(**{f"{key_field}__in": candidates, f"{ref}__in": missing})
                 orphans = list(still.values_list("pk", flat=True))
-            report.orphans += len(orphans)
-            if fix and orphans:
-                if kind == "events":
-                    gone = set(still.values_list("user_id", flat=True))
-                    report.removed += analytics_services.events_delete_for_users(user_ids=gone)
-                else:
+            if fix and orphans and kind == "events":
+                # All events of those users go at once (later batches then find none of them):
+                # each one removed was an orphan, so each is counted.
+                gone = set(still.values_list("user_id", flat=True))
+                removed = analytics_services.events_delete_for_users(user_ids=gone)
+                report.removed += removed
+                report.orphans += max(removed, len(orphans))
+            else:
+                report.orphans += len(orphans)
+                if fix and orphans:
                     report.removed += still.delete()[0]
         if progress is not None:
             progress(report)
