@@ -39,7 +39,7 @@ TAG = "posts"
         summary="Create a post",
         description="`author_id` must name an existing user on users_db (else a 400 on `author_id`). Honours `Idempotency-Key`.",
         request=PostInputSerializer,
-        parameters=[IDEMPOTENCY_PARAMETER],
+        parameters=[IDEMPOTENCY_PARAMETER, conditional.etag_header(201)],
         responses={201: PostOutputSerializer, **IDEMPOTENCY_RESPONSES},
     ),
     update=extend_schema(

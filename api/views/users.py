@@ -36,6 +36,7 @@ TAG = "users"
     create=extend_schema(
         summary="Create a user (staff)",
         request=UserInputSerializer,
+        parameters=[conditional.etag_header(201)],
         responses={201: UserOutputSerializer},
     ),
     update=extend_schema(
