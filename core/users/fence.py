@@ -76,10 +76,8 @@ def users_fenced(
     with transaction.atomic(using=db):
         live = _live_ids(db, ids)
         missing = [i for i in ids if i not in live]
-        if missing and not strict:
-            pass
-        elif missing and on_missing is not None:
+        if missing and strict and on_missing is not None:
             raise on_missing(missing)
-        if missing:
+        if missing and strict:
             raise FieldErrors({field: [("does_not_exist", missing_message(missing[0]))]})
         yield live

@@ -236,3 +236,36 @@ def test_many_parallel_deletions_complete_one_saga() -> None:
     # Runs that got past the first check end at the claim (mark_deleting) having removed nothing.
     for run in SagaRun.objects.filter(name="user_delete").exclude(status="completed"):
         assert (run.failed_step, run.status) == ("mark_deleting", "compensated")
+
+
+@pytest.mark.django_db(databases=DBS, transaction=True)
+def test_sync_racing_a_deletion_leaves_no_cache_entry_of_the_deleted_user() -> None:
+    """sync_users read the user, then (paused before its writes) the user is deleted: the sync's
+    cache entry and event for that user are skipped (without the fence: an entry of a deleted user)."""
+    from django.db import connections
+
+    from core.cache.models import CacheEntry
+    from core.services.sync import users_sync
+
+    doomed, kept = make_user(), make_user()
+    pause = Pause()
+
+    def before_post_counts(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
+        if "blog_post" in sql and not pause.reached.is_set():
+            pause()
+        return execute(sql, params, many, context)
+
+    def sync():  # type: ignore[no-untyped-def]
+        with connections["default"].execute_wrapper(before_post_counts):
+            return users_sync(ids=[doomed.pk, kept.pk])
+
+    syncer = Runner(sync)
+    syncer.start()
+    pause.wait()
+    user_delete_everywhere(user_id=doomed.pk)
+    pause.go.set()
+    syncer.join(20)
+    assert syncer.error is None, syncer.error
+    keys = set(CacheEntry.objects.values_list("key", flat=True))
+    assert keys == {f"user:{kept.pk}:summary"}
+    assert not AnalyticsEvent.objects.filter(user_id=doomed.pk).exists()
