@@ -57,21 +57,38 @@ wait_for() { # wait_for "description" command...
 }
 
 # Make sure PostgreSQL, MariaDB and Redis on this machine are running; start them when they are not.
+# A server that is not installed (or does not come up) stops the script at once with what to do.
+no_server() { # no_server <what> <how to install>
+  log "$1 is not running on 127.0.0.1 and could not be started here."
+  log "  Install it ($2) or point the *_DATABASE_URL variables at running servers,"
+  log "  or run everything on the embedded SQLite databases instead: SWITCHYARD_EMBEDDED=1 scripts/test"
+  return 1
+}
+
 ensure_services() {
   if ! pg_isready -h 127.0.0.1 -p 5432 -q 2>/dev/null; then
+    if ! command -v pg_ctlcluster >/dev/null 2>&1 || [ -z "$(ls /etc/postgresql 2>/dev/null)" ]; then
+      no_server PostgreSQL "apt-get install postgresql postgresql-client"; return 1
+    fi
     log "starting PostgreSQL"
     pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start || true
-    wait_for PostgreSQL pg_isready -h 127.0.0.1 -p 5432 -q
+    wait_for PostgreSQL pg_isready -h 127.0.0.1 -p 5432 -q || { no_server PostgreSQL "apt-get install postgresql"; return 1; }
   fi
   if ! mysqladmin -h 127.0.0.1 -P 3306 -u root ping >/dev/null 2>&1; then
+    if [ ! -x /usr/sbin/mariadbd ]; then
+      no_server MariaDB "apt-get install mariadb-server mariadb-client"; return 1
+    fi
     log "starting MariaDB"
     start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd || true
-    wait_for MariaDB mysqladmin -h 127.0.0.1 -P 3306 -u root ping
+    wait_for MariaDB mysqladmin -h 127.0.0.1 -P 3306 -u root ping || { no_server MariaDB "apt-get install mariadb-server"; return 1; }
   fi
   if ! redis-cli -h 127.0.0.1 -p 6379 ping >/dev/null 2>&1; then
+    if ! command -v redis-server >/dev/null 2>&1; then
+      no_server Redis "apt-get install redis-server redis-tools"; return 1
+    fi
     log "starting Redis"
     redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no || true
-    wait_for Redis redis-cli -h 127.0.0.1 -p 6379 ping
+    wait_for Redis redis-cli -h 127.0.0.1 -p 6379 ping || { no_server Redis "apt-get install redis-server"; return 1; }
   fi
 }
 
