@@ -14,7 +14,7 @@ this keeps one float.
 The check-and-update is one atomic operation. With a Redis cache (``CACHE_URL``; Django's
 ``RedisCache`` or django-redis) it is a Lua script run by Redis (``EVAL``/``EVALSHA`` through
 redis-py's public ``register_script``): read the token's time, compare, write it back, on Redis's
-own clock (``TIME``), so N processes, on one host or many, admit no more than the budget. With a
+own clock (``TIME``; Redis 5 or later, which replicates a script's effects), so N processes, on one host or many, admit no more than the budget. With a
 per-process cache the same arithmetic runs under a process-wide lock. If Redis cannot be reached
 the request is admitted (a throttle protects the service; it must not take it down) and a warning
 is logged.
