@@ -10,18 +10,75 @@ may send ``n`` requests at once, and after that one every ``period / n`` seconds
 in any ``period`` on average. DRF's own throttle keeps the time of every request of the period
 and reads and writes that whole list on every request (thousands of entries at high rates);
 this keeps one float.
+
+The check-and-update is one atomic operation. With a Redis cache (``CACHE_URL``; Django's
+``RedisCache`` or django-redis) it is a Lua script run by Redis (``EVAL``/``EVALSHA`` through
+redis-py's public ``register_script``): read the token's time, compare, write it back, on Redis's
+own clock (``TIME``; Redis 5 or later, which replicates a script's effects), so N processes, on one host or many, admit no more than the budget. With a
+per-process cache the same arithmetic runs under a process-wide lock. If Redis cannot be reached
+the request is admitted (a throttle protects the service; it must not take it down) and a warning
+is logged.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
+import threading
 from typing import Any
 
+import redis
 from django.conf import settings
 from django.core.cache import caches
 from rest_framework.request import Request
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
+
+
+log = logging.getLogger("switchyard.throttle")
+
+#: KEYS[1]: the token's key. ARGV: interval, tolerance (seconds), expiry (ms). Returns "" when the
+#: request is admitted, else the seconds to wait (a string: Lua numbers come back as integers).
+GCRA_SCRIPT = """
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
+local interval = tonumber(ARGV[1])
+local tolerance = tonumber(ARGV[2])
+local arrival = tonumber(redis.call('GET', KEYS[1]) or '0')
+if arrival < now then arrival = now end
+if arrival - now > tolerance + 1e-9 then
+  return tostring(arrival - now - tolerance)
+end
+redis.call('SET', KEYS[1], string.format('%.6f', arrival + interval), 'PX', ARGV[3])
+return ''
+"""
+
+_scripts: dict[str, Any] = {}
+_scripts_lock = threading.Lock()
+_local_lock = threading.Lock()
+
+
+def redis_location(alias: str) -> str | None:
+    """The Redis URL of cache ``alias`` when it is a Redis cache, else None."""
+    config = settings.CACHES.get(alias, {})
+    if "redis" not in str(config.get("BACKEND", "")).lower():
+        return None
+    location = config.get("LOCATION")
+    if isinstance(location, (list, tuple)):
+        location = location[0] if location else None
+    elif isinstance(location, str) and "," in location:
+        location = location.split(",")[0]  # the first server is the writer (Django's RedisCache)
+    return location or None
+
+
+def gcra_script(url: str) -> Any:
+    """One registered script (and its client's connection pool) per Redis URL and process."""
+    with _scripts_lock:
+        script = _scripts.get(url)
+        if script is None:
+            client = redis.Redis.from_url(url, socket_timeout=1.0, socket_connect_timeout=1.0)
+            script = _scripts[url] = client.register_script(GCRA_SCRIPT)
+        return script
 
 
 class TokenRateThrottle(SimpleRateThrottle):
@@ -48,16 +105,35 @@ class TokenRateThrottle(SimpleRateThrottle):
         self.key = self.get_cache_key(request, view)
         if self.key is None:
             return True
-        now = self.timer()
         interval = self.duration / self.num_requests  # one request's share of the period
         tolerance = self.duration - interval  # how far ahead of the steady pace a burst may go
-        # The "theoretical arrival time": when the token's budget will be whole again.
-        arrival = max(float(self.cache.get(self.key) or 0.0), now)
-        if arrival - now > tolerance + 1e-9:  # (float sums of period / n)
-            self._wait = arrival - now - tolerance
-            return False
-        self.cache.set(self.key, arrival + interval, self.duration)
-        return True
+        url = redis_location(settings.API_THROTTLE_CACHE)
+        if url is not None:
+            return self._allow_shared(url, interval, tolerance)
+        with _local_lock:  # one process: its threads take turns
+            now = self.timer()
+            # The "theoretical arrival time": when the token's budget will be whole again.
+            arrival = max(float(self.cache.get(self.key) or 0.0), now)
+            if arrival - now > tolerance + 1e-9:  # (float sums of period / n)
+                self._wait = arrival - now - tolerance
+                return False
+            self.cache.set(self.key, arrival + interval, self.duration)
+            return True
+
+    def _allow_shared(self, url: str, interval: float, tolerance: float) -> bool:
+        prefix = settings.CACHES[settings.API_THROTTLE_CACHE].get("KEY_PREFIX", "")
+        key = f"{prefix}:{self.key}" if prefix else self.key
+        try:
+            answer = gcra_script(url)(keys=[key], args=[repr(interval), repr(tolerance), int(self.duration * 1000)])
+        except redis.RedisError as exc:
+            log.warning("throttle: Redis unavailable, request admitted: %s", exc)
+            return True
+        if isinstance(answer, bytes):
+            answer = answer.decode()
+        if not answer:
+            return True
+        self._wait = float(answer)
+        return False
 
     def wait(self) -> float | None:
         return getattr(self, "_wait", None)

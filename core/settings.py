@@ -312,6 +312,13 @@ REST_FRAMEWORK = {
 CACHES["throttle"] = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "switchyard-throttle"}
 API_THROTTLE_CACHE = ENV.get("API_THROTTLE_CACHE", "default" if ENV.get("CACHE_URL") else "throttle")
 
+# ---------------------------------------------------------------------------------------------
+# Conditional requests (issue 11; api/conditional.py): single users, posts and legacy customers
+# answer with a strong ETag; If-Match on PUT/PATCH/DELETE is a 412 when the resource changed.
+# REQUIRE_IF_MATCH=1 makes If-Match mandatory on those writes (428 without it).
+# ---------------------------------------------------------------------------------------------
+REQUIRE_IF_MATCH = _env_bool("REQUIRE_IF_MATCH", False)
+
 SPECTACULAR_SETTINGS = {
     "TITLE": "Switchyard API",
     "DESCRIPTION": (

@@ -14,6 +14,7 @@ from rest_framework.permissions import SAFE_METHODS
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from api import conditional
 from api.filters import StrictOrderingFilter, StrictSearchFilter
 from api import permissions as who
 from api.problems import PROBLEM_CONTENT_TYPE, ProblemSerializer
@@ -41,7 +42,11 @@ WRITE_NOTE = " Staff only, and only when the server allows legacy writes (`LEGAC
         description="Page-numbered. `?search=` on name and email; `?ordering=`.",
         responses={200: LegacyCustomerOutputSerializer(many=True)},
     ),
-    retrieve=extend_schema(summary="Read a legacy customer", responses={200: LegacyCustomerOutputSerializer}),
+    retrieve=extend_schema(
+        summary="Read a legacy customer",
+        parameters=conditional.READ_PARAMETERS,
+        responses={200: LegacyCustomerOutputSerializer, **conditional.NOT_MODIFIED},
+    ),
     create=extend_schema(
         exclude=not WRITES_DOCUMENTED,
         summary="Create a legacy customer",
@@ -54,20 +59,23 @@ WRITE_NOTE = " Staff only, and only when the server allows legacy writes (`LEGAC
         summary="Replace a legacy customer",
         description=WRITE_NOTE.strip(),
         request=LegacyCustomerInputSerializer,
-        responses={200: LegacyCustomerOutputSerializer, **READ_ONLY},
+        parameters=conditional.WRITE_PARAMETERS,
+        responses={200: LegacyCustomerOutputSerializer, **READ_ONLY, **conditional.PRECONDITION_RESPONSES},
     ),
     partial_update=extend_schema(
         exclude=not WRITES_DOCUMENTED,
         summary="Change some fields of a legacy customer",
         description=WRITE_NOTE.strip(),
         request=LegacyCustomerInputSerializer,
-        responses={200: LegacyCustomerOutputSerializer, **READ_ONLY},
+        parameters=conditional.WRITE_PARAMETERS,
+        responses={200: LegacyCustomerOutputSerializer, **READ_ONLY, **conditional.PRECONDITION_RESPONSES},
     ),
     destroy=extend_schema(
         exclude=not WRITES_DOCUMENTED,
         summary="Delete a legacy customer",
         description=WRITE_NOTE.strip(),
-        responses={204: OpenApiResponse(description="Deleted."), **READ_ONLY},
+        parameters=conditional.DELETE_PARAMETERS,
+        responses={204: OpenApiResponse(description="Deleted."), **READ_ONLY, **conditional.PRECONDITION_RESPONSES},
     ),
 )
 @extend_schema(tags=[TAG])
@@ -116,25 +124,29 @@ class LegacyCustomerViewSet(ResourceViewSet):
         page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
         return self.get_paginated_response(LegacyCustomerOutputSerializer(page, many=True).data)
 
+    def _represent(self, customer: LegacyCustomer) -> dict:
+        return LegacyCustomerOutputSerializer(customer).data
+
     def retrieve(self, request: Request, customer_id: str) -> Response:
-        return Response(LegacyCustomerOutputSerializer(self.get_object()).data)
+        return conditional.respond(request, self._represent(self.get_object()))
 
     def create(self, request: Request) -> Response:
         data = LegacyCustomerInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         customer = services.customer_create(**data.validated_data)
-        return Response(LegacyCustomerOutputSerializer(customer).data, status=status.HTTP_201_CREATED)
+        return conditional.respond(request, self._represent(customer), status_code=status.HTTP_201_CREATED)
 
     def update(self, request: Request, customer_id: str, partial: bool = False) -> Response:
-        customer = self.get_object()
-        data = LegacyCustomerInputSerializer(data=request.data, partial=partial)
-        data.is_valid(raise_exception=True)
-        customer = services.customer_update(customer=customer, data=data.validated_data)
-        return Response(LegacyCustomerOutputSerializer(customer).data)
+        with conditional.guard(request, LegacyCustomer, self.object_id(), self._represent, "customer") as customer:
+            data = LegacyCustomerInputSerializer(data=request.data, partial=partial)
+            data.is_valid(raise_exception=True)
+            customer = services.customer_update(customer=customer, data=data.validated_data)
+        return conditional.respond(request, self._represent(customer))
 
     def partial_update(self, request: Request, customer_id: str) -> Response:
         return self.update(request, customer_id, partial=True)
 
     def destroy(self, request: Request, customer_id: str) -> Response:
-        services.customer_delete(customer=self.get_object())
+        with conditional.guard(request, LegacyCustomer, self.object_id(), self._represent, "customer") as customer:
+            services.customer_delete(customer=customer)
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from django.db.models import QuerySet
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import status
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from api import conditional
 from api import permissions as who
 from api.filters import FilterBackend, PostFilterSet, StrictOrderingFilter, StrictSearchFilter
 from api.idempotency import IDEMPOTENCY_PARAMETER, IDEMPOTENCY_RESPONSES, idempotent
@@ -28,19 +31,35 @@ TAG = "posts"
         "`?search=` on the title; `?ordering=`.",
         responses={200: PostOutputSerializer(many=True)},
     ),
-    retrieve=extend_schema(summary="Read a post", responses={200: PostOutputSerializer}),
+    retrieve=extend_schema(
+        summary="Read a post",
+        parameters=conditional.READ_PARAMETERS,
+        responses={200: PostOutputSerializer, **conditional.NOT_MODIFIED},
+    ),
     create=extend_schema(
         summary="Create a post",
         description="`author_id` must name an existing user on users_db (else a 400 on `author_id`). Honours `Idempotency-Key`.",
         request=PostInputSerializer,
-        parameters=[IDEMPOTENCY_PARAMETER],
+        parameters=[IDEMPOTENCY_PARAMETER, conditional.etag_header(201)],
         responses={201: PostOutputSerializer, **IDEMPOTENCY_RESPONSES},
     ),
-    update=extend_schema(summary="Replace a post", request=PostInputSerializer, responses={200: PostOutputSerializer}),
-    partial_update=extend_schema(
-        summary="Change some fields of a post", request=PostInputSerializer, responses={200: PostOutputSerializer}
+    update=extend_schema(
+        summary="Replace a post",
+        request=PostInputSerializer,
+        parameters=conditional.WRITE_PARAMETERS,
+        responses={200: PostOutputSerializer, **conditional.PRECONDITION_RESPONSES},
     ),
-    destroy=extend_schema(summary="Delete a post", responses={204: OpenApiResponse(description="Deleted.")}),
+    partial_update=extend_schema(
+        summary="Change some fields of a post",
+        request=PostInputSerializer,
+        parameters=conditional.WRITE_PARAMETERS,
+        responses={200: PostOutputSerializer, **conditional.PRECONDITION_RESPONSES},
+    ),
+    destroy=extend_schema(
+        summary="Delete a post",
+        parameters=conditional.DELETE_PARAMETERS,
+        responses={204: OpenApiResponse(description="Deleted."), **conditional.PRECONDITION_RESPONSES},
+    ),
 )
 @extend_schema(tags=[TAG])
 class PostViewSet(ResourceViewSet):
@@ -83,7 +102,7 @@ class PostViewSet(ResourceViewSet):
         return self.get_paginated_response(post_rows_output(rows))
 
     def retrieve(self, request: Request, pk: str) -> Response:
-        return Response(self._out(self.get_object()))
+        return conditional.respond(request, self._out(self.get_object()))
 
     @idempotent
     def create(self, request: Request) -> Response:
@@ -91,20 +110,27 @@ class PostViewSet(ResourceViewSet):
         data.is_valid(raise_exception=True)
         who.require_acting_for(self.request, data.validated_data["author_id"])
         post = services.post_create(**data.validated_data)
-        return Response(self._out(post, written=True), status=status.HTTP_201_CREATED)
+        return conditional.respond(request, self._out(post, written=True), status_code=status.HTTP_201_CREATED)
 
     def update(self, request: Request, pk: str, partial: bool = False) -> Response:
-        post = self.get_object()
-        data = PostInputSerializer(data=request.data, partial=partial)
-        data.is_valid(raise_exception=True)
-        if "author_id" in data.validated_data:
-            who.require_acting_for(request, data.validated_data["author_id"])  # no moving a post to another
-        post = services.post_update(post=post, data=data.validated_data)
-        return Response(self._out(post, written=True))
+        with contextlib.ExitStack() as held:  # exits last: a new author's fence outlives the commit
+            with conditional.guard(
+                request, Post, self.object_id(), lambda p: self._out(p, written=True), "post"
+            ) as post:
+                self.check_object_permissions(request, post)  # a bound token: its own posts only
+                data = PostInputSerializer(data=request.data, partial=partial)
+                data.is_valid(raise_exception=True)
+                if "author_id" in data.validated_data:
+                    who.require_acting_for(request, data.validated_data["author_id"])  # no moving a post to another
+                held.enter_context(services.post_author_fence(data.validated_data))
+                post = services.post_update(post=post, data=data.validated_data)
+        return conditional.respond(request, self._out(post, written=True))
 
     def partial_update(self, request: Request, pk: str) -> Response:
         return self.update(request, pk, partial=True)
 
     def destroy(self, request: Request, pk: str) -> Response:
-        services.post_delete(post=self.get_object())
+        with conditional.guard(request, Post, self.object_id(), lambda p: self._out(p, written=True), "post") as post:
+            self.check_object_permissions(request, post)  # a bound token: its own posts only
+            services.post_delete(post=post)
         return Response(status=status.HTTP_204_NO_CONTENT)

@@ -7,9 +7,10 @@ PostgreSQL with one ``COPY ... FROM STDIN``, elsewhere with multi-row ``INSERT``
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from django.conf import settings
@@ -19,6 +20,7 @@ from django.utils import timezone
 from core import instrumentation
 from core.analytics.models import AnalyticsEvent
 from core.errors import FieldErrors
+from core.users.fence import missing_message, users_fenced
 
 #: Largest batch accepted by :func:`event_batch_create`.
 MAX_BATCH = 10_000
@@ -33,6 +35,30 @@ def has_control_characters(text: str) -> bool:
 
 
 CONTROL_MESSAGE = "Control and invisible characters are not allowed."
+
+
+def events_name_users() -> bool:
+    """True when events must name existing users: ``USER_DELETION_ANALYTICS=delete`` (a user's
+    deletion deletes their events, so an event may not outlive its user). With ``anonymise`` an
+    event's ``user_id`` is what the client said, and a deletion sets it to NULL."""
+    return settings.USER_DELETION_ANALYTICS == "delete"
+
+
+def events_user_fence(user_ids: Iterable[int | None], *, field: str, on_missing: Any = None) -> Any:
+    """The users fence (:mod:`core.users.fence`) around an event write in delete mode; nothing otherwise."""
+    if not events_name_users():
+        return contextlib.nullcontext()
+    return users_fenced(user_ids, field=field, on_missing=on_missing)
+
+
+def events_delete_for_users(*, user_ids: Iterable[int]) -> int:
+    """Delete every event of the given users (the reference checker's ``--fix`` in delete mode);
+    returns how many. One statement per call."""
+    ids = sorted({int(i) for i in user_ids})
+    if not ids:
+        return 0
+    deleted, _ = AnalyticsEvent.objects.filter(user_id__in=ids).delete()
+    return deleted
 
 
 def _build(fields: Mapping[str, Any]) -> AnalyticsEvent:
@@ -63,7 +89,8 @@ def event_create(
         if problem:
             raise FieldErrors({"timestamp": [problem]})
     event.full_clean()
-    event.save()
+    with events_user_fence([event.user_id], field="user_id"):
+        event.save()
     return event
 
 
@@ -128,11 +155,24 @@ def event_batch_create(*, events: Sequence[Mapping[str, Any]]) -> int:
     if not built:
         return 0
     db = router.db_for_write(AnalyticsEvent)
-    with transaction.atomic(using=db):
-        if connections[db].vendor == "postgresql":
-            _copy(built, db)
-        else:
-            AnalyticsEvent.objects.bulk_create(built, batch_size=INSERT_CHUNK)
+
+    def unknown(missing: list[int]) -> FieldErrors:
+        gone = set(missing)
+        return FieldErrors(
+            {
+                f"events[{index}].user_id": [("does_not_exist", missing_message(event.user_id))]
+                for index, event in enumerate(built)
+                if event.user_id in gone
+            }
+        )
+
+    # In delete mode one locking query on users_db for the whole batch (core.users.fence).
+    with events_user_fence([e.user_id for e in built], field="events", on_missing=unknown):
+        with transaction.atomic(using=db):
+            if connections[db].vendor == "postgresql":
+                _copy(built, db)
+            else:
+                AnalyticsEvent.objects.bulk_create(built, batch_size=INSERT_CHUNK)
     return len(built)
 
 

@@ -1,40 +1,52 @@
-"""Writes of posts (default). ``author_id`` must name a user on users_db (checked there)."""
+"""Writes of posts (default). ``author_id`` must name a user on users_db that is not being deleted:
+each write runs inside the users fence (:mod:`core.users.fence`), so a post never outlives its author."""
 
 from __future__ import annotations
 
 from typing import Any
 
+from django.db import DatabaseError, router, transaction
+
 from core.blog.models import Post
-from core.errors import FieldErrors
-from core.users.selectors import user_exists
-from routers.state import use_primary
+from core.errors import NotFound
+from core.users.fence import users_fenced
 
 EDITABLE_FIELDS = ("title", "content", "author_id")
 
 
-def _check_author(author_id: int) -> None:
-    # The author may have been created a moment ago: ask the primary, not a lagging replica.
-    with use_primary():
-        if not user_exists(user_id=author_id):
-            raise FieldErrors({"author_id": [("does_not_exist", f"No user with id {author_id} exists.")]})
-
-
 def post_create(*, author_id: int, title: str, content: str = "") -> Post:
-    _check_author(author_id)
     post = Post(author_id=author_id, title=title, content=content)
-    post.full_clean()
-    post.save()
+    # The author is locked on users_db's primary (FOR KEY SHARE) until the post has committed.
+    with users_fenced([author_id], field="author_id"):
+        post.full_clean()
+        with transaction.atomic(using=router.db_for_write(Post)):
+            post.save(force_insert=True)
     return post
+
+
+def post_author_fence(data: dict[str, Any]) -> Any:
+    """The users fence for an update that may set ``author_id``, for a caller that wraps the
+    update in its own transaction on default (the fence must stay held until that commits)."""
+    return users_fenced([data.get("author_id")], field="author_id")
 
 
 def post_update(*, post: Post, data: dict[str, Any]) -> Post:
     changed = {k: v for k, v in data.items() if k in EDITABLE_FIELDS}
-    if "author_id" in changed and changed["author_id"] != post.author_id:
-        _check_author(changed["author_id"])
+    new_author = changed.get("author_id") if changed.get("author_id") != post.author_id else None
     for field, value in changed.items():
         setattr(post, field, value)
-    post.full_clean()
-    post.save()
+    # A new author is fenced (core.users.fence). The current one needs no fence: the update never
+    # creates a row (force_update: a row the author's deletion removed is a 404, not re-inserted),
+    # and a deletion's DELETE waits for this row's lock and then removes it.
+    with users_fenced([new_author], field="author_id"):
+        post.full_clean()
+        try:
+            with transaction.atomic(using=router.db_for_write(Post)):
+                post.save(force_update=True)
+        except DatabaseError as exc:
+            if "did not affect any rows" in str(exc):
+                raise NotFound("post", post.pk) from None
+            raise
     return post
 
 

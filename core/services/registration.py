@@ -14,9 +14,11 @@ from django.core.exceptions import ValidationError
 
 from core import aliases
 from core.analytics.models import AnalyticsEvent
+from core.analytics import services as analytics_services
 from core.blog.models import UserProfile
 from core.services import saga
 from core.users import services as users_services
+from core.users.fence import users_fenced
 from core.users.models import User
 
 SAGA_NAME = "user_register"
@@ -52,6 +54,14 @@ def _delete_user(payload: dict[str, Any], context: dict[str, Any]) -> None:
     User.objects.filter(pk=payload["user_id"], username=payload["username"]).delete()
 
 
+def _fence(ctx: saga.StepContext) -> Any:
+    return users_fenced([ctx.results[STEP_USER]["user_id"]], field="user_id")
+
+
+def _event_fence(ctx: saga.StepContext) -> Any:
+    return analytics_services.events_user_fence([ctx.results[STEP_USER]["user_id"]], field="user_id")
+
+
 def _create_profile(ctx: saga.StepContext) -> dict[str, Any]:
     user_id = ctx.results[STEP_USER]["user_id"]
     profile = UserProfile.objects.create(user_id=user_id, **ctx.context["profile"])
@@ -77,8 +87,10 @@ def _delete_event(payload: dict[str, Any], context: dict[str, Any]) -> None:
 def _build(context: dict[str, Any]) -> list[saga.Step]:
     return [
         saga.Step(STEP_USER, aliases.USERS, _create_user, _delete_user),
-        saga.Step(STEP_PROFILE, aliases.DEFAULT, _create_profile, _delete_profile),
-        saga.Step(STEP_EVENT, aliases.ANALYTICS, _record_event, _delete_event),
+        # Both held by the users fence until they commit: a deletion of the new user that began
+        # meanwhile refuses them, so neither outlives the user (docs/sagas.md, "No orphans").
+        saga.Step(STEP_PROFILE, aliases.DEFAULT, _create_profile, _delete_profile, fence=_fence),
+        saga.Step(STEP_EVENT, aliases.ANALYTICS, _record_event, _delete_event, fence=_event_fence),
     ]
 
 

@@ -83,6 +83,10 @@ class Step:
     alias: str
     action: Action
     compensate: Compensation | None = None
+    #: A context manager entered around the step's transaction, so it is held until the step has
+    #: committed (e.g. the users fence of :mod:`core.users.fence` for a step writing a row that
+    #: names a user). Built from the step's context; ``None``: no fence.
+    fence: Callable[[StepContext], contextlib.AbstractContextManager[Any]] | None = None
 
 
 @dataclass(frozen=True)
@@ -281,7 +285,8 @@ def _mark_step(step_id: int, status: str, **fields: Any) -> None:
 
 
 def _execute(step: Step, run_id: int, row_id: int, ctx: StepContext) -> dict[str, Any]:
-    with step_transaction(step.alias):
+    fence = step.fence(ctx) if step.fence is not None else contextlib.nullcontext()
+    with fence, step_transaction(step.alias):
         payload = step.action(ctx) or {}
         # Recorded before the step's transaction commits: a committed write is always in the log.
         SagaStep.objects.filter(pk=row_id).update(payload=payload)
@@ -326,14 +331,16 @@ class SagaResult:
     objects: dict[str, Any]
 
 
-def run(definition: SagaDefinition, context: dict[str, Any]) -> SagaResult:
-    """Run ``definition`` with ``context``; see the module docstring. Raises :class:`SagaStepFailed`."""
+def run(definition: SagaDefinition, context: dict[str, Any], *, objects: dict[str, Any] | None = None) -> SagaResult:
+    """Run ``definition`` with ``context``; see the module docstring. Raises :class:`SagaStepFailed`.
+
+    ``objects`` seeds :attr:`StepContext.objects` (in-memory only: a recovery run does not see them)."""
     steps = definition.build(context)
     try:
         saga_run = SagaRun.objects.create(name=definition.name, context=context)
     except (OperationalError, InterfaceError) as exc:
         raise SourceUnavailable(aliases.DEFAULT, f"unreachable: the saga log could not be written ({exc})") from exc
-    ctx = StepContext(saga_id=saga_run.pk, context=context, results={}, objects={})
+    ctx = StepContext(saga_id=saga_run.pk, context=context, results={}, objects=dict(objects or {}))
     done: list[_Done] = []
     return _run_steps(definition, saga_run.pk, steps, ctx, done, start=0, rows={})
 

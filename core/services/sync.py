@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
+from django.db import router, transaction
 from django.db.models import Count
 from django.utils import timezone
 
@@ -26,6 +27,7 @@ from core.analytics.models import AnalyticsEvent
 from core.blog.models import Post
 from core.cache.models import CacheEntry
 from core.services.user_deletion import cache_key_prefix
+from core.users.fence import users_fenced
 from core.users.models import User
 
 EVENT_TYPE = "user_synced"
@@ -68,7 +70,7 @@ def users_sync(
     batch_size = batch_size or settings.SYNC_BATCH_SIZE
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
-    queryset = User.objects.all()
+    queryset = User.objects.filter(deleting_saga_id__isnull=True)
     if ids is not None:
         queryset = queryset.filter(pk__in=ids)
     elif since is not None:
@@ -102,16 +104,26 @@ def users_sync(
             )
             for u in batch
         ]
-        CacheEntry.objects.bulk_create(
-            entries, update_conflicts=True, unique_fields=["key"], update_fields=["value", "expires_at"], batch_size=len(entries)
-        )
-        AnalyticsEvent.objects.bulk_create(
-            [
-                AnalyticsEvent(event_type=EVENT_TYPE, user_id=u.pk, timestamp=now, data={"sync_id": report.sync_id})
-                for u in batch
-            ],
-            batch_size=len(batch),
-        )
+        # Fenced (core.users.fence): a user whose deletion began meanwhile gets no cache entry or
+        # event, and the deletion waits for this batch's writes to commit (then removes them).
+        with users_fenced(user_ids, strict=False) as live:
+            entries = [e for e, u in zip(entries, batch) if u.pk in live]
+            batch = [u for u in batch if u.pk in live]
+            if entries:
+                with transaction.atomic(using=router.db_for_write(CacheEntry)):
+                    CacheEntry.objects.bulk_create(
+                        entries, update_conflicts=True, unique_fields=["key"], update_fields=["value", "expires_at"],
+                        batch_size=len(entries),
+                    )
+                with transaction.atomic(using=router.db_for_write(AnalyticsEvent)):
+                    AnalyticsEvent.objects.bulk_create(
+                        [
+                            AnalyticsEvent(event_type=EVENT_TYPE, user_id=u.pk, timestamp=now, data={"sync_id": report.sync_id})
+                            for u in batch
+                        ],
+                        batch_size=len(batch),
+                    )
+        user_ids = [u.pk for u in batch]
         seen.update(user_ids)
         report.users += len(batch)
         report.batches = number

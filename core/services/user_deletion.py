@@ -3,6 +3,11 @@
 Steps, dependents first and the user last, so that no step boundary ever leaves a post, profile or
 event pointing at a user that no longer exists:
 
+0. ``mark_deleting`` (users_db): the user row is locked ``FOR UPDATE`` and its ``deleting_saga_id``
+   set to this run. This is the fence (:mod:`core.users.fence`): it waits for every write naming
+   the user that is in flight to commit, and every later one is refused (400, as for an unknown
+   user). It is also the claim: a user already marked by another run is a 404, so concurrent
+   deletions of one user run one saga. Undone (the mark cleared) when a later step fails.
 1. ``clear_cache`` (cache_db): cache entries naming the user. **Key convention:** every cache
    entry about one user has a key starting ``user:<id>:`` (``user:42:summary`` written by
    ``sync_users``, ``user:42:stats``, ...); this step deletes ``user:<id>:*``. Cache entries are
@@ -19,6 +24,7 @@ be deleted); if finishing fails, the steps done are undone as above.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
@@ -28,10 +34,11 @@ from core.analytics.models import AnalyticsEvent
 from core.blog.models import Post, UserProfile
 from core.cache.models import CacheEntry
 from core.errors import NotFound
-from core.services import saga
+from core.services import cached, saga
 from core.users.models import User
 
 SAGA_NAME = "user_delete"
+STEP_MARK = "mark_deleting"
 STEP_CACHE = "clear_cache"
 STEP_CONTENT = "delete_content"
 STEP_ANALYTICS = "analytics"
@@ -74,9 +81,34 @@ def _chunks(items: list[Any]) -> Any:
 
 
 # --- steps -------------------------------------------------------------------------------------
+#: ``ctx.objects`` key of an optional callable ``(user) -> None`` run on the locked user row by
+#: the mark step (the API's ``If-Match`` check); it raises to refuse the deletion.
+PRECONDITION = "precondition"
+
+
+def _mark_deleting(ctx: saga.StepContext) -> dict[str, Any]:
+    user_id = ctx.context["user_id"]
+    # FOR UPDATE conflicts with the fence's FOR KEY SHARE: this waits for fenced writes in flight.
+    user = User.objects.select_for_update().filter(pk=user_id).first()
+    if user is None or user.deleting_saga_id not in (None, ctx.saga_id):
+        # Gone, or claimed by another deletion run: that run deletes the user (one saga per user).
+        raise NotFound("user", user_id)
+    precondition = ctx.objects.get(PRECONDITION)
+    if precondition is not None and user.deleting_saga_id is None:
+        precondition(user)
+    User.objects.filter(pk=user_id).update(deleting_saga_id=ctx.saga_id)
+    return {"user_id": user_id, "saga_id": ctx.saga_id}
+
+
+def _unmark(payload: dict[str, Any], context: dict[str, Any]) -> None:
+    User.objects.filter(pk=payload["user_id"], deleting_saga_id=payload["saga_id"]).update(deleting_saga_id=None)
+
+
 def _clear_cache(ctx: saga.StepContext) -> dict[str, Any]:
     prefix = cache_key_prefix(ctx.context["user_id"])
     deleted, _ = CacheEntry.objects.filter(key__startswith=prefix).delete()
+    # The aggregates cached in Django's cache (Redis or the cache table) under the same convention.
+    cached.delete_quietly(cached.user_stats_key(ctx.context["user_id"]))
     return {"prefix": prefix, "deleted": deleted + ctx.previous.get("deleted", 0)}
 
 
@@ -144,6 +176,7 @@ def _restore_user(payload: dict[str, Any], context: dict[str, Any]) -> None:
 
 def _build(context: dict[str, Any]) -> list[saga.Step]:
     return [
+        saga.Step(STEP_MARK, aliases.USERS, _mark_deleting, _unmark),
         saga.Step(STEP_CACHE, aliases.CACHE, _clear_cache, None),
         saga.Step(STEP_CONTENT, aliases.DEFAULT, _delete_content, _restore_content),
         saga.Step(STEP_ANALYTICS, aliases.ANALYTICS, _analytics, _restore_analytics),
@@ -155,17 +188,22 @@ DEFINITION = saga.register(saga.SagaDefinition(SAGA_NAME, _build, on_recovery=sa
 
 
 # --- service -----------------------------------------------------------------------------------
-def user_delete_everywhere(*, user_id: int) -> dict[str, Any]:
+def user_delete_everywhere(*, user_id: int, precondition: Callable[[User], None] | None = None) -> dict[str, Any]:
     """Delete user ``user_id`` and everything of theirs on every database, all or nothing.
 
-    Raises :class:`~core.errors.NotFound` for an unknown user, and on a failed step
-    :class:`~core.services.saga.SagaStepUnavailable` (503) / ``SagaStepConflict`` (409) naming the
-    step, after restoring what the earlier steps removed. Returns what was removed.
+    Raises :class:`~core.errors.NotFound` for an unknown user or one whose deletion another run has
+    begun, and on a failed step :class:`~core.services.saga.SagaStepUnavailable` (503) /
+    ``SagaStepConflict`` (409) naming the step, after restoring what the earlier steps removed.
+    ``precondition(user)`` runs on the locked user row before anything is removed (it raises to
+    refuse). Returns what was removed.
     """
-    if not User.objects.filter(pk=user_id).exists():
+    # Unknown or already being deleted: 404 without a saga run. Two callers passing this at once
+    # both start a run; the mark step lets one of them through (the other's run ends at once, a 404).
+    if not User.objects.filter(pk=user_id, deleting_saga_id__isnull=True).exists():
         raise NotFound("user", user_id)
     context = {"user_id": int(user_id), "analytics": settings.USER_DELETION_ANALYTICS}
-    run = saga.run(DEFINITION, context)
+    objects = {PRECONDITION: precondition} if precondition is not None else None
+    run = saga.run(DEFINITION, context, objects=objects)
     result = run.results
     analytics = result[STEP_ANALYTICS]
     return {

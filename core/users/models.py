@@ -11,6 +11,10 @@ class User(models.Model):
     last_name = models.CharField(max_length=150, blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
+    #: The deletion saga that owns this user while it deletes them everywhere (``None``: not being
+    #: deleted). Writes that name the user (posts, profiles, events) lock the row FOR KEY SHARE and
+    #: refuse a user whose deletion has begun (``core.users.fence``; docs/sagas.md).
+    deleting_saga_id = models.BigIntegerField(null=True, blank=True, default=None)
 
     class Meta:
         db_table = "users_user"

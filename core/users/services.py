@@ -107,7 +107,7 @@ def user_update(*, user: User, data: dict[str, Any]) -> User:
     return _save(user)
 
 
-def user_delete(*, user_id: int) -> dict[str, Any]:
+def user_delete(*, user_id: int, precondition: Any = None) -> dict[str, Any]:
     """Delete a user everywhere: cache entries (cache_db), posts and profile (default), analytics
     events anonymised or deleted per ``USER_DELETION_ANALYTICS`` (analytics_db), then the user.
 
@@ -118,4 +118,4 @@ def user_delete(*, user_id: int) -> dict[str, Any]:
     from core.services.user_deletion import user_delete_everywhere
 
     with use_primary():  # the existence check and the saga's reads see the primaries
-        return user_delete_everywhere(user_id=user_id)
+        return user_delete_everywhere(user_id=user_id, precondition=precondition)

@@ -74,7 +74,8 @@ def test_registration_query_count_per_alias(queries):
     pg = {q.connection.alias: int(q.connection.vendor == "postgresql") for q in (on_users, on_default, on_analytics)}
     # each step: its insert, plus set_config of the time limits on PostgreSQL; users_db also
     # answers the users service's uniqueness checks (username, email) before the saga starts
-    assert len(statements(on_users)) == 2 + 1 + pg[aliases.USERS]
+    # (+ the users fence's locking SELECT of the profile step, core.users.fence)
+    assert len(statements(on_users)) == 2 + 1 + pg[aliases.USERS] + 1
     assert len(statements(on_analytics)) == 1 + pg[aliases.ANALYTICS]
     # default: the run; per step insert, heartbeat, payload, done; the profile (+ set_config); completed
     assert len(statements(on_default)) == 1 + 3 * 4 + 1 + pg[aliases.DEFAULT] + 1
