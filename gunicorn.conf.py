@@ -100,11 +100,10 @@ def worker_exit(server: Any, worker: Any) -> None:
 
         for connection in connections.all(initialized_only=True):
             connection.close()
-        # The psycopg pools are per process (shared by the worker's threads), keyed by alias.
-        from django.db.backends.postgresql.base import DatabaseWrapper
+        # The psycopg pools are per process (shared by the worker's threads), one per alias.
+        from core.db_config import close_pools
 
-        for pool in list(getattr(DatabaseWrapper, "_connection_pools", {}).values()):
-            pool.close(timeout=5)
+        close_pools()
     except Exception as exc:  # noqa: BLE001 - never block a worker's exit
         server.log.warning("closing database connections on worker exit failed: %s", exc)
 

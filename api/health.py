@@ -21,18 +21,14 @@ under ``checks`` (key ``<alias>:responseTime``) with ``status``, ``time`` (when 
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 import logging
-import math
 import threading
 import time
 from dataclasses import dataclass
 from typing import Any
 
 from django.conf import settings
-from django.db import connections
-from django.db.utils import load_backend
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema, inline_serializer
 from rest_framework import serializers
 from rest_framework.negotiation import BaseContentNegotiation
@@ -41,6 +37,8 @@ from rest_framework.renderers import JSONRenderer
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
+
+from core.db_backends import fresh
 
 HEALTH_MEDIA_TYPE = "application/health+json"
 #: The statuses of draft-inadarei-api-health-check (named OpsHealthStatusEnum in the schema).
@@ -83,34 +81,6 @@ _inflight_lock = threading.Lock()
 _inflight: dict[str, float] = {}
 
 
-def _probe_settings(alias: str, timeout: float) -> dict[str, Any]:
-    """The alias's connection settings for a one-off probe connection: no pool, short timeouts."""
-    # The same dict objects the connection handler uses (so a test run sees the test database names).
-    db = copy.deepcopy(settings.DATABASES[alias])
-    others = {} if alias == "default" else {"default": {"ENGINE": "django.db.backends.dummy"}}
-    db = connections.configure_settings({**others, alias: db})[alias]
-    options = db["OPTIONS"]
-    engine = db["ENGINE"]
-    whole = max(1, math.ceil(timeout))
-    if "postgresql" in engine:
-        options.pop("pool", None)
-        options["connect_timeout"] = max(2, whole)  # libpq treats anything below 2 as 2
-        statement = f"-c statement_timeout={int(timeout * 1000)}"
-        options["options"] = f"{options['options']} {statement}" if options.get("options") else statement
-    elif "mysql" in engine:
-        options["connect_timeout"] = whole
-        options["read_timeout"] = whole
-        options["write_timeout"] = whole
-    elif "sqlite" in engine:
-        options["timeout"] = timeout
-        # The probe must not take the write lock or switch journal modes.
-        options.pop("transaction_mode", None)
-        options.pop("init_command", None)
-    db["CONN_MAX_AGE"] = 0
-    db["CONN_HEALTH_CHECKS"] = False
-    return db
-
-
 _REASONS = (
     (("refused", "could not connect", "can't connect", "is unavailable", "connection failed"), "connection refused"),
     (("timeout", "timed out", "canceling statement"), "timed out"),
@@ -131,37 +101,26 @@ def public_reason(exc: BaseException) -> str:
 
 def check_alias(alias: str, timeout: float) -> CheckResult:
     """``SELECT 1`` on a fresh connection to ``alias``; never raises."""
-    observed_at = dt.datetime.now(dt.timezone.utc)
+    observed_at = dt.datetime.now(dt.UTC)
     started = time.perf_counter()
-    wrapper = None
     try:
-        db = _probe_settings(alias, timeout)
-        wrapper = load_backend(db["ENGINE"]).DatabaseWrapper(db, alias)
-        with wrapper.cursor() as cursor:
-            cursor.execute("SELECT 1")
-            row = cursor.fetchone()
+        row = fresh.select_one(alias, timeout)
         if not row or row[0] != 1:
             raise RuntimeError(f"SELECT 1 answered {row!r}")
         return CheckResult(alias, True, time.perf_counter() - started, observed_at)
-    except Exception as exc:  # any failure is the probe's answer, not an error of the probe
+    except Exception as exc:  # noqa: BLE001 - any failure is the probe's answer, not an error of the probe
         message = " ".join(str(exc).split())[:300] or type(exc).__name__
         # The probe answers without authentication: say what kind of failure it was, never where
         # the database lives (hosts, ports, names); the whole message goes to the log.
         logger.warning("readiness: %s failed: %s: %s", alias, type(exc).__name__, message)
         return CheckResult(alias, False, time.perf_counter() - started, observed_at, public_reason(exc))
-    finally:
-        if wrapper is not None:
-            try:
-                wrapper.close()
-            except Exception:  # noqa: BLE001 - closing a broken connection may fail too
-                pass
 
 
 def run_checks(aliases: list[str] | None = None, timeout: float | None = None) -> list[CheckResult]:
     """Check every alias concurrently; return within ``timeout`` (plus thread start-up)."""
     timeout = settings.READINESS_TIMEOUT_SECONDS if timeout is None else timeout
     aliases = list(settings.DATABASES) if aliases is None else aliases
-    observed_at = dt.datetime.now(dt.timezone.utc)
+    observed_at = dt.datetime.now(dt.UTC)
     results: dict[str, CheckResult] = {}
     results_lock = threading.Lock()
     threads: list[tuple[str, threading.Thread]] = []

@@ -99,7 +99,7 @@ def _on_query(alias: str, seconds: float, failed: bool) -> None:
             )
         children[0].inc()
         children[1].observe(seconds)
-    except Exception:  # noqa: BLE001 - a metric must never break the query it measures
+    except Exception:
         logger.warning("could not record a query metric", exc_info=True)
 
 
@@ -134,10 +134,10 @@ class PoolCollector(Collector):
 
 def _pools() -> dict[str, Any]:
     try:
-        from django.db.backends.postgresql.base import DatabaseWrapper
+        from core.db_backends.postgresql.base import pools
     except Exception:  # noqa: BLE001 - psycopg missing: no pools
         return {}
-    return dict(getattr(DatabaseWrapper, "_connection_pools", {}))
+    return pools()
 
 
 _pool_collector = PoolCollector()
@@ -168,7 +168,7 @@ class MetricsMiddleware:
         response = self.get_response(request)
         try:
             self.record(request, response, time.perf_counter() - started)
-        except Exception:  # noqa: BLE001 - a metric must never break the answer it measures
+        except Exception:
             logger.warning("could not record request metrics", exc_info=True)
         return response
 

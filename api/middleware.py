@@ -16,23 +16,18 @@
 - :class:`PermanentRedirectSlashMiddleware`: a write (any method but GET/HEAD) under ``/api/`` to a
   path that only exists with a trailing slash is answered ``308 Permanent Redirect`` (method and
   body preserved), not CommonMiddleware's 301 that clients replay as a GET. GETs keep the 301.
-- :class:`LazyMessageMiddleware`: Django's messages (the admin's notices) with the storage built
-  only when a view uses it, not on every API request.
 """
 
 from __future__ import annotations
 
 import re
 import uuid
-from types import SimpleNamespace
 from collections.abc import Callable
+from types import SimpleNamespace
 
-from django.contrib.messages.middleware import MessageMiddleware
-from django.contrib.messages.storage import default_storage
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.http.response import HttpResponseRedirectBase
 from django.urls import Resolver404, is_valid_path, resolve
-from django.utils.functional import SimpleLazyObject, empty
 
 from routers import state
 
@@ -134,18 +129,3 @@ class BodyLimitMiddleware:
                     body = problem(413, f"The request body is {int(length)} bytes; at most {limit} are accepted here.")
                     return JsonResponse(body, status=413, content_type=PROBLEM_CONTENT_TYPE)
         return self.get_response(request)
-
-
-class LazyMessageMiddleware(MessageMiddleware):
-    """``django.contrib.messages``' middleware (the admin needs it), building the message storage
-    (a cookie and a session storage) only when something reads or adds a message; the API never
-    does, so its requests skip that work and the response's storage update."""
-
-    def process_request(self, request: HttpRequest) -> None:
-        request._messages = SimpleLazyObject(lambda: default_storage(request))
-
-    def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
-        messages = getattr(request, "_messages", None)
-        if isinstance(messages, SimpleLazyObject) and messages._wrapped is empty:
-            return response  # never used: nothing to store
-        return super().process_response(request, response)

@@ -1,17 +1,29 @@
--- wrk script: GET a path with {id} replaced by a random user id (1..BENCH_MAX_USER), with the token.
---   BENCH_PATH=/api/v1/users/{id}/dashboard/ BENCH_TOKEN=... BENCH_MAX_USER=10000 wrk -s bench/random_path.lua ...
-local path = os.getenv("BENCH_PATH") or "/api/v1/users/{id}/dashboard/"
+-- wrk script: a request with {id} in its path (and body) replaced by a random id in 1..BENCH_MAX_ID,
+-- with the API token when one is given.
+--   BENCH_PATH=/api/v1/users/{id}/ BENCH_TOKEN=... BENCH_MAX_ID=10000 wrk -s bench/random_path.lua ...
+--   BENCH_METHOD=POST BENCH_BODY_FILE=body.json ...   (a JSON body read once; {id} replaced in it too)
+local path = os.getenv("BENCH_PATH") or "/health"
+local method = os.getenv("BENCH_METHOD") or "GET"
 local token = os.getenv("BENCH_TOKEN") or ""
-local max_user = tonumber(os.getenv("BENCH_MAX_USER") or "10000")
+local max_id = tonumber(os.getenv("BENCH_MAX_ID") or os.getenv("BENCH_MAX_USER") or "10000")
+local body = nil
+local body_file = os.getenv("BENCH_BODY_FILE") or ""
+if body_file ~= "" then
+  local f = assert(io.open(body_file, "r"))
+  body = f:read("*a")
+  f:close()
+end
 local headers = {}
 if token ~= "" then headers["Authorization"] = "Token " .. token end
+if body then headers["Content-Type"] = "application/json" end
 
-local counter = 0
 function init(args)
   math.randomseed(os.time() * 1000 + math.floor(os.clock() * 1000000) % 1000)
 end
 
 function request()
-  local id = math.random(1, max_user)
-  return wrk.format("GET", (path:gsub("{id}", tostring(id))), headers)
+  local id = tostring(math.random(1, max_id))
+  local b = nil
+  if body then b = (body:gsub("{id}", id)) end
+  return wrk.format(method, (path:gsub("{id}", id)), headers, b)
 end

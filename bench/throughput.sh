@@ -1,92 +1,125 @@
 #!/usr/bin/env bash
-# Throughput under gunicorn (2 workers, gthread, pooled connections) with wrk on loopback:
-# the dashboard on random users, the posts list (page_size=50) and, as the reference, a bare
-# Django view returning a small constant JSON dict, served by the same gunicorn settings
-# (bench/settings.py adds it to the URLs for the benchmark only).
-#   bench/throughput.sh                 # 12 interleaved rounds of wrk -t2 -c8 -d2s per endpoint
-#   BENCH_DURATION=5s BENCH_ROUNDS=5 bench/throughput.sh
-# Targets: dashboard >= 15% of the bare view's requests/s, posts list >= 10%.
+# The yardstick (issue 12): requests/s of every endpoint as a ratio to the bare Django project of
+# ../shared/bench/bare/ (no middleware, no database), both served by gunicorn 2 workers x 4 gthread
+# threads in the same run, the service AS SHIPPED (`gunicorn -c gunicorn.conf.py`, its own
+# settings, access log on). wrk -t2 -c8 on loopback, rounds interleaved (bare, every endpoint,
+# bare, ...); each round's ratio uses the mean of the bare runs before and after it; the median of
+# the rounds is reported with the spread (min-max).
+#   bench/throughput.sh [LABEL]          # writes bench/results/LABEL.json (default: "run")
+#   BENCH_ROUNDS=3 BENCH_DURATION=3s BENCH_ONLY="user posts_list" bench/throughput.sh after
+# bench/chart.py draws bench/throughput.svg from bench/results/before.json and after.json.
+# Needs the bench data (bench/seed.sh --posts 100000). CACHE_URL: BENCH_CACHE_URL (Redis, the
+# configuration of more than one process; "none" for the database cache).
 source "$(dirname "$0")/common.sh"
 command -v wrk >/dev/null || ensure_apt_packages wrk
-PORT="${BENCH_PORT:-8765}"
-DURATION="${BENCH_DURATION:-2s}"
-THREADS="${BENCH_GUNICORN_THREADS:-4}"
-ROUNDS="${BENCH_ROUNDS:-12}"
+LABEL="${1:-run}"
+PORT="${BENCH_PORT:-18601}"
+BARE_PORT="${BENCH_BARE_PORT:-18602}"
+DURATION="${BENCH_DURATION:-3s}"
+ROUNDS="${BENCH_ROUNDS:-3}"
+BARE_DIR="${BENCH_BARE_DIR:-$ROOT/../shared/bench/bare}"
 export BENCH_TOKEN="$(cat "$SWITCHYARD_VAR_DIR/token")"
-export BENCH_MAX_USER="$(psql "$USERS_DATABASE_URL" -tAc 'SELECT max(id) FROM users_user')"
+MAX_USER="$(psql "$USERS_DATABASE_URL" -tAc 'SELECT max(id) FROM users_user')"
+MAX_POST="$(psql "$DATABASE_URL" -tAc "SELECT max(id) FROM blog_post WHERE title <> 'yardstick'")"
+OUT_DIR="$ROOT/bench/results"
+mkdir -p "$OUT_DIR"
+WORK="$SWITCHYARD_VAR_DIR/throughput"
+mkdir -p "$WORK"
 BASE="http://127.0.0.1:$PORT"
+BARE="http://127.0.0.1:$BARE_PORT"
+CACHE="${BENCH_CACHE_URL:-redis://127.0.0.1:6379/12}"
 
-gunicorn core.wsgi:application --workers 2 --worker-class gthread --threads "$THREADS" \
-  --bind "127.0.0.1:$PORT" --log-level warning --access-logfile - --access-logformat '' >/dev/null \
-  2>"$SWITCHYARD_VAR_DIR/gunicorn.log" &
-GUNICORN=$!
-trap 'kill "$GUNICORN" 2>/dev/null; wait "$GUNICORN" 2>/dev/null' EXIT
-for _ in $(seq 1 100); do curl -fs "$BASE/health" >/dev/null && break; sleep 0.1; done
+# Bodies: a post by a random author; 1,000 events of a type of their own (deleted afterwards).
+echo '{"title": "yardstick", "content": "A post of the benchmark.", "author_id": {id}}' >"$WORK/post.json"
+python - "$WORK/events.json" <<'PY'
+import json, sys
+events = [{"event_type": "yardstick", "user_id": None, "session_id": f"s{i // 20}",
+           "timestamp": "2026-11-01T10:00:00Z", "data": {"n": i}} for i in range(1000)]
+json.dump({"events": events}, open(sys.argv[1], "w"))
+PY
 
-# run PATH: 1 s unmeasured (the switch from another endpoint settles), then wrk for DURATION;
-# prints "requests/s non-2xx p50 p99".
+# name|server|method|path|max id|body file
+ENDPOINTS=(
+  "bare_drf|bare|GET|/drf/|1|"
+  "health|svc|GET|/health|1|"
+  "user|svc|GET|/api/v1/users/{id}/|$MAX_USER|"
+  "post|svc|GET|/api/v1/posts/{id}/|$MAX_POST|"
+  "users_list|svc|GET|/api/v1/users/?page_size=50|1|"
+  "posts_list|svc|GET|/api/v1/posts/?page_size=50|1|"
+  "events_list|svc|GET|/api/v1/analytics/events/?page_size=50|1|"
+  "events_summary|svc|GET|/api/v1/analytics/events/summary/|1|"
+  "customers_list|svc|GET|/api/v1/legacy/customers/?page_size=50|1|"
+  "dashboard|svc|GET|/api/v1/users/{id}/dashboard/|$MAX_USER|"
+  "user_stats|svc|GET|/api/v1/users/{id}/stats/|100|"
+  "stats|svc|GET|/api/v1/stats/|1|"
+  "post_create|svc|POST|/api/v1/posts/|$MAX_USER|$WORK/post.json"
+  "events_batch|svc|POST|/api/v1/analytics/events/batch/|1|$WORK/events.json"
+)
+if [ -n "${BENCH_ONLY:-}" ]; then
+  keep=()
+  for entry in "${ENDPOINTS[@]}"; do [[ " $BENCH_ONLY " == *" ${entry%%|*} "* ]] && keep+=("$entry"); done
+  ENDPOINTS=("${keep[@]}")
+fi
+
+(cd "$BARE_DIR" && DJANGO_SETTINGS_MODULE=bare_settings exec "$ROOT/.venv/bin/gunicorn" -b "127.0.0.1:$BARE_PORT" -w 2 -k gthread --threads 4 \
+  wsgi_django:application) 2>"$WORK/bare.log" &
+BARE_PID=$!
+CACHE_ENV=(); [ "$CACHE" != none ] && CACHE_ENV=(CACHE_URL="$CACHE")
+env DJANGO_SETTINGS_MODULE=core.settings BIND="127.0.0.1:$PORT" "${CACHE_ENV[@]}" \
+  gunicorn -c gunicorn.conf.py 2>"$WORK/service.log" &
+SVC_PID=$!
+cleanup() {
+  kill "$SVC_PID" "$BARE_PID" 2>/dev/null || true
+  wait "$SVC_PID" "$BARE_PID" 2>/dev/null || true
+  psql "$DATABASE_URL" -qtAc "DELETE FROM blog_post WHERE title = 'yardstick'" >/dev/null || true
+  psql "$ANALYTICS_DATABASE_URL" -qtAc "DELETE FROM analytics_event WHERE event_type = 'yardstick'" >/dev/null || true
+}
+trap cleanup EXIT
+for _ in $(seq 1 150); do curl -fs "$BASE/health" >/dev/null && curl -fs "$BARE/tiny/" >/dev/null && break; sleep 0.2; done
+
+# wrk_for ENTRY DURATION [--latency]: runs wrk on the endpoint, prints wrk's report.
+wrk_for() {
+  local name server method path max body url
+  IFS='|' read -r name server method path max body <<<"$1"
+  url="$BASE"; [ "$server" = bare ] && url="$BARE"
+  BENCH_PATH="$path" BENCH_METHOD="$method" BENCH_MAX_ID="$max" BENCH_BODY_FILE="$body" \
+    wrk -t2 -c8 -d"$2" ${3:-} -s bench/random_path.lua "$url"
+}
+# run ENTRY: 1 s unmeasured (the switch from another endpoint settles), then DURATION measured;
+# prints "requests/s non-2xx".
 run() {
-  local out
-  BENCH_PATH="$1" wrk -t2 -c8 -d1s -s bench/random_path.lua "$BASE" >/dev/null
-  out="$(BENCH_PATH="$1" wrk -t2 -c8 -d"$DURATION" --latency -s bench/random_path.lua "$BASE")"
-  awk '/^Requests\/sec/ {rps=$2} /Non-2xx/ {bad=$5} $1 == "50%" {p50=$2} $1 == "99%" {p99=$2}
-       END {printf "%s %s %s %s\n", rps, (bad == "" ? 0 : bad), p50, p99}' <<<"$out"
+  wrk_for "$1" 1s >/dev/null
+  wrk_for "$1" "$DURATION" | awk '/^Requests\/sec/ {rps=$2} /Non-2xx/ {bad=$5} /Socket errors/ {bad += 1}
+    END {printf "%s %s\n", rps, (bad == "" ? 0 : bad)}'
 }
 
-status_of() { curl -s -o /dev/null -w '%{http_code}' -H "Authorization: Token $BENCH_TOKEN" "$BASE$1"; }
-
-# The machine's speed moves by a factor of two within seconds (shared cores), so the endpoints
-# are measured in interleaved rounds (bare, dashboard, posts, bare, ...), one more bare run
-# closes the last round, and each round's ratios use the mean of the bare figures on either side
-# of it (the bare runs bracket the others, cancelling a drift); the median round is the result.
-ENDPOINTS=("bare|/bench/bare/" "dashboard|/api/v1/users/{id}/dashboard/")
-posts_status="$(status_of '/api/v1/posts/?page_size=50')"
-if [ "$posts_status" = 200 ]; then
-  ENDPOINTS+=("posts|/api/v1/posts/?page_size=50")
-else
-  echo "posts list: GET /api/v1/posts/?page_size=50 answers $posts_status on this branch; not measured" >&2
-fi
-echo "throughput: gunicorn 2 workers gthread x$THREADS, wrk -t2 -c8 -d$DURATION x $ROUNDS interleaved rounds, loopback" >&2
-for entry in "${ENDPOINTS[@]}"; do  # warm-up: every worker connected, every code path loaded
-  BENCH_PATH="${entry#*|}" wrk -t2 -c8 -d2s -s bench/random_path.lua "$BASE" >/dev/null
+for entry in "${ENDPOINTS[@]}"; do  # every endpoint answers 2xx before anything is measured
+  IFS='|' read -r name server method path max body <<<"$entry"
+  url="$BASE"; [ "$server" = bare ] && url="$BARE"
+  data=()
+  if [ -n "$body" ]; then
+    sed 's/{id}/1/g' "$body" >"$WORK/check.json"
+    data=(-H 'Content-Type: application/json' --data-binary "@$WORK/check.json")
+  fi
+  code="$(curl -s -o "$WORK/check.out" -w '%{http_code}' -X "$method" -H "Authorization: Token $BENCH_TOKEN" \
+    "${data[@]}" "$url${path//\{id\}/1}")"
+  case "$code" in 2??) ;; *) echo "$name: $method $path answers $code: $(head -c 300 "$WORK/check.out")" >&2; exit 1 ;; esac
 done
-RESULTS="$SWITCHYARD_VAR_DIR/throughput-rounds.txt"
+echo "yardstick: gunicorn 2 workers x 4 gthread (bare: $BARE_DIR; service: gunicorn.conf.py, access log on," \
+  "CACHE_URL=$CACHE), wrk -t2 -c8 -d$DURATION, $ROUNDS interleaved rounds, loopback" >&2
+REFERENCE="bare|bare|GET|/tiny/|1|"
+for entry in "$REFERENCE" "${ENDPOINTS[@]}"; do wrk_for "$entry" 2s >/dev/null; done  # warm-up
+RESULTS="$WORK/rounds.txt"
 : >"$RESULTS"
 for round in $(seq 1 "$((ROUNDS + 1))"); do
-  for entry in "${ENDPOINTS[@]}"; do
+  for entry in "$REFERENCE" "${ENDPOINTS[@]}"; do
     name="${entry%%|*}"
     [ "$round" -gt "$ROUNDS" ] && [ "$name" != bare ] && continue  # the closing bare run
-    read -r rps bad p50 p99 < <(run "${entry#*|}")
-    printf 'round %s  %-10s %10s req/s   p50 %-9s p99 %-9s non-2xx %s\n' "$round" "$name" "$rps" "$p50" "$p99" "$bad" >&2
+    read -r rps bad < <(run "$entry")
+    printf 'round %s  %-15s %10s req/s  non-2xx %s\n' "$round" "$name" "$rps" "$bad" >&2
     echo "$round $name $rps $bad" >>"$RESULTS"
   done
 done
-python - "$RESULTS" <<'PY'
-import statistics, sys
-rounds: dict[int, dict[str, float]] = {}
-bad = 0
-for line in open(sys.argv[1]):
-    r, name, rps, non2xx = line.split()
-    rounds.setdefault(int(r), {})[name] = float(rps)
-    bad += int(non2xx)
-targets = {"dashboard": 0.15, "posts": 0.10}
-def bracket(r: int) -> float:
-    """The bare figure around round r: the mean of its own (before) and the next round's (after)."""
-    after = rounds.get(r + 1, {}).get("bare")
-    return (rounds[r]["bare"] + after) / 2 if after else rounds[r]["bare"]
-for name, target in targets.items():
-    ratios = [got[name] / bracket(r) for r, got in sorted(rounds.items()) if name in got]
-    if not ratios:
-        continue
-    rps = [got[name] for got in rounds.values() if name in got]
-    bare = [got["bare"] for got in rounds.values()]
-    median = statistics.median(ratios)
-    print(
-        f"{name} / bare = {median:.1%} median of {len(ratios)} rounds "
-        f"({', '.join(f'{x:.1%}' for x in ratios)}; {name} {min(rps):.0f}-{max(rps):.0f} req/s, "
-        f"bare {min(bare):.0f}-{max(bare):.0f} req/s)  target >= {target:.0%}: "
-        f"{'met' if median >= target else 'MISSED'}"
-    )
-if bad:
-    print(f"WARNING: {bad} non-2xx answers: the figures above are not valid")
-PY
+python bench/throughput.py "$RESULTS" "$OUT_DIR/$LABEL.json" \
+  --label "$LABEL" --commit "$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . ':!bench/results' || echo +)" \
+  --setup "gunicorn 2x4 gthread, wrk -t2 -c8 -d$DURATION, $ROUNDS rounds, CACHE_URL=$CACHE, $(nproc) cores"

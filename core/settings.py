@@ -109,7 +109,7 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "api.middleware.LazyMessageMiddleware",  # the admin's messages, storage built on first use
+    "django.contrib.messages.middleware.MessageMiddleware",  # the admin's messages
 ]
 
 ROOT_URLCONF = "core.urls"

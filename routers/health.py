@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-
 from typing import Any
 
 from django.conf import settings
@@ -78,23 +77,14 @@ def probe(alias: str) -> bool:
 
     Unlike :func:`check`, this does not trust a connection the current thread already holds (it
     may be the one that just broke) and never waits for a pool slot."""
-    import copy
+    from core.db_backends.fresh import fresh_connection
 
-    from django.db.utils import load_backend
-
-    config = copy.deepcopy(connections.settings[alias])
-    config["OPTIONS"].pop("pool", None)
-    wrapper = load_backend(config["ENGINE"]).DatabaseWrapper(config, alias)
     try:
-        wrapper.ensure_connection()
+        with fresh_connection(alias) as wrapper:
+            wrapper.ensure_connection()
     except DatabaseError:
         mark_failed(alias)
         return False
-    finally:
-        try:
-            wrapper.close()
-        except DatabaseError:
-            pass
     return True
 
 
@@ -121,10 +111,6 @@ def replica_guard(execute: Any, sql: str, params: Any, many: bool, context: dict
         connection_failed(context["connection"].alias)
         raise
 
-
-#: The statement paths that skip Django's execute wrappers (core.services.fanout.select_rows,
-#: core.services.multiplex) report a replica's failures themselves (see :func:`query_failed`).
-replica_guard._switchyard_lean_paths_report = True  # type: ignore[attr-defined]
 
 
 def query_failed(alias: str, error: BaseException) -> None:

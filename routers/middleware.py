@@ -45,11 +45,10 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 def lost_a_replica(request: HttpRequest, attempt: state.RoutingState, response: HttpResponse) -> bool:
     """True when ``response`` failed because a replica it read from went away, and answering the
-    request again cannot repeat anything: a safe method, or no write routed and the body unread
-    (e.g. the token lookup on a replica failed before the view parsed anything)."""
-    if response.status_code < 500:
-        return False
-    if request.method not in SAFE_METHODS and (attempt.written or getattr(request, "_read_started", True)):
+    request again cannot repeat anything: a safe method. (A write is not answered again, even when
+    it failed before its view read the body: whether a body was read is not public in Django, and
+    a second read of a consumed stream would parse nothing; the client gets the 503 and retries.)"""
+    if response.status_code < 500 or request.method not in SAFE_METHODS:
         return False
     if attempt.failed_replicas:
         return True

@@ -43,6 +43,7 @@ import logging
 import os
 import threading
 import time
+import weakref
 from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
@@ -53,13 +54,13 @@ from django.db import DatabaseError, connections
 
 from core import instrumentation
 from core.db_backends import breaker
+from core.db_backends.postgresql import base as postgresql_backend
 from core.errors import SourceUnavailable
 from core.services import multiplex
 from core.services.cached import CACHE_ERRORS
 from core.services.sql import within_budget
-from routers import health
+from routers import health, state
 from routers import primary as primary_router
-from routers import state
 
 logger = logging.getLogger(__name__)
 
@@ -68,19 +69,25 @@ Part = Callable[[str | None], Any]
 _pool_lock = threading.Lock()
 _pool: ThreadPoolExecutor | None = None
 _pool_pid: int | None = None
+_pool_workers = 0
+
+
+def max_workers() -> int:
+    """How many threads the process-wide pool runs (``FANOUT_MAX_WORKERS`` when it was made)."""
+    executor()
+    return _pool_workers
 
 
 def executor() -> ThreadPoolExecutor:
     """The process-wide pool (created on first use, and again in a forked child)."""
-    global _pool, _pool_pid
+    global _pool, _pool_pid, _pool_workers
     pid = os.getpid()
     pool = _pool
     if pool is None or _pool_pid != pid:
         with _pool_lock:
             if _pool is None or _pool_pid != pid:
-                _pool = ThreadPoolExecutor(
-                    max_workers=settings.FANOUT_MAX_WORKERS, thread_name_prefix="switchyard-fanout"
-                )
+                _pool_workers = settings.FANOUT_MAX_WORKERS
+                _pool = ThreadPoolExecutor(max_workers=_pool_workers, thread_name_prefix="switchyard-fanout")
                 _pool_pid = pid
             pool = _pool
     return pool
@@ -223,11 +230,12 @@ def _postgresql_budget(alias: str, seconds: float) -> Iterator[None]:
         context["cursor"].nextset()  # past the SET's empty result, to the statement's rows
         return result
 
-    wrapper._switchyard_budget = True  # type: ignore[attr-defined]  # select_rows applies it itself
+    _BUDGET_WRAPPERS.add(wrapper)  # select_rows applies the budget itself
     try:
         with _wrapped(connection, wrapper):
             yield
     finally:
+        _BUDGET_WRAPPERS.discard(wrapper)
         if outer is None:
             deadlines.pop(alias, None)
         else:
@@ -235,6 +243,8 @@ def _postgresql_budget(alias: str, seconds: float) -> Iterator[None]:
 
 
 _thread_state = threading.local()
+#: The budget wrappers in use (the lean statement paths apply the budget themselves).
+_BUDGET_WRAPPERS: weakref.WeakSet[Callable[..., Any]] = weakref.WeakSet()
 
 
 def _pg_deadlines() -> dict[str, float]:
@@ -270,12 +280,11 @@ def select_rows(alias: str, sql: str, params: Any) -> list[tuple[Any, ...]]:
     started = time.perf_counter()
     failed = True
     try:
-        with connection.wrap_database_errors:
-            with connection.connection.cursor() as cursor:
-                cursor.execute(sql, params)
-                if deadline is not None:
-                    cursor.nextset()
-                rows = cursor.fetchall()
+        with connection.wrap_database_errors, connection.connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            if deadline is not None:
+                cursor.nextset()
+            rows = cursor.fetchall()
         failed = False
         return rows
     except DatabaseError as exc:
@@ -290,8 +299,8 @@ def _foreign_wrappers(connection: Any) -> bool:
     budgets, and the replica guard, whose work they do themselves)."""
     return any(
         wrapper is not instrumentation.timing_wrapper
-        and not getattr(wrapper, "_switchyard_budget", False)
-        and not getattr(wrapper, "_switchyard_lean_paths_report", False)
+        and wrapper not in _BUDGET_WRAPPERS
+        and wrapper is not health.replica_guard
         for wrapper in connection.execute_wrappers
     )
 
@@ -516,12 +525,9 @@ def _run_multiplexed(
 def _idle_in_pool(connection: Any) -> bool:
     if connection.vendor != "postgresql":
         return False
-    pool = getattr(type(connection), "_connection_pools", {}).get(connection.alias)
+    pool = postgresql_backend.pools().get(connection.alias)
     if pool is None or breaker.is_open(connection.alias):
         return False
-    idle = getattr(pool, "_pool", None)  # psycopg_pool's deque of idle connections
-    if idle is not None:
-        return len(idle) > 0
     try:
         return pool.get_stats().get("pool_available", 0) > 0
     except Exception:  # noqa: BLE001 - a closed pool, say: not a candidate
@@ -704,7 +710,7 @@ def close_worker_connections(timeout: float = 10.0) -> None:
     One task per worker thread: a barrier makes sure each runs on a thread of its own.
     """
     pool = executor()
-    workers = pool._max_workers
+    workers = max_workers()
     barrier = threading.Barrier(workers, timeout=timeout)
 
     def close() -> None:

@@ -13,7 +13,6 @@
 
 from __future__ import annotations
 
-import copy
 import datetime as dt
 import time
 from collections.abc import Callable
@@ -26,6 +25,7 @@ from django.utils import timezone
 from core import aliases
 from core.analytics.models import AnalyticsEvent
 from core.cache.models import CacheEntry
+from core.db_backends import fresh
 from core.models import IdempotencyRecord
 
 Progress = Callable[[int, int], None]  # batch number, rows deleted so far
@@ -119,16 +119,7 @@ def probe(alias: str) -> None:
     Bypassing the pool gives the real answer at once (refused, timed out after ``DB_CONNECT_TIMEOUT``)
     instead of the pool's own wait, and leaves the pool untouched.
     """
-    original = connections[alias]
-    settings_dict = copy.deepcopy(original.settings_dict)
-    settings_dict.get("OPTIONS", {}).pop("pool", None)
-    wrapper = original.__class__(settings_dict, alias)
-    try:
-        with wrapper.cursor() as cursor:
-            cursor.execute("SELECT 1")
-            cursor.fetchone()
-    finally:
-        wrapper.close()
+    fresh.select_one(alias)
 
 
 def health_check(alias: str) -> AliasReport:

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import select
 import time
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -141,10 +142,14 @@ def _send(statement: Statement) -> bool:
 def _binder(raw: Any) -> Any:
     """The connection's cursor that binds parameters on the client (Django's ``ClientCursor``),
     made once per connection: it only formats statements here, it never executes one."""
-    binder = getattr(raw, "_switchyard_binder", None)
+    binder = _BINDERS.get(raw)
     if binder is None:
-        binder = raw._switchyard_binder = raw.cursor()
+        binder = _BINDERS[raw] = raw.cursor()
     return binder
+
+
+#: Each pooled connection's binding cursor, kept here (not as an attribute on psycopg's object).
+_BINDERS: weakref.WeakKeyDictionary[Any, Any] = weakref.WeakKeyDictionary()
 
 
 def _receive(statement: Statement) -> bool:

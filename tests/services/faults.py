@@ -79,7 +79,7 @@ def table_locked(alias: str, table: str) -> Iterator[None]:
 
 
 class Stopwatch:
-    def __enter__(self) -> "Stopwatch":
+    def __enter__(self) -> Stopwatch:
         self.started = time.perf_counter()
         return self
 
@@ -95,7 +95,7 @@ def wait_for_fanout_idle(timeout: float = 10.0) -> None:
     pool = fanout.executor()
     marker = threading.Event()
     # One task per worker: they all run only when every worker is free.
-    futures = [pool.submit(marker.wait, timeout) for _ in range(pool._max_workers)]
+    futures = [pool.submit(marker.wait, timeout) for _ in range(fanout.max_workers())]
     while time.monotonic() < deadline and any(not f.running() and not f.done() for f in futures):
         time.sleep(0.02)
     marker.set()

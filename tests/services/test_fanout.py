@@ -47,7 +47,7 @@ def _idle_pool():  # type: ignore[no-untyped-def]
 
 def test_one_pool_per_process_sized_by_the_setting(settings) -> None:  # type: ignore[no-untyped-def]
     assert fanout.executor() is fanout.executor()
-    assert fanout.executor()._max_workers == settings.FANOUT_MAX_WORKERS
+    assert fanout.max_workers() == settings.FANOUT_MAX_WORKERS
 
 
 @pytest.mark.django_db(transaction=True, databases=DBS)
@@ -56,7 +56,7 @@ def test_parts_run_concurrently_and_share_the_request_timings() -> None:
         got = fan_out({alias: run_sql("SELECT 1") for alias in DBS})
         # Each part sleeps 0.4 s: together they take about one of them, not the sum.
         slept = fan_out(
-            {alias: (lambda a: time.sleep(0.4) or a) for alias in DBS}  # noqa: B023
+            {alias: (lambda a: time.sleep(0.4) or a) for alias in DBS}
         )
     assert got.results == {alias: [(1,)] for alias in DBS}
     assert got.degraded == [] and set(got.sources) == set(DBS)
@@ -148,13 +148,12 @@ def test_a_database_that_is_down_degrades_within_budget_plus_grace(settings) -> 
 
 @pytest.mark.django_db(transaction=True, databases=DBS)
 def test_an_essential_source_that_is_down_raises_source_unavailable() -> None:
-    with alias_down(aliases.USERS), Stopwatch() as watch:
-        with pytest.raises(SourceUnavailable) as raised:
-            fan_out(
-                {aliases.USERS: run_sql("SELECT 1"), aliases.DEFAULT: run_sql("SELECT 1")},
-                budgets={aliases.USERS: 0.5},
-                essential={aliases.USERS},
-            )
+    with alias_down(aliases.USERS), Stopwatch() as watch, pytest.raises(SourceUnavailable) as raised:
+        fan_out(
+            {aliases.USERS: run_sql("SELECT 1"), aliases.DEFAULT: run_sql("SELECT 1")},
+            budgets={aliases.USERS: 0.5},
+            essential={aliases.USERS},
+        )
     assert raised.value.alias == aliases.USERS
     assert watch.seconds < 1.0
 

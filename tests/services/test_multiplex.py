@@ -18,6 +18,7 @@ import pytest
 from django.db import DatabaseError, OperationalError, ProgrammingError, connections
 
 from core import aliases
+from core.db_backends.postgresql import base as postgresql_backend
 from core.errors import NotFound, SourceUnavailable
 from core.services import fanout
 from core.services.fanout import Select, fan_out
@@ -49,7 +50,7 @@ def noting(threads: dict[str, int], key: str, sql: str, params: list | None = No
 
 
 def checked_out(alias: str) -> int:
-    stats = type(connections[alias])._connection_pools[alias].get_stats()
+    stats = postgresql_backend.pools()[alias].get_stats()
     return stats["pool_size"] - stats.get("pool_available", 0)
 
 
@@ -255,7 +256,7 @@ def test_a_pooled_check_out_waits_at_most_its_timeout_and_a_busy_pool_is_not_a_d
     from core.db_backends import breaker
 
     wrapper = connections[aliases.ANALYTICS]
-    pool = type(wrapper)._connection_pools[aliases.ANALYTICS]
+    pool = postgresql_backend.pools()[aliases.ANALYTICS]
     taken = [pool.getconn() for _ in range(pool.max_size)]
     try:
         with Stopwatch() as watch, pytest.raises(PoolTimeout):
@@ -301,13 +302,12 @@ def test_a_pooled_connection_found_dead_with_the_server_refusing_new_ones_fails_
     """A server going down: the pool's idle connection is gone and no new one can be made. The
     statement waits for a connection only briefly (not its whole budget) and the other parts,
     sent before or after it, are answered as usual."""
+    from core.services import multiplex
     from tests.core.test_pool_checks import _terminate_pooled_backends
     from tests.services.faults import unused_port
 
-    from core.services import multiplex
-
     wrapper = connections[aliases.ANALYTICS]
-    pool = type(wrapper)._connection_pools[aliases.ANALYTICS]
+    pool = postgresql_backend.pools()[aliases.ANALYTICS]
     saved = dict(pool.kwargs)
     pool.kwargs["port"] = unused_port()  # new connections are refused from now on
     try:

@@ -5,33 +5,52 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import select
+import threading
 import time
+import weakref
 from typing import Any
 
 import psycopg
 from psycopg.adapt import AdaptersMap, Loader
-from psycopg.pq import TransactionStatus
+from psycopg.pq import Format, TransactionStatus
 
-try:  # psycopg's C implementation (psycopg[binary] or [c]); without it Django's loader stays
-    from psycopg import _cmodule
-
-    _C_TIMESTAMPTZ_LOADER = _cmodule._psycopg.TimestamptzLoader  # type: ignore[union-attr]
-except (ImportError, AttributeError):
-    _C_TIMESTAMPTZ_LOADER = None
+#: psycopg's own ``timestamptz`` text loader, as registered in its global adapters (the C one with
+#: psycopg[binary] or [c], the Python one otherwise), through the public ``AdaptersMap.get_loader``.
+_C_TIMESTAMPTZ_LOADER = psycopg.adapters.get_loader(psycopg.postgres.types["timestamptz"].oid, Format.TEXT)
 from django.conf import settings
 from django.db.backends.base.base import NO_DB_ALIAS
 from django.db.backends.postgresql import base
 
 from core import instrumentation
-from routers import health
 from core.db_backends.breaker import BreakerOpen, breaker_for
+from routers import health
 
 PROBE_TIMEOUT_SECONDS = 2
+
+#: The psycopg pools of this process by alias (made by :attr:`DatabaseWrapper.pool`).
+_POOLS: dict[str, Any] = {}
+_POOLS_LOCK = threading.Lock()
+#: When each pooled connection was last handed back (or made): kept here, not on psycopg's object.
+_RETURNED_AT: weakref.WeakKeyDictionary[psycopg.Connection, float] = weakref.WeakKeyDictionary()
+
+
+def pools() -> dict[str, Any]:
+    """The psycopg pools this process made, by alias (metrics, shutdown, tests)."""
+    return dict(_POOLS)
+
+
+def close_pools(timeout: float = 5) -> None:
+    """Close every pool of this process (a worker's exit, tests changing the settings)."""
+    with _POOLS_LOCK:
+        closing = list(_POOLS.values())
+        _POOLS.clear()
+    for pool in closing:
+        pool.close(timeout=timeout)
 
 
 def _mark_returned(connection: psycopg.Connection) -> None:
     """Remember when the connection was last handed back to the pool (or made)."""
-    connection._switchyard_returned_at = time.monotonic()  # type: ignore[attr-defined]
+    _RETURNED_AT[connection] = time.monotonic()
 
 
 def _check_when_idle(connection: psycopg.Connection) -> None:
@@ -47,7 +66,7 @@ def _check_when_idle(connection: psycopg.Connection) -> None:
     """
     from psycopg_pool import ConnectionPool
 
-    returned = getattr(connection, "_switchyard_returned_at", None)
+    returned = _RETURNED_AT.get(connection)
     if (
         returned is not None
         and time.monotonic() - returned < settings.DB_POOL_CHECK_AFTER_IDLE_SECONDS
@@ -80,7 +99,7 @@ class UtcTimestamptzLoader(Loader):
     is what Django's ``create_cursor`` compares with its own before overriding a cursor's loader.
     """
 
-    timezone = dt.timezone.utc
+    timezone = dt.UTC
 
     def __init__(self, oid: int, context: Any = None) -> None:
         super().__init__(oid, context)
@@ -88,7 +107,7 @@ class UtcTimestamptzLoader(Loader):
 
     def load(self, data: Any) -> dt.datetime:
         value = self._parse(data)
-        return value if value.tzinfo is dt.timezone.utc else value.astimezone(dt.timezone.utc)
+        return value if value.tzinfo is dt.UTC else value.astimezone(dt.UTC)
 
 
 @functools.lru_cache
@@ -102,20 +121,19 @@ class DatabaseWrapper(base.DatabaseWrapper):
     def get_connection_params(self) -> dict[str, Any]:
         # Django asks for the parameters on every connect(), which with a pool is every check-out,
         # and then ignores them (the pool was built with them): once the pool exists, reuse them.
-        cached = self.__dict__.get("_switchyard_params")
-        if cached is not None and cached[0] is self.settings_dict and self.alias in self._connection_pools:
+        cached = getattr(self, "_pool_params", None)
+        if cached is not None and cached[0] is self.settings_dict and self.alias in _POOLS:
             return dict(cached[1])  # a copy: callers may change theirs (the pool sets autocommit)
         params = self._fresh_connection_params()
         if self.settings_dict["OPTIONS"].get("pool"):
-            self.__dict__["_switchyard_params"] = (self.settings_dict, dict(params))
+            self._pool_params = (self.settings_dict, dict(params))
         return params
 
     def _fresh_connection_params(self) -> dict[str, Any]:
         params = super().get_connection_params()
         if (
-            _C_TIMESTAMPTZ_LOADER is not None
-            and settings.USE_TZ
-            and self.timezone is dt.timezone.utc
+            settings.USE_TZ
+            and self.timezone is dt.UTC
             and params.get("context") is not None
         ):
             params["context"] = _with_fast_timestamps(params["context"])
@@ -132,7 +150,12 @@ class DatabaseWrapper(base.DatabaseWrapper):
         pool_options = self.settings_dict["OPTIONS"].get("pool")
         if self.alias == NO_DB_ALIAS or not pool_options:
             return None
-        if self.alias not in self._connection_pools:
+        pool = _POOLS.get(self.alias)
+        if pool is not None:
+            return pool
+        with _POOLS_LOCK:
+            if self.alias in _POOLS:
+                return _POOLS[self.alias]
             from psycopg_pool import ConnectionPool
 
             if self.settings_dict.get("CONN_MAX_AGE", 0) != 0:
@@ -150,8 +173,14 @@ class DatabaseWrapper(base.DatabaseWrapper):
                 check=_check_when_idle if checks else None,
                 **options,
             )
-            self._connection_pools.setdefault(self.alias, pool)
-        return self._connection_pools[self.alias]
+            _POOLS[self.alias] = pool
+            return pool
+
+    def close_pool(self) -> None:
+        with _POOLS_LOCK:
+            pool = _POOLS.pop(self.alias, None)
+        if pool is not None:
+            pool.close()
 
     def _close(self) -> None:
         # Marked here, on the returning thread, rather than by a pool ``reset`` callback: with a

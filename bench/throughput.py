@@ -1,0 +1,97 @@
+"""Ratios of bench/throughput.sh: python bench/throughput.py ROUNDS_TXT OUT_JSON [--label L].
+
+ROUNDS_TXT has one line per wrk run: ``round name requests/s non-2xx``; ``bare`` (the bare
+project's plain Django view) opens every round and one more bare run closes the last. A round's
+ratio for an endpoint is its requests/s over the mean of the bare figures before and after it (the
+bare runs bracket the round, cancelling a drift of the machine's speed); the result is the median
+round with the spread (min-max of the rounds). Prints a table; writes the JSON bench/chart.py reads.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+
+#: name -> (what the README's table calls it, target ratio or None)
+ENDPOINTS: dict[str, tuple[str, float | None]] = {
+    "bare_drf": ("bare DRF APIView", None),
+    "health": ("/health (middleware only)", None),
+    "user": ("GET /api/v1/users/{id}/", 0.30),
+    "post": ("GET /api/v1/posts/{id}/", 0.30),
+    "users_list": ("GET /api/v1/users/?page_size=50", 0.15),
+    "posts_list": ("GET /api/v1/posts/?page_size=50", 0.15),
+    "events_list": ("GET /api/v1/analytics/events/?page_size=50", 0.15),
+    "events_summary": ("GET /api/v1/analytics/events/summary/", None),
+    "customers_list": ("GET /api/v1/legacy/customers/?page_size=50", 0.15),
+    "dashboard": ("GET /api/v1/users/{id}/dashboard/", 0.20),
+    "user_stats": ("GET /api/v1/users/{id}/stats/ (cached)", 0.35),
+    "stats": ("GET /api/v1/stats/ (cached)", 0.35),
+    "post_create": ("POST /api/v1/posts/", 0.12),
+    "events_batch": ("POST /api/v1/analytics/events/batch/ (1,000 events)", None),
+}
+
+
+def analyse(lines: list[str]) -> dict[str, dict]:
+    rounds: dict[int, dict[str, tuple[float, int]]] = {}
+    for line in lines:
+        if line.strip():
+            r, name, rps, bad = line.split()
+            rounds.setdefault(int(r), {})[name] = (float(rps), int(float(bad)))
+
+    def bracket(r: int) -> float:
+        after = rounds.get(r + 1, {}).get("bare")
+        before = rounds[r]["bare"][0]
+        return (before + after[0]) / 2 if after else before
+
+    out: dict[str, dict] = {}
+    for name, (title, target) in ENDPOINTS.items():
+        runs = [(got[name], bracket(r)) for r, got in sorted(rounds.items()) if name in got]
+        if not runs:
+            continue
+        ratios = [rps / bare for (rps, _), bare in runs]
+        out[name] = {
+            "endpoint": title,
+            "target": target,
+            "ratio_median": round(statistics.median(ratios), 4),
+            "ratio_min": round(min(ratios), 4),
+            "ratio_max": round(max(ratios), 4),
+            "ratios": [round(x, 4) for x in ratios],
+            "rps": [rps for (rps, _), _ in runs],
+            "bare_rps": [round(bare, 1) for _, bare in runs],
+            "non_2xx": sum(bad for (_, bad), _ in runs),
+        }
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("rounds")
+    parser.add_argument("out")
+    parser.add_argument("--label", default="run")
+    parser.add_argument("--commit", default="")
+    parser.add_argument("--setup", default="")
+    args = parser.parse_args()
+    with open(args.rounds) as f:
+        results = analyse(f.readlines())
+    bare = sorted({b for r in results.values() for b in r["bare_rps"]})
+    doc = {"label": args.label, "commit": args.commit, "setup": args.setup,
+           "bare_rps_range": [bare[0], bare[-1]] if bare else [], "endpoints": results}
+    with open(args.out, "w") as f:
+        json.dump(doc, f, indent=1)
+    print(f"{args.label} ({args.commit}; {args.setup}); bare view {doc['bare_rps_range']} req/s")
+    print(f"{'endpoint':58} {'median':>7} {'spread':>13} {'target':>7}")
+    failed = False
+    for r in results.values():
+        met = "" if r["target"] is None else ("met" if r["ratio_median"] >= r["target"] else "NOT met")
+        print(f"{r['endpoint']:58} {r['ratio_median']:7.3f} {r['ratio_min']:6.3f}-{r['ratio_max']:.3f}"
+              f" {'' if r['target'] is None else r['target']:>7} {met}"
+              + (f"  ({r['non_2xx']} non-2xx!)" if r["non_2xx"] else ""))
+        failed |= bool(r["non_2xx"])
+    print(f"written: {args.out}")
+    sys.exit(1 if failed else 0)
+
+
+if __name__ == "__main__":
+    main()
