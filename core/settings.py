@@ -271,6 +271,18 @@ WHITENOISE_USE_FINDERS = True
 warnings.filterwarnings("ignore", message="No directory at: ", category=UserWarning)
 
 # ---------------------------------------------------------------------------------------------
+# Static files behind the proxy (issue 13): collectstatic with hashed names and .gz copies, served
+# by nginx with a year's Cache-Control. STATIC_HASHED_NAMES=1 for collectstatic (scripts/serve,
+# the image); afterwards on by itself while STATIC_ROOT holds the manifest (staticfiles.json).
+# ---------------------------------------------------------------------------------------------
+STATIC_HASHED_NAMES = _env_bool("STATIC_HASHED_NAMES", (STATIC_ROOT / "staticfiles.json").is_file())
+if STATIC_HASHED_NAMES:
+    STORAGES = {
+        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+        "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+    }
+
+# ---------------------------------------------------------------------------------------------
 # REST framework and OpenAPI
 # https://www.django-rest-framework.org/api-guide/settings/
 # https://drf-spectacular.readthedocs.io/en/latest/settings.html
