@@ -263,7 +263,7 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
-STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT = Path(ENV["STATIC_ROOT"]) if ENV.get("STATIC_ROOT") else VAR_DIR / "static"  # (the image: /app/static)
 # WhiteNoise serves STATIC_ROOT (collectstatic) and, when not collected, straight from the apps.
 WHITENOISE_USE_FINDERS = True
 # Without collectstatic the finders serve the files; WhiteNoise's warning about the missing
