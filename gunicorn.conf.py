@@ -35,6 +35,23 @@ def _int(name: str, default: int) -> int:
 
 wsgi_app = "core.wsgi:application"
 bind = os.environ.get("BIND", "0.0.0.0:8000")
+
+
+def _metrics_exposed_without_token(bind_address: str) -> bool:
+    """Metrics on, no METRICS_TOKEN, and a listening address other hosts can reach."""
+    on = os.environ.get("METRICS_ENABLED", "").strip().lower() in {"1", "true", "yes", "on"}
+    if not on or os.environ.get("METRICS_TOKEN", "").strip():
+        return False
+    if bind_address.startswith("unix:"):
+        return False
+    host = bind_address.rsplit(":", 1)[0].strip("[]")
+    return host not in {"127.0.0.1", "localhost", "::1"}
+
+
+if _metrics_exposed_without_token(bind):
+    raise SystemExit(
+        f"METRICS_ENABLED=1 on {bind} needs METRICS_TOKEN (or bind to loopback / a UNIX socket behind the proxy)"
+    )
 worker_class = "gthread"
 workers = _int("WEB_CONCURRENCY", 2)
 threads = _int("GUNICORN_THREADS", 4)

@@ -129,3 +129,17 @@ def test_forwarded_headers_and_hashed_static_files(tmp_path: Path) -> None:
                                        headers={"X-Forwarded-Proto": "https"})
     assert status == 200
     assert proxied["next"].startswith("http://localhost/") and direct["next"].startswith("https://localhost/")
+
+
+@pytest.mark.parametrize(("bind", "token", "refused"), [
+    ("0.0.0.0:18390", "", True),
+    ("0.0.0.0:18390", "scrape-me", False),
+    ("127.0.0.1:18390", "", False),
+    ("unix:/tmp/switchyard-check.sock", "", False),
+])
+def test_metrics_on_a_reachable_address_need_a_token(bind: str, token: str, refused: bool) -> None:
+    env = {**os.environ, "METRICS_ENABLED": "1", "METRICS_TOKEN": token, "BIND": bind, "DJANGO_SETTINGS_MODULE": "core.settings"}
+    result = subprocess.run([sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py", "--check-config"],
+                            cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert (result.returncode != 0) is refused, result.stderr[-500:]
+    assert ("needs METRICS_TOKEN" in result.stderr + result.stdout) is refused
