@@ -739,6 +739,10 @@ def main() -> int:
         "any_500": sum(1 for o in load.outcomes if o.status == 500),
         "first_2xx_write_after_up_s": None if first_write_ok is None else round(first_write_ok - up, 2),
         "last_503_after_up_s": max((round(o.ended - up, 2) for o in load.outcomes if o.status == 503 and o.started >= up), default=None),
+        "503_after_up": [
+            {"op": o.op, "started_s": round(o.started - up, 2), "ended_s": round(o.ended - up, 2), "error": o.error[:160]}
+            for o in load.outcomes if o.status == 503 and o.started >= up
+        ][-8:],
     }
     if not primary_writes or any(o.status != 503 for o in primary_writes):
         failures.append("writes to the primary did not all answer 503 while it was down")
