@@ -5,7 +5,8 @@ Environment (read here because gunicorn reads this file before Django starts):
   default 4), GUNICORN_TIMEOUT (30 s: a worker silent that long is killed and replaced),
   GUNICORN_GRACEFUL_TIMEOUT (20 s: on SIGTERM, in-flight requests get this long to finish),
   GUNICORN_KEEPALIVE (5 s), GUNICORN_MAX_REQUESTS (0 = never recycle workers) and
-  GUNICORN_MAX_REQUESTS_JITTER, FORWARDED_ALLOW_IPS (proxies trusted for X-Forwarded-*),
+  GUNICORN_MAX_REQUESTS_JITTER, FORWARDED_ALLOW_IPS (proxies trusted for X-Forwarded-*; a UNIX
+  socket peer, the proxy of `scripts/serve --proxy`, is always trusted), GUNICORN_LIMIT_REQUEST_*,
   LOG_LEVEL, PROMETHEUS_MULTIPROC_DIR (metrics shared by the workers; a fresh temporary
   directory when unset).
 
@@ -34,6 +35,23 @@ def _int(name: str, default: int) -> int:
 
 wsgi_app = "core.wsgi:application"
 bind = os.environ.get("BIND", "0.0.0.0:8000")
+
+
+def _metrics_exposed_without_token(bind_address: str) -> bool:
+    """Metrics on, no METRICS_TOKEN, and a listening address other hosts can reach."""
+    on = os.environ.get("METRICS_ENABLED", "").strip().lower() in {"1", "true", "yes", "on"}
+    if not on or os.environ.get("METRICS_TOKEN", "").strip():
+        return False
+    if bind_address.startswith("unix:"):
+        return False
+    host = bind_address.rsplit(":", 1)[0].strip("[]")
+    return host not in {"127.0.0.1", "localhost", "::1"}
+
+
+if _metrics_exposed_without_token(bind):
+    raise SystemExit(
+        f"METRICS_ENABLED=1 on {bind} needs METRICS_TOKEN (or bind to loopback / a UNIX socket behind the proxy)"
+    )
 worker_class = "gthread"
 workers = _int("WEB_CONCURRENCY", 2)
 threads = _int("GUNICORN_THREADS", 4)
@@ -45,9 +63,14 @@ max_requests_jitter = _int("GUNICORN_MAX_REQUESTS_JITTER", 0)
 forwarded_allow_ips = os.environ.get("FORWARDED_ALLOW_IPS", "127.0.0.1")
 # Heartbeat files in memory, not on a (possibly slow, overlay) disk.
 worker_tmp_dir = "/dev/shm" if os.path.isdir("/dev/shm") else None
-# Limits on the request line and headers (defaults made explicit).
-limit_request_line = 8190
-limit_request_fields = 100
+# Limits on the request line and headers (defaults made explicit). Behind the proxy
+# (`scripts/serve --proxy`, compose) nginx bounds the request line and the headers (8 KB a line,
+# 32 KB in all) and answers its own Problem Details; these are then raised
+# (GUNICORN_LIMIT_REQUEST_LINE=0, GUNICORN_LIMIT_REQUEST_FIELDS=32768,
+# GUNICORN_LIMIT_REQUEST_FIELD_SIZE=0) so that gunicorn's HTML 400 never reaches a client.
+limit_request_line = _int("GUNICORN_LIMIT_REQUEST_LINE", 8190)
+limit_request_fields = _int("GUNICORN_LIMIT_REQUEST_FIELDS", 100)
+limit_request_field_size = _int("GUNICORN_LIMIT_REQUEST_FIELD_SIZE", 8190)
 
 # Logs: everything to stderr as JSON; the access line carries the request id and the per-alias
 # query time left in the WSGI environ by core.logging.RequestContextMiddleware.

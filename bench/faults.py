@@ -6,23 +6,34 @@
 
 What it does, on loopback only, as root on the development/CI machine:
 
-1. Databases: default and users_db on the local primary (127.0.0.1:5432) with their streaming
-   replica (scripts/replica, port 5433); analytics_db on a throw-away PostgreSQL cluster of its
-   own (port 5434) so that it can be stopped alone; legacy_db on MariaDB. Fresh databases named
-   by --prefix (sy_bench), migrated with ``manage.py migrate_all``.
+1. Databases, all on throwaway servers of the drill's own, so that stopping them disturbs nothing
+   else on the machine: default and users_db on a PostgreSQL primary (port 5440) with its own
+   streaming replica (5441, pg_basebackup -R, rebuilt every run); analytics_db on a cluster of its
+   own (5442) so that it can be stopped alone; legacy_db on a mariadbd of its own (3310, own
+   datadir and socket). Fresh databases named by --prefix (sy_bench), migrated with
+   ``manage.py migrate_all``.
 2. gunicorn with gunicorn.conf.py (2 gthread workers x 4 threads) on 127.0.0.1.
-3. Load: --clients threads, each looping over a weighted mix: read a user, list posts, create a
-   user, create a post, create an analytics event, read a dashboard. Every 2xx write's id is kept.
-   A monitor polls /health/ready every 0.25 s.
+3. Load: --clients threads per role (reader, writer, analytics, dashboard, legacy; 3 each by
+   default), each looping over its operations: read a user, list posts, create a user, create a
+   post, create an analytics event, read a dashboard, list legacy customers. Every 2xx write's id
+   is kept. A monitor polls /health/ready every 0.25 s.
 4. Timeline: baseline -> analytics_db stopped (``pg_ctl stop -m immediate``: a crash) -> started
-   again -> the replica stopped (``scripts/replica stop``) -> started again -> final baseline.
+   -> the replica stopped -> started -> MariaDB stopped (SIGTERM to its mariadbd) -> started ->
+   the PostgreSQL primary (default, users_db) stopped (``-m fast``, as a restart does) -> started
+   -> final baseline.
 5. Checks (exit 1 when one fails):
-   - no 5xx, except a 503 from an endpoint whose own database was down at the time
-     (an analytics event written while analytics_db is down); no timeouts or refused connections;
-   - readiness answered 503 naming the database while it was down, and 200 again after;
+   - no 5xx, except a 503 from an endpoint whose own database was down at the time; never a 500;
+     no timeouts or refused connections;
+   - readiness answered 503 naming the database while it was down (a required alias), or 200
+     with it not passing (legacy_db, not required), and 200 with it passing after;
    - dashboards answered 200 with ``analytics_db`` in ``degraded`` while it was down;
+   - while MariaDB was down: the legacy endpoint answered 503 naming legacy_db, and every other
+     operation 2xx;
+   - writes to the other databases all 2xx during the analytics, replica and MariaDB outages;
+     while the primary was down, writes to it answered 503 (never 500);
    - every write acknowledged with 2xx is in its database afterwards (counted by id);
-   - recovery (readiness back to pass) within --recovery-limit seconds of the restart,
+   - recovery (readiness back to pass) within --recovery-limit seconds of the restart, and for
+     the primary within 5 s of it accepting connections (and a write 2xx again within 5 s),
      without restarting gunicorn.
 
 The figures are printed and written to var/faults/faults-<time>.json (its own directory: the
@@ -32,6 +43,7 @@ other benchmarks keep their token and cache_db under var/bench).
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import os
 import random
@@ -52,15 +64,23 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 PG_BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))
-PRIMARY_PORT = 5432
-REPLICA_PORT = int(os.environ.get("REPLICA_PORT", "5433"))
-ANALYTICS_PORT = int(os.environ.get("BENCH_ANALYTICS_PORT", "5434"))
-ANALYTICS_DATA = Path(os.environ.get("BENCH_ANALYTICS_DATA", "/var/lib/postgresql/15/switchyard-bench-analytics"))
-ANALYTICS_LOG = Path("/var/log/postgresql/switchyard-bench-analytics.log")
+CLUSTERS = Path(os.environ.get("BENCH_CLUSTERS_DIR", "/var/lib/postgresql/15"))
+PRIMARY_PORT = int(os.environ.get("BENCH_PRIMARY_PORT", "5440"))
+REPLICA_PORT = int(os.environ.get("BENCH_REPLICA_PORT", "5441"))
+ANALYTICS_PORT = int(os.environ.get("BENCH_ANALYTICS_PORT", "5442"))
+MARIADB_PORT = int(os.environ.get("BENCH_MARIADB_PORT", "3310"))
+PRIMARY_DATA = CLUSTERS / "switchyard-bench-primary"
+REPLICA_DATA = CLUSTERS / "switchyard-bench-replica"
+ANALYTICS_DATA = Path(os.environ.get("BENCH_ANALYTICS_DATA", str(CLUSTERS / "switchyard-bench-analytics-5442")))
+MARIADB_DATA = Path(os.environ.get("BENCH_MARIADB_DATA", "/var/lib/mysql-switchyard-bench"))
+MARIADB_RUN = Path("/run/mysqld-switchyard-bench")
+LOG_DIR = Path("/var/log/postgresql")
+ANALYTICS_LOG = LOG_DIR / "switchyard-bench-analytics.log"
 
 ANALYTICS = "analytics_db"
 USERS = "users_db"
 DEFAULT = "default"
+LEGACY = "legacy_db"
 REPLICAS = ("default_replica_1", "users_db_replica_1")
 
 
@@ -88,37 +108,132 @@ def psql(port: int, sql: str, db: str = "postgres") -> str:
 # ---------------------------------------------------------------------------------------------
 
 
+def pg_ctl(data: Path, *args: str) -> None:
+    as_postgres(str(PG_BIN / "pg_ctl"), "-D", str(data), *args)
+
+
+def pg_ready(port: int) -> bool:
+    return run(str(PG_BIN / "pg_isready"), "-h", "127.0.0.1", "-p", str(port), "-q", check=False).returncode == 0
+
+
+def initdb(data: Path, port: int, extra: str = "") -> None:
+    if (data / "PG_VERSION").exists():
+        return
+    log(f"initdb for a throwaway cluster in {data} (port {port})")
+    run("install", "-d", "-o", "postgres", "-g", "postgres", "-m", "700", str(data))
+    as_postgres(str(PG_BIN / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C.UTF-8")
+    with (data / "postgresql.auto.conf").open("a") as fh:
+        fh.write(f"port = {port}\nlisten_addresses = '127.0.0.1'\n"
+                 "unix_socket_directories = '/var/run/postgresql'\nmax_connections = 80\n"
+                 f"shared_buffers = 32MB\nfsync = on\n{extra}")
+
+
+def cluster_start(data: Path, port: int, name: str) -> None:
+    if not pg_ready(port):
+        pg_ctl(data, "-l", str(LOG_DIR / f"{name}.log"), "-w", "-t", "60", "start")
+
+
+def cluster_stop(data: Path, mode: str = "immediate") -> None:
+    if (data / "postmaster.pid").exists():
+        pg_ctl(data, "-m", mode, "-w", "-t", "60", "stop")
+
+
 def analytics_cluster_start() -> None:
-    if not (ANALYTICS_DATA / "PG_VERSION").exists():
-        log(f"initdb for the bench's analytics cluster in {ANALYTICS_DATA}")
-        run("install", "-d", "-o", "postgres", "-g", "postgres", "-m", "700", str(ANALYTICS_DATA))
-        as_postgres(str(PG_BIN / "initdb"), "-D", str(ANALYTICS_DATA), "-U", "postgres", "-A", "trust",
-                    "-E", "UTF8", "--locale=C.UTF-8")
-        conf = ANALYTICS_DATA / "postgresql.auto.conf"
-        with conf.open("a") as fh:
-            fh.write(f"port = {ANALYTICS_PORT}\nlisten_addresses = '127.0.0.1'\n"
-                     "unix_socket_directories = '/var/run/postgresql'\nmax_connections = 60\n"
-                     "shared_buffers = 32MB\nfsync = on\n")
-    if run(str(PG_BIN / "pg_isready"), "-h", "127.0.0.1", "-p", str(ANALYTICS_PORT), "-q", check=False).returncode != 0:
-        as_postgres(str(PG_BIN / "pg_ctl"), "-D", str(ANALYTICS_DATA), "-l", str(ANALYTICS_LOG), "-w", "-t", "60", "start")
+    initdb(ANALYTICS_DATA, ANALYTICS_PORT)
+    cluster_start(ANALYTICS_DATA, ANALYTICS_PORT, "switchyard-bench-analytics")
 
 
 def analytics_cluster_stop(mode: str = "immediate") -> None:
-    if (ANALYTICS_DATA / "postmaster.pid").exists():
-        as_postgres(str(PG_BIN / "pg_ctl"), "-D", str(ANALYTICS_DATA), "-m", mode, "-w", "-t", "60", "stop")
+    cluster_stop(ANALYTICS_DATA, mode)
 
 
-def replica(command: str) -> None:
-    run(str(ROOT / "scripts" / "replica"), command)
+def primary_start() -> None:
+    initdb(PRIMARY_DATA, PRIMARY_PORT, "wal_level = replica\nmax_wal_senders = 5\nwal_keep_size = 256MB\n")
+    cluster_start(PRIMARY_DATA, PRIMARY_PORT, "switchyard-bench-primary")
+
+
+def primary_stop(mode: str = "fast") -> None:
+    cluster_stop(PRIMARY_DATA, mode)
+
+
+def replica_rebuild() -> None:
+    """A fresh streaming replica of the drill's primary (a small cluster: about a second)."""
+    cluster_stop(REPLICA_DATA, "immediate")
+    run("rm", "-rf", str(REPLICA_DATA))
+    run("install", "-d", "-o", "postgres", "-g", "postgres", "-m", "700", str(REPLICA_DATA))
+    as_postgres(str(PG_BIN / "pg_basebackup"), "-h", "127.0.0.1", "-p", str(PRIMARY_PORT), "-U", "postgres",
+                "-D", str(REPLICA_DATA), "-R", "-X", "stream")
+    with (REPLICA_DATA / "postgresql.auto.conf").open("a") as fh:
+        fh.write(f"port = {REPLICA_PORT}\nhot_standby = on\n")
+    replica_start()
+
+
+def replica_start() -> None:
+    cluster_start(REPLICA_DATA, REPLICA_PORT, "switchyard-bench-replica")
+
+
+def replica_stop() -> None:
+    cluster_stop(REPLICA_DATA, "immediate")
+
+
+def wait_replica_caught_up(limit: float = 30) -> None:
+    """The replica has replayed everything the primary wrote (the fresh databases)."""
+    target = psql(PRIMARY_PORT, "SELECT pg_current_wal_lsn()")
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if psql(REPLICA_PORT, f"SELECT pg_last_wal_replay_lsn() >= '{target}'::pg_lsn") == "t":
+            return
+        time.sleep(0.2)
+    raise SystemExit("the drill's replica did not catch up")
+
+
+class MariaDB:
+    """A mariadbd of the drill's own: own datadir, socket and port; stopped with SIGTERM."""
+
+    def __init__(self) -> None:
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        if not (MARIADB_DATA / "mysql").exists():
+            log(f"mariadb-install-db in {MARIADB_DATA}")
+            run("install", "-d", "-o", "mysql", "-g", "mysql", "-m", "750", str(MARIADB_DATA))
+            run("mariadb-install-db", "--no-defaults", "--user=mysql", f"--datadir={MARIADB_DATA}",
+                "--auth-root-authentication-method=normal", "--skip-test-db")
+        run("install", "-d", "-o", "mysql", "-g", "mysql", str(MARIADB_RUN))
+        log_file = (MARIADB_DATA.parent / "mysql-switchyard-bench.log").open("ab")
+        self.process = subprocess.Popen(
+            ["mariadbd", "--no-defaults", "--user=mysql", f"--datadir={MARIADB_DATA}", f"--port={MARIADB_PORT}",
+             "--bind-address=127.0.0.1", f"--socket={MARIADB_RUN}/mysqld.sock", f"--pid-file={MARIADB_RUN}/mysqld.pid",
+             "--skip-name-resolve=0", "--innodb-buffer-pool-size=64M", "--max-connections=200",
+             "--character-set-server=utf8mb4", "--collation-server=utf8mb4_unicode_ci"],
+            stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + 60
+        while run("mariadb-admin", "-h", "127.0.0.1", "-P", str(MARIADB_PORT), "-u", "root", "ping", check=False).returncode != 0:
+            if self.process.poll() is not None or time.monotonic() > deadline:
+                raise SystemExit("the drill's mariadbd did not start (see mysql-switchyard-bench.log)")
+            time.sleep(0.2)
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+        self.process = None
+
+
+def mysql(sql: str) -> None:
+    run("mysql", "-h", "127.0.0.1", "-P", str(MARIADB_PORT), "-u", "root", "-e", sql)
 
 
 def fresh_databases(prefix: str) -> None:
     for port, name in ((PRIMARY_PORT, prefix), (PRIMARY_PORT, f"{prefix}_users"), (ANALYTICS_PORT, f"{prefix}_analytics")):
         psql(port, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         psql(port, f'CREATE DATABASE "{name}"')
-    run("mysql", "-h", "127.0.0.1", "-u", "root", "-e",
-        f"DROP DATABASE IF EXISTS `{prefix}_legacy`; "
-        f"CREATE DATABASE `{prefix}_legacy` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+    mysql(f"DROP DATABASE IF EXISTS `{prefix}_legacy`; "
+          f"CREATE DATABASE `{prefix}_legacy` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
 
 
 def app_env(prefix: str, port: int, var_dir: Path) -> dict[str, str]:
@@ -131,7 +246,7 @@ def app_env(prefix: str, port: int, var_dir: Path) -> dict[str, str]:
         "DATABASE_URL": f"{pg}/{prefix}",
         "USERS_DATABASE_URL": f"{pg}/{prefix}_users",
         "ANALYTICS_DATABASE_URL": f"postgres://postgres@127.0.0.1:{ANALYTICS_PORT}/{prefix}_analytics",
-        "LEGACY_DATABASE_URL": f"mysql://root@127.0.0.1:3306/{prefix}_legacy",
+        "LEGACY_DATABASE_URL": f"mysql://root@127.0.0.1:{MARIADB_PORT}/{prefix}_legacy",
         "DATABASE_REPLICA_URLS": f"{rep}/{prefix}",
         "USERS_DATABASE_REPLICA_URLS": f"{rep}/{prefix}_users",
         "SWITCHYARD_VAR_DIR": str(var_dir),
@@ -216,8 +331,9 @@ NEEDS = {  # databases without which an operation may answer 503
     "create_post": {DEFAULT, USERS},
     "create_event": {ANALYTICS},
     "dashboard": {USERS},
+    "read_legacy": {LEGACY},
 }
-WEIGHTS = {"read_user": 25, "list_posts": 15, "create_user": 10, "create_post": 15, "create_event": 15, "dashboard": 20}
+WEIGHTS = {"read_user": 25, "list_posts": 15, "create_user": 10, "create_post": 15, "create_event": 15, "dashboard": 20, "read_legacy": 10}
 #: Each client plays one role, so that requests stuck on a dead database cannot starve the others
 #: in the load generator (they still compete for the server's threads, as real clients do).
 ROLES = {
@@ -225,6 +341,7 @@ ROLES = {
     "writer": ("create_user", "create_post"),
     "analytics": ("create_event",),
     "dashboard": ("dashboard",),
+    "legacy": ("read_legacy",),
 }
 
 
@@ -295,6 +412,8 @@ class Load:
             return (*http("POST", f"{api}/analytics/events/", body, self.token), "analytics_event")
         if op == "dashboard":
             return (*http("GET", f"{api}/users/{user}/dashboard/", token=self.token), None)
+        if op == "read_legacy":
+            return (*http("GET", f"{api}/legacy/customers/?page_size=5", token=self.token), None)
         raise ValueError(op)
 
 
@@ -335,9 +454,16 @@ class ReadinessMonitor:
 
 
 def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A free loopback port of the drill's range (BENCH_PORT_FIRST..+19, default 18320)."""
+    first = int(os.environ.get("BENCH_PORT_FIRST", "18320"))
+    for port in range(first, first + 20):
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise SystemExit(f"no free loopback port in {first}..{first + 19}")
 
 
 def wait_http(url: str, limit: float = 60) -> None:
@@ -359,13 +485,28 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
+OUTAGE_ALIASES = {ANALYTICS: {ANALYTICS}, "replica": set(REPLICAS), LEGACY: {LEGACY}, "primary": {DEFAULT, USERS}}
+
+
+def stop_servers(mariadb: MariaDB) -> None:
+    for data in (REPLICA_DATA, ANALYTICS_DATA, PRIMARY_DATA):
+        try:
+            cluster_stop(data, "fast")
+        except subprocess.CalledProcessError as exc:
+            log(f"stopping {data} failed: {exc}")
+    mariadb.stop()
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--short", action="store_true", help="CI form: 4 s phases")
     parser.add_argument("--phase-seconds", type=float, default=None)
-    parser.add_argument("--clients", type=int, default=2, help="clients per role (reader, writer, analytics, dashboard)")
+    parser.add_argument("--clients", type=int, default=3,
+                        help="clients per role (reader, writer, analytics, dashboard, legacy)")
     parser.add_argument("--prefix", default="sy_bench")
     parser.add_argument("--recovery-limit", type=float, default=15.0)
+    parser.add_argument("--primary-recovery-limit", type=float, default=5.0,
+                        help="seconds from the primary accepting connections to readiness and writes passing")
     parser.add_argument("--keep", action="store_true", help="leave the bench's analytics cluster running")
     args = parser.parse_args()
     phase = args.phase_seconds or (4.0 if args.short else 20.0)
@@ -374,15 +515,22 @@ def main() -> int:
     shutil.rmtree(var_dir, ignore_errors=True)
     (var_dir / "metrics").mkdir(parents=True)
 
-    log("starting the replica (scripts/replica) and the analytics cluster")
-    replica("start")
+    log("starting the drill's own servers: PostgreSQL primary, its replica, analytics cluster, MariaDB")
+    mariadb = MariaDB()
+    if not args.keep:
+        # Stopped at the end, after the counts below (and on any failure before that).
+        atexit.register(stop_servers, mariadb)
+    primary_start()
     analytics_cluster_start()
+    mariadb.start()
+    replica_rebuild()
     fresh_databases(args.prefix)
     port = free_port()
     env = app_env(args.prefix, port, var_dir)
     log("migrating (manage.py migrate_all)")
     manage(env, "migrate_all")
     manage(env, "ensure_legacy_table")
+    wait_replica_caught_up()
     token = create_token(env)
 
     log(f"gunicorn on 127.0.0.1:{port}")
@@ -427,11 +575,14 @@ def main() -> int:
             record.starting_at = time.monotonic()
             start()
             record.up_at = time.monotonic()
-            record.ready_at = monitor.wait_ready_without(alias_names, record.up_at, args.recovery_limit)
+            limit = args.primary_recovery_limit if label == "primary" else args.recovery_limit
+            record.ready_at = monitor.wait_ready_without(alias_names, record.up_at, limit)
             log(f"{label} ready again after {(record.ready_at or float('nan')) - record.up_at:.2f}s")
 
         outage({ANALYTICS}, analytics_cluster_stop, analytics_cluster_start, ANALYTICS)
-        outage(set(REPLICAS), lambda: replica("stop"), lambda: replica("start"), "replica")
+        outage(set(REPLICAS), replica_stop, replica_start, "replica")
+        outage({LEGACY}, mariadb.stop, mariadb.start, LEGACY)
+        outage({DEFAULT, USERS}, primary_stop, primary_start, "primary")
         time.sleep(phase)
         load.finish()
         monitor.stop.set()
@@ -451,8 +602,14 @@ def main() -> int:
         out = set()
         for record in outages:
             end = record.ready_at or record.up_at or marks["end"]
+            if record.alias == "primary" and record.up_at is not None:
+                # Recovery allowance: within --primary-recovery-limit of it accepting connections
+                # (a worker's breaker may still fail fast for its window, DB_BREAKER_SECONDS).
+                end = max(end, record.up_at + args.primary_recovery_limit)
             if o.started <= end and o.ended >= record.stopping_at:
-                out |= {ANALYTICS} if record.alias == ANALYTICS else set(REPLICAS)
+                out |= OUTAGE_ALIASES[record.alias]
+                if record.alias == "primary":
+                    out.add("auth")  # tokens live on default: any request may need it
         return out
 
     by_status: dict[str, int] = {}
@@ -461,7 +618,7 @@ def main() -> int:
     for o in load.outcomes:
         by_status[str(o.status)] = by_status.get(str(o.status), 0) + 1
         if o.status == 0 or o.status >= 500:
-            if o.status == 503 and NEEDS[o.op] & down_during(o):
+            if o.status == 503 and (NEEDS[o.op] | {"auth"}) & down_during(o):
                 allowed_503 += 1
             else:
                 bad.append(o)
@@ -500,40 +657,88 @@ def main() -> int:
 
     # Readiness while down / after.
     for record in outages:
-        names = {ANALYTICS} if record.alias == ANALYTICS else set(REPLICAS)
+        names = OUTAGE_ALIASES[record.alias]
+        required = record.alias != LEGACY  # legacy_db is not in READINESS_REQUIRED_ALIASES
         # Samples sent after the stop finished and answered before the start began.
         while_down = [s for s in monitor.samples if record.down_at <= s[0] and s[3] <= (record.starting_at or 0)]
-        named = [s for s in while_down if s[1] == 503 and names & set(s[2])]
+        expected = 503 if required else 200
+        named = [s for s in while_down if s[1] == expected and names & set(s[2])]
         report[f"readiness_{record.alias}"] = {
             "samples_while_down": len(while_down),
-            "503_naming_it": len(named),
+            f"{expected}_naming_it": len(named),
             "other_answers": [
                 {"at": round(s[0] - t0, 2), "status": s[1], "not_passing": s[2]} for s in while_down if s not in named
             ],
             "ready_again_s": None if record.ready_at is None else round(record.ready_at - (record.up_at or 0), 2),
         }
         if not while_down or len(named) != len(while_down):
-            failures.append(f"readiness did not answer 503 naming {record.alias} throughout its outage")
+            failures.append(f"readiness did not answer {expected} naming {record.alias} throughout its outage")
         if record.ready_at is None:
-            failures.append(f"readiness did not pass within {args.recovery_limit}s after {record.alias} returned")
+            limit = args.primary_recovery_limit if record.alias == "primary" else args.recovery_limit
+            failures.append(f"readiness did not pass within {limit}s after {record.alias} returned")
+
+    def window(record: Outage, ops: set[str] | None = None) -> list[Outcome]:
+        """Requests sent after the stop finished and answered before the start began."""
+        return [o for o in load.outcomes if (ops is None or o.op in ops)
+                and o.started >= record.down_at and o.ended <= (record.starting_at or 0)]
 
     # Dashboards while analytics was down.
     analytics_outage = next(r for r in outages if r.alias == ANALYTICS)
-    dashboards = [o for o in load.outcomes if o.op == "dashboard"
-                  and o.started >= analytics_outage.down_at and o.ended <= (analytics_outage.starting_at or 0)]
+    dashboards = window(analytics_outage, {"dashboard"})
     degraded_ok = [o for o in dashboards if o.status == 200 and ANALYTICS in o.degraded]
     report["dashboards_while_analytics_down"] = {"total": len(dashboards), "200_degraded_analytics": len(degraded_ok)}
     if not dashboards or len(degraded_ok) != len(dashboards):
         failures.append("dashboards did not all answer 200 with analytics_db degraded while it was down")
 
-    # Writes to the other databases kept succeeding during each outage.
+    # Writes to the other databases kept succeeding during each outage but the primary's.
     for record in outages:
-        during = [o for o in load.outcomes if o.op in ("create_user", "create_post")
-                  and o.started >= record.down_at and o.ended <= (record.starting_at or 0)]
+        if record.alias == "primary":
+            continue
+        during = window(record, {"create_user", "create_post"})
         ok = [o for o in during if 200 <= o.status < 300]
         report[f"other_writes_during_{record.alias}_outage"] = {"total": len(during), "2xx": len(ok)}
         if not during or len(ok) != len(during):
             failures.append(f"writes to users_db/default failed during the {record.alias} outage")
+
+    # MariaDB down: the legacy endpoint 503 naming legacy_db; everything else unaffected.
+    legacy_outage = next(r for r in outages if r.alias == LEGACY)
+    legacy_reads = window(legacy_outage, {"read_legacy"})
+    named_503 = [o for o in legacy_reads if o.status == 503 and LEGACY in o.error]
+    others = window(legacy_outage, set(WEIGHTS) - {"read_legacy"})
+    others_ok = [o for o in others if 200 <= o.status < 300]
+    report["while_mariadb_down"] = {"legacy_reads": len(legacy_reads), "503_naming_legacy_db": len(named_503),
+                                    "other_requests": len(others), "other_2xx": len(others_ok)}
+    if not legacy_reads or len(named_503) != len(legacy_reads):
+        failures.append("legacy reads did not all answer 503 naming legacy_db while MariaDB was down")
+    if not others or len(others_ok) != len(others):
+        failures.append("requests to the other databases were affected while MariaDB was down")
+
+    # The primary restarted: its writes 503 (never 500) while down; writes 2xx again soon after.
+    primary_outage = next(r for r in outages if r.alias == "primary")
+    primary_writes = window(primary_outage, {"create_user", "create_post"})
+    by = {}
+    for o in window(primary_outage):
+        by.setdefault(o.op, {}).setdefault(str(o.status), 0)
+        by[o.op][str(o.status)] += 1
+    up = primary_outage.up_at or marks["end"]
+    first_write_ok = min((o.ended for o in load.outcomes if o.op in ("create_user", "create_post")
+                          and o.started >= up and 200 <= o.status < 300), default=None)
+    report["while_primary_down"] = {
+        "answers_by_operation": by,
+        "writes": len(primary_writes),
+        "writes_503": sum(1 for o in primary_writes if o.status == 503),
+        "any_500": sum(1 for o in load.outcomes if o.status == 500),
+        "first_2xx_write_after_up_s": None if first_write_ok is None else round(first_write_ok - up, 2),
+        "last_503_after_up_s": max((round(o.ended - up, 2) for o in load.outcomes if o.status == 503 and o.started >= up), default=None),
+        "503_after_up": [
+            {"op": o.op, "started_s": round(o.started - up, 2), "ended_s": round(o.ended - up, 2), "error": o.error[:160]}
+            for o in load.outcomes if o.status == 503 and o.started >= up
+        ][-8:],
+    }
+    if not primary_writes or any(o.status != 503 for o in primary_writes):
+        failures.append("writes to the primary did not all answer 503 while it was down")
+    if first_write_ok is None or first_write_ok - up > args.primary_recovery_limit:
+        failures.append(f"no write succeeded within {args.primary_recovery_limit}s of the primary accepting connections")
 
     # Every acknowledged write is in its database.
     import psycopg
@@ -551,7 +756,7 @@ def main() -> int:
     report["acknowledged_writes"] = writes
 
     if not args.keep:
-        analytics_cluster_stop("fast")
+        stop_servers(mariadb)
     report["failures"] = failures
     out = ROOT / "var" / "faults" / f"faults-{time.strftime('%Y%m%dT%H%M%SZ', time.gmtime())}.json"
     out.write_text(json.dumps(report, indent=2))

@@ -109,6 +109,15 @@ def _configure(alias: str, url: str, environ: Mapping[str, str]) -> dict[str, An
         config["OPTIONS"].update(_postgresql_options(alias, environ))
         if "pool" not in config["OPTIONS"]:
             config["CONN_MAX_AGE"] = _int(environ, "DB_CONN_MAX_AGE", 60)
+        if _bool(environ, "DB_PGBOUNCER", False):
+            # Behind PgBouncer in transaction mode (docs/operations.md): consecutive transactions
+            # of one client may run on different server sessions, so nothing may outlive one.
+            # Django's iterator() otherwise uses WITH HOLD cursors across transactions, and
+            # psycopg would prepare statements on one server session and run them on another.
+            if config["OPTIONS"].get("server_side_binding"):
+                raise ImproperlyConfigured(f"{alias}: server_side_binding cannot be used with DB_PGBOUNCER=1")
+            config["DISABLE_SERVER_SIDE_CURSORS"] = True
+            config["OPTIONS"]["prepare_threshold"] = None
     elif engine == "django.db.backends.mysql":
         config["ENGINE"] = "core.db_backends.mysql"  # Django's, with a connection circuit breaker
         config["OPTIONS"].update(_mysql_options(environ))

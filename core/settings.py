@@ -267,12 +267,24 @@ TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
-STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT = Path(ENV["STATIC_ROOT"]) if ENV.get("STATIC_ROOT") else VAR_DIR / "static"  # (the image: /app/static)
 # WhiteNoise serves STATIC_ROOT (collectstatic) and, when not collected, straight from the apps.
 WHITENOISE_USE_FINDERS = True
 # Without collectstatic the finders serve the files; WhiteNoise's warning about the missing
 # STATIC_ROOT is then noise (and would break the JSON log lines).
 warnings.filterwarnings("ignore", message="No directory at: ", category=UserWarning)
+
+# ---------------------------------------------------------------------------------------------
+# Static files behind the proxy (issue 13): collectstatic with hashed names and .gz copies, served
+# by nginx with a year's Cache-Control. STATIC_HASHED_NAMES=1 for collectstatic (scripts/serve,
+# the image); afterwards on by itself while STATIC_ROOT holds the manifest (staticfiles.json).
+# ---------------------------------------------------------------------------------------------
+STATIC_HASHED_NAMES = _env_bool("STATIC_HASHED_NAMES", (STATIC_ROOT / "staticfiles.json").is_file())
+if STATIC_HASHED_NAMES:
+    STORAGES = {
+        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+        "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+    }
 
 # ---------------------------------------------------------------------------------------------
 # REST framework and OpenAPI

@@ -104,11 +104,17 @@ class Breaker:
 
 
 def _starting_up(exc: BaseException) -> bool:
-    """PostgreSQL's ``cannot_connect_now`` (57P03): the server is starting up or recovering."""
+    """A failure that says by itself that it came at once, whatever the clock said (a loaded machine
+    can take longer than ``FAST_FAILURE_SECONDS`` to report even a refusal): PostgreSQL's
+    ``cannot_connect_now`` (57P03, starting up or recovering), a server shutting down, or a refused
+    connection (nothing listens yet)."""
     if getattr(exc, "sqlstate", None) == "57P03":
         return True
     text = str(exc)
-    return "is starting up" in text or "not yet accepting connections" in text
+    return any(
+        sign in text
+        for sign in ("is starting up", "not yet accepting connections", "is shutting down", "Connection refused")
+    )
 
 
 class BreakerOpen(Exception):

@@ -37,12 +37,13 @@ TEMPLATES = {
         f"FANOUT_BUDGET_{alias.upper()}_SECONDS" for alias in aliases.PRIMARIES
     },
 }
-SHELL_READS = re.compile(r"\$\{" + _NAME + r":?[-=]")
+SHELL_READS = re.compile(r"\$\{" + _NAME + r":?[-=?]")
 # ``environ`` is also the name of a WSGI request's environ (core/logging.py): its CGI keys are
 # request data, not configuration.
 CGI_KEYS = re.compile(
     r"HTTP_\w+|REMOTE_ADDR|REMOTE_HOST|REQUEST_METHOD|PATH_INFO|QUERY_STRING|CONTENT_LENGTH|CONTENT_TYPE"
     r"|SERVER_NAME|SERVER_PORT|SERVER_PROTOCOL|SCRIPT_NAME"
+    r"|PATH|HOME|USER"  # the operating system's own, passed through to child processes
 )
 
 
