@@ -124,7 +124,7 @@ def worker_exit(server: Any, worker: Any) -> None:
         for connection in connections.all(initialized_only=True):
             connection.close()
         # The psycopg pools are per process (shared by the worker's threads), one per alias.
-        from core.db_config import close_pools
+        from core.db_backends.postgresql.base import close_pools
 
         close_pools()
     except Exception as exc:  # noqa: BLE001 - never block a worker's exit

@@ -8,7 +8,6 @@ from django.utils import timezone
 from rest_framework import serializers
 
 from api.serializers.fields import IdField, StrictCharField
-from core.blog.models import Post
 
 
 class PostAuthorSerializer(serializers.Serializer):
@@ -16,15 +15,19 @@ class PostAuthorSerializer(serializers.Serializer):
     username = serializers.CharField()
 
 
-class PostOutputSerializer(serializers.ModelSerializer):
+# A plain Serializer with the fields a ModelSerializer of Post would build (same schema), not
+# rebuilt from the model for every instance (issue 12).
+class PostOutputSerializer(serializers.Serializer):
+
+    id = serializers.BigIntegerField(label="ID", read_only=True)
+    title = serializers.CharField(read_only=True)
+    content = serializers.CharField(read_only=True, style={"base_template": "textarea.html"})
+    author_id = serializers.BigIntegerField(read_only=True)
     author = PostAuthorSerializer(
         allow_null=True, read_only=True, help_text="The author from users_db; null when that user no longer exists."
     )
-
-    class Meta:
-        model = Post
-        fields = ["id", "title", "content", "author_id", "author", "created_at", "updated_at"]
-        read_only_fields = fields
+    created_at = serializers.DateTimeField(read_only=True)
+    updated_at = serializers.DateTimeField(read_only=True)
 
 
 class PostInputSerializer(serializers.Serializer):

@@ -18,14 +18,19 @@ import math
 from collections.abc import Iterator
 from typing import Any
 
-from django.db import connections
+from django.conf import settings
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.utils import load_backend
 
 
 def fresh_settings(alias: str, timeout: float | None = None) -> dict[str, Any]:
     """A copy of the alias's connection settings (the test database names included) with no
     pool; with ``timeout``, connecting and each statement are bounded by it."""
-    db = copy.deepcopy(connections.settings[alias])
+    # From settings.DATABASES (the same dicts the connection handler uses, so a test run sees the
+    # test database names, and a test's override_settings(DATABASES=...) is seen too).
+    db = copy.deepcopy(settings.DATABASES[alias])
+    others = {} if alias == DEFAULT_DB_ALIAS else {DEFAULT_DB_ALIAS: {"ENGINE": "django.db.backends.dummy"}}
+    db = connections.configure_settings({**others, alias: db})[alias]
     options = db.setdefault("OPTIONS", {})
     options.pop("pool", None)
     db["CONN_MAX_AGE"] = 0
