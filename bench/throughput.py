@@ -46,7 +46,13 @@ def analyse(lines: list[str]) -> dict[str, dict]:
         return (before + after[0]) / 2 if after else before
 
     out: dict[str, dict] = {}
+    names = {name for got in rounds.values() for name in got}
+    catalogue = {}
     for name, (title, target) in ENDPOINTS.items():
+        catalogue[name] = (title, target)
+        if f"{name}~alt" in names:  # the compared variant (BENCH_COMPARE_ENV): no target of its own
+            catalogue[f"{name}~alt"] = (f"{title} [alt]", None)
+    for name, (title, target) in catalogue.items():
         runs = [(got[name], bracket(r)) for r, got in sorted(rounds.items()) if name in got]
         if not runs:
             continue

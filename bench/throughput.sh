@@ -7,6 +7,9 @@
 # the rounds is reported with the spread (min-max).
 #   bench/throughput.sh [LABEL]          # writes bench/results/LABEL.json (default: "run")
 #   BENCH_ROUNDS=3 BENCH_DURATION=3s BENCH_ONLY="user posts_list" bench/throughput.sh after
+#   BENCH_COMPARE_ENV="DB_POOL=0" bench/throughput.sh pool-vs-persistent
+#       # a second service (port+2) with these variables, every endpoint measured on both,
+#       # interleaved in the same rounds (its figures are named "<endpoint>~alt")
 # bench/chart.py draws bench/throughput.svg from bench/results/before.json and after.json.
 # Needs the bench data (bench/seed.sh --posts 100000). CACHE_URL: BENCH_CACHE_URL (Redis, the
 # configuration of more than one process; "none" for the database cache).
@@ -68,20 +71,39 @@ CACHE_ENV=(); [ "$CACHE" != none ] && CACHE_ENV=(CACHE_URL="$CACHE")
 env DJANGO_SETTINGS_MODULE=core.settings BIND="127.0.0.1:$PORT" "${CACHE_ENV[@]}" \
   gunicorn -c gunicorn.conf.py 2>"$WORK/service.log" &
 SVC_PID=$!
+ALT_PID=
+if [ -n "${BENCH_COMPARE_ENV:-}" ]; then
+  ALT="http://127.0.0.1:$((PORT + 2))"
+  # shellcheck disable=SC2086 # word splitting wanted: VAR=value pairs
+  env DJANGO_SETTINGS_MODULE=core.settings BIND="127.0.0.1:$((PORT + 2))" "${CACHE_ENV[@]}" $BENCH_COMPARE_ENV \
+    gunicorn -c gunicorn.conf.py 2>"$WORK/service-alt.log" &
+  ALT_PID=$!
+  with_alt=()
+  for entry in "${ENDPOINTS[@]}"; do
+    with_alt+=("$entry")
+    IFS='|' read -r name server rest <<<"$entry"
+    [ "$server" = svc ] && with_alt+=("$name~alt|alt|$rest")
+  done
+  ENDPOINTS=("${with_alt[@]}")
+fi
 cleanup() {
-  kill "$SVC_PID" "$BARE_PID" 2>/dev/null || true
-  wait "$SVC_PID" "$BARE_PID" 2>/dev/null || true
+  kill "$SVC_PID" "$BARE_PID" $ALT_PID 2>/dev/null || true
+  wait "$SVC_PID" "$BARE_PID" $ALT_PID 2>/dev/null || true
   psql "$DATABASE_URL" -qtAc "DELETE FROM blog_post WHERE title = 'yardstick'" >/dev/null || true
   psql "$ANALYTICS_DATABASE_URL" -qtAc "DELETE FROM analytics_event WHERE event_type = 'yardstick'" >/dev/null || true
 }
 trap cleanup EXIT
-for _ in $(seq 1 150); do curl -fs "$BASE/health" >/dev/null && curl -fs "$BARE/tiny/" >/dev/null && break; sleep 0.2; done
+for _ in $(seq 1 150); do
+  curl -fs "$BASE/health" >/dev/null && curl -fs "$BARE/tiny/" >/dev/null \
+    && { [ -z "$ALT_PID" ] || curl -fs "$ALT/health" >/dev/null; } && break
+  sleep 0.2
+done
 
 # wrk_for ENTRY DURATION [--latency]: runs wrk on the endpoint, prints wrk's report.
 wrk_for() {
   local name server method path max body url
   IFS='|' read -r name server method path max body <<<"$1"
-  url="$BASE"; [ "$server" = bare ] && url="$BARE"
+  url="$BASE"; [ "$server" = bare ] && url="$BARE"; [ "$server" = alt ] && url="$ALT"
   BENCH_PATH="$path" BENCH_METHOD="$method" BENCH_MAX_ID="$max" BENCH_BODY_FILE="$body" \
     wrk -t2 -c8 -d"$2" ${3:-} -s bench/random_path.lua "$url"
 }
@@ -95,7 +117,7 @@ run() {
 
 for entry in "${ENDPOINTS[@]}"; do  # every endpoint answers 2xx before anything is measured
   IFS='|' read -r name server method path max body <<<"$entry"
-  url="$BASE"; [ "$server" = bare ] && url="$BARE"
+  url="$BASE"; [ "$server" = bare ] && url="$BARE"; [ "$server" = alt ] && url="$ALT"
   data=()
   if [ -n "$body" ]; then
     sed 's/{id}/1/g' "$body" >"$WORK/check.json"
@@ -122,4 +144,4 @@ for round in $(seq 1 "$((ROUNDS + 1))"); do
 done
 python bench/throughput.py "$RESULTS" "$OUT_DIR/$LABEL.json" \
   --label "$LABEL" --commit "$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . ':!bench/results' || echo +)" \
-  --setup "gunicorn 2x4 gthread, wrk -t2 -c8 -d$DURATION, $ROUNDS rounds, CACHE_URL=$CACHE, $(nproc) cores"
+  --setup "gunicorn 2x4 gthread, wrk -t2 -c8 -d$DURATION, $ROUNDS rounds, CACHE_URL=$CACHE, $(nproc) cores${BENCH_COMPARE_ENV:+, ~alt: $BENCH_COMPARE_ENV}"

@@ -31,6 +31,7 @@ from collections.abc import Mapping, MutableMapping
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
+from django.db import DEFAULT_DB_ALIAS
 
 from core import aliases
 
@@ -82,7 +83,7 @@ def apply(databases: MutableMapping[str, dict[str, Any]], tables: Mapping[str, s
         options["options"] = f"{options['options']} {setting}" if options.get("options") else setting
 
 
-def _before_migrate(sender: Any, using: str = "default", **kwargs: Any) -> None:
+def _before_migrate(sender: Any, using: str = DEFAULT_DB_ALIAS, **kwargs: Any) -> None:
     from django.conf import settings
 
     settings.DEFAULT_INDEX_TABLESPACE = settings.DATABASE_INDEX_TABLESPACES.get(

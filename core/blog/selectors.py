@@ -9,7 +9,7 @@ from django.db.models import QuerySet
 
 from core.blog.models import Post
 from core.errors import NotFound
-from core.users.selectors import user_names_by_id, usernames_by_id
+from core.users.selectors import usernames_by_id
 
 #: Columns a post page needs.
 LIST_FIELDS = ("id", "title", "content", "author_id", "created_at", "updated_at")
@@ -38,10 +38,10 @@ def posts_attach_authors(posts: Sequence[Post]) -> Sequence[Post]:
 
     One query on users_db for the whole sequence (none when it is empty), never one per post.
     """
-    authors = user_names_by_id(user_ids={p.author_id for p in posts})
+    names = usernames_by_id(user_ids={p.author_id for p in posts})
     for post in posts:
-        user = authors.get(post.author_id)
-        post.author = AuthorRef(id=user.pk, username=user.username) if user is not None else None
+        name = names.get(post.author_id)
+        post.author = AuthorRef(id=post.author_id, username=name) if name is not None else None
     return posts
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from django.core.cache import cache
+from django.core.cache import DEFAULT_CACHE_ALIAS, cache
 from django.core.cache.backends.db import DatabaseCache
 from django.db import DatabaseError
 
@@ -36,7 +36,7 @@ def source_name() -> str:
     """How ``sources``/``degraded`` name the cache: its alias when it is the table on cache_db."""
     from django.core.cache import caches
 
-    return aliases.CACHE if isinstance(caches["default"], DatabaseCache) else "cache"
+    return aliases.CACHE if isinstance(caches[DEFAULT_CACHE_ALIAS], DatabaseCache) else "cache"
 
 
 def user_stats_key(user_id: int) -> str:

@@ -29,7 +29,6 @@ from core.analytics.models import AnalyticsEvent
 from core.blog.models import Post, UserProfile
 from core.cache.models import CacheEntry
 from core.users.models import User
-from routers.state import use_primary
 
 DEFAULT_BATCH_SIZE = 10_000
 KINDS = ("posts", "profiles", "events", "cache")
@@ -53,8 +52,7 @@ def existing_users(ids: Iterable[int]) -> set[int]:
     wanted = sorted(set(ids))
     if not wanted:
         return set()
-    with use_primary():
-        return set(User.objects.filter(pk__in=wanted).values_list("pk", flat=True))
+    return set(User.objects.primary().filter(pk__in=wanted).values_list("pk", flat=True))
 
 
 def _scan_rows(model: Any, ref: str, batch_size: int, extra: dict[str, Any]) -> Iterable[list[tuple[Any, int]]]:

@@ -33,6 +33,7 @@ from core.services import cached
 from core.services.fanout import FanOutResult, fan_out
 from core.services.sql import datetime_param, iso
 from core.users.models import User
+from core.users.selectors import usernames_by_id
 
 TOP_AUTHORS = 10
 WINDOWS = (("last_24h", dt.timedelta(hours=24)), ("last_7d", dt.timedelta(days=7)), ("last_30d", dt.timedelta(days=30)))
@@ -94,8 +95,7 @@ def _cache_entries(alias: str) -> int:
 
 
 def _usernames(ids: list[int], alias: str) -> dict[int, str]:
-    users = User.objects.using(alias).only("id", "username").in_bulk(ids)
-    return {pk: user.username for pk, user in users.items()}
+    return usernames_by_id(user_ids=ids, using=alias)
 
 
 def _read_cache(alias: str | None) -> dict[str, Any] | None:

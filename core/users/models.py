@@ -1,9 +1,13 @@
 from django.db import models
 from django.db.models.functions import Lower
 
+from core.querysets import RoutedQuerySet
+
 
 class User(models.Model):
     """A Switchyard user. Lives on users_db; other databases refer to it by plain id."""
+
+    objects = RoutedQuerySet.as_manager()
 
     username = models.CharField(max_length=150, unique=True)
     email = models.EmailField(max_length=254, unique=True)

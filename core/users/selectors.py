@@ -35,17 +35,19 @@ def user_exists(*, user_id: int) -> bool:
 _RAW_IN_MAX = 500
 
 
-def usernames_by_id(*, user_ids: Iterable[int]) -> dict[int, str]:
-    """``{id: username}`` for the given ids: one query on users_db (or the replica the routers
-    pick for this request), none for no ids. A page's worth of ids goes as one parameterised
-    statement straight to a cursor: this runs on every list page, and building the same query
-    through the ORM cost more than the query itself."""
+def usernames_by_id(*, user_ids: Iterable[int], using: str | None = None) -> dict[int, str]:
+    """``{id: username}`` for the given ids: the one users-by-id selector. One query on users_db
+    (or the replica the routers pick for this request; ``using``: the alias a fan-out part was
+    given), none for no ids. A page's worth of ids goes as one parameterised statement straight
+    to a cursor: this runs on every list page, and building the same query through the ORM cost
+    more than the query itself."""
     ids = sorted({int(i) for i in user_ids if i is not None})
     if not ids:
         return {}
+    alias = using or router.db_for_read(User)
     if len(ids) > _RAW_IN_MAX:
-        return dict(User.objects.filter(pk__in=ids).values_list("id", "username"))
-    connection = connections[router.db_for_read(User)]
+        return dict(User.objects.using(alias).filter(pk__in=ids).values_list("id", "username"))
+    connection = connections[alias]
     sql = (
         f"SELECT {connection.ops.quote_name('id')}, {connection.ops.quote_name('username')} "
         f"FROM {connection.ops.quote_name(User._meta.db_table)} "
@@ -54,11 +56,3 @@ def usernames_by_id(*, user_ids: Iterable[int]) -> dict[int, str]:
     with connection.cursor() as cursor:
         cursor.execute(sql, ids)
         return dict(cursor.fetchall())
-
-
-def user_names_by_id(*, user_ids: Iterable[int]) -> dict[int, User]:
-    """``{id: User(id, username)}`` for the given ids: one query on users_db, none for no ids."""
-    ids = {int(i) for i in user_ids if i is not None}
-    if not ids:
-        return {}
-    return User.objects.only("id", "username").in_bulk(ids)

@@ -1,7 +1,7 @@
 """Writes of users (users_db), and a user's deletion everywhere (a saga over every database).
 
 Uniqueness of ``username`` and ``email`` is checked on the primary that holds the table (reads
-inside ``use_primary``), and a race that slips past the check is caught from the database's own
+through ``User.objects.primary()``), and a race that slips past the check is caught from the database's own
 unique constraint and reported on the same field.
 """
 
@@ -62,18 +62,17 @@ def check_unique(*, username: str | None, email: str | None, exclude_id: int | N
 
     Read on the primary that holds the table (users_db), one query per field given."""
     errors: dict[str, list[tuple[str, str]]] = {}
-    others = User.objects.all()
+    others = User.objects.primary()
     if exclude_id is not None:
         others = others.exclude(pk=exclude_id)
-    with use_primary():
-        # LOWER(column) = lower(value): the very expressions of the unique LOWER(username) index
-        # and the LOWER(email) index, so both checks are index lookups.
-        if username is not None and others.alias(_u=Lower("username")).filter(
-            _u=normalize_username(username).lower()
-        ).exists():
-            errors["username"] = [("unique", UNIQUE_MESSAGES["username"])]
-        if email is not None and others.alias(_e=Lower("email")).filter(_e=email.lower()).exists():
-            errors["email"] = [("unique", UNIQUE_MESSAGES["email"])]
+    # LOWER(column) = lower(value): the very expressions of the unique LOWER(username) index
+    # and the LOWER(email) index, so both checks are index lookups.
+    if username is not None and others.alias(_u=Lower("username")).filter(
+        _u=normalize_username(username).lower()
+    ).exists():
+        errors["username"] = [("unique", UNIQUE_MESSAGES["username"])]
+    if email is not None and others.alias(_e=Lower("email")).filter(_e=email.lower()).exists():
+        errors["email"] = [("unique", UNIQUE_MESSAGES["email"])]
     if errors:
         raise FieldErrors(errors)
 
