@@ -23,3 +23,38 @@ class AnalyticsEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_type} at {self.timestamp:%Y-%m-%dT%H:%M:%SZ}"
+
+
+class AnalyticsDailyCount(models.Model):
+    """Events per (UTC day, event_type): a rollup of ``analytics_event`` kept by database triggers
+    in the same transaction as every insert, update and delete of events (docs/analytics.md)."""
+
+    day = models.DateField()
+    event_type = models.CharField(max_length=50)
+    event_count = models.BigIntegerField()
+
+    class Meta:
+        db_table = "analytics_daily_count"
+        constraints = [models.UniqueConstraint(fields=["day", "event_type"], name="analytics_daily_day_type")]
+
+    def __str__(self) -> str:
+        return f"{self.day} {self.event_type}: {self.event_count}"
+
+
+class AnalyticsUserDailyCount(models.Model):
+    """Events per (user_id, UTC day, event_type) for events with a user; kept like
+    :class:`AnalyticsDailyCount`. Keyed by user first: a user's figures are one index range."""
+
+    user_id = models.BigIntegerField()
+    day = models.DateField()
+    event_type = models.CharField(max_length=50)
+    event_count = models.BigIntegerField()
+
+    class Meta:
+        db_table = "analytics_user_daily_count"
+        constraints = [
+            models.UniqueConstraint(fields=["user_id", "day", "event_type"], name="analytics_user_daily_key")
+        ]
+
+    def __str__(self) -> str:
+        return f"user {self.user_id} {self.day} {self.event_type}: {self.event_count}"
