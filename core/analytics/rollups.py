@@ -96,6 +96,17 @@ def _sqlite_add(row: str, sign: int) -> list[str]:
     ]
 
 
+def _sqlite_subtract(row: str) -> list[str]:
+    """An UPDATE, not an upsert: a key with no rollup row (its rows already deleted, as Django's
+    flush does table by table) is left alone rather than given a negative count."""
+    day = f"date({row}.\"timestamp\")"
+    return [
+        f"UPDATE {DAILY} SET event_count = event_count - 1 WHERE day = {day} AND event_type = {row}.event_type;",
+        f"UPDATE {USER_DAILY} SET event_count = event_count - 1 WHERE user_id = {row}.user_id AND day = {day} "
+        f"AND event_type = {row}.event_type;",
+    ]
+
+
 def _sqlite_prune(row: str) -> list[str]:
     day = f"date({row}.\"timestamp\")"
     return [
@@ -108,8 +119,8 @@ def _sqlite_prune(row: str) -> list[str]:
 def sqlite_triggers_sql() -> list[str]:
     bodies = {
         "analytics_rollup_insert": ("INSERT", _sqlite_add("NEW", 1)),
-        "analytics_rollup_delete": ("DELETE", _sqlite_add("OLD", -1) + _sqlite_prune("OLD")),
-        "analytics_rollup_update": ("UPDATE", _sqlite_add("OLD", -1) + _sqlite_add("NEW", 1) + _sqlite_prune("OLD")),
+        "analytics_rollup_delete": ("DELETE", _sqlite_subtract("OLD") + _sqlite_prune("OLD")),
+        "analytics_rollup_update": ("UPDATE", _sqlite_subtract("OLD") + _sqlite_add("NEW", 1) + _sqlite_prune("OLD")),
     }
     return [
         f"CREATE TRIGGER IF NOT EXISTS {name} AFTER {op} ON {EVENTS} FOR EACH ROW BEGIN\n" + "\n".join(body) + "\nEND"
