@@ -28,9 +28,11 @@ def forwards(apps, schema_editor):  # type: ignore[no-untyped-def]
 
 
 def backwards(apps, schema_editor):  # type: ignore[no-untyped-def]
-    from core.analytics import rollups
+    from core.analytics import partitions, rollups
 
     rollups.uninstall(schema_editor.connection)
+    if schema_editor.connection.vendor == "postgresql":
+        partitions.to_plain(using=schema_editor.connection.alias)
 
 
 class Migration(migrations.Migration):
