@@ -41,6 +41,23 @@ class AnalyticsDailyCount(models.Model):
         return f"{self.day} {self.event_type}: {self.event_count}"
 
 
+class AnalyticsHourlyCount(models.Model):
+    """Events per (UTC hour, event_type), kept like :class:`AnalyticsDailyCount`: a window that
+    starts at any time of day reads whole hours from here, so that at most the events of one
+    partial hour at each edge are counted from the raw table."""
+
+    hour = models.DateTimeField()
+    event_type = models.CharField(max_length=50)
+    event_count = models.BigIntegerField()
+
+    class Meta:
+        db_table = "analytics_hourly_count"
+        constraints = [models.UniqueConstraint(fields=["hour", "event_type"], name="analytics_hourly_hour_type")]
+
+    def __str__(self) -> str:
+        return f"{self.hour:%Y-%m-%dT%H}Z {self.event_type}: {self.event_count}"
+
+
 class AnalyticsUserDailyCount(models.Model):
     """Events per (user_id, UTC day, event_type) for events with a user; kept like
     :class:`AnalyticsDailyCount`. Keyed by user first: a user's figures are one index range."""

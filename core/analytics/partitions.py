@@ -184,6 +184,7 @@ def drop_month(*, using: str, month: dt.date) -> DropReport:
         cursor.execute(f"SELECT COUNT(*) FROM {name}")
         rows = int(cursor.fetchone()[0])
         cursor.execute(f"DELETE FROM {rollups.DAILY} WHERE day >= %s AND day < %s", [lower, upper])
+        cursor.execute(f"DELETE FROM {rollups.HOURLY} WHERE hour >= %s AND hour < %s", [bound(lower), bound(upper)])
         cursor.execute(f"DELETE FROM {rollups.USER_DAILY} WHERE day >= %s AND day < %s", [lower, upper])
         cursor.execute(f"DROP TABLE {name}")
     return DropReport(month, rows, time.perf_counter() - started)

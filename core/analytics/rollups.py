@@ -1,7 +1,8 @@
 """Rollups of analytics events, kept by the database in the transaction of every write.
 
 ``analytics_daily_count`` (day, event_type) and ``analytics_user_daily_count`` (user_id, day,
-event_type) hold event counts per UTC day. Triggers on ``analytics_event`` add and subtract:
+event_type) hold event counts per UTC day; ``analytics_hourly_count`` (hour, event_type) per UTC
+hour, so that a window starting at any minute reads at most an hour of raw events at each edge. Triggers on ``analytics_event`` add and subtract:
 
 - PostgreSQL: statement-level ``AFTER INSERT / UPDATE / DELETE`` triggers with transition tables,
   so a ``COPY`` of 10,000 events is one grouped upsert per rollup, not 10,000. On a partitioned
@@ -22,16 +23,23 @@ from __future__ import annotations
 from django.db.backends.base.base import BaseDatabaseWrapper
 
 DAILY = "analytics_daily_count"
+HOURLY = "analytics_hourly_count"
 USER_DAILY = "analytics_user_daily_count"
 EVENTS = "analytics_event"
 
 _PG_DAY = "(({t}.\"timestamp\" AT TIME ZONE 'UTC')::date)"
+_PG_HOUR = "(date_trunc('hour', {t}.\"timestamp\" AT TIME ZONE 'UTC') AT TIME ZONE 'UTC')"
+_SQLITE_HOUR = "strftime('%Y-%m-%d %H:00:00', {t}.\"timestamp\")"
 
 
 def _pg_delta_sql(rows_sql: str) -> str:
-    """Upsert the signed counts of ``rows_sql`` (columns user_id, day, event_type, d) into both
-    rollups, then delete the keys it brought to zero."""
+    """Upsert the signed counts of ``rows_sql`` (columns user_id, day, hour, event_type, d) into
+    the rollups, then delete the keys it brought to zero."""
     return f"""
+    INSERT INTO {HOURLY} AS r (hour, event_type, event_count)
+        SELECT hour, event_type, SUM(d) FROM ({rows_sql}) AS x
+        GROUP BY hour, event_type HAVING SUM(d) <> 0 ORDER BY hour, event_type
+    ON CONFLICT (hour, event_type) DO UPDATE SET event_count = r.event_count + EXCLUDED.event_count;
     INSERT INTO {DAILY} AS r (day, event_type, event_count)
         SELECT day, event_type, SUM(d) FROM ({rows_sql}) AS x
         GROUP BY day, event_type HAVING SUM(d) <> 0 ORDER BY day, event_type
@@ -41,6 +49,8 @@ def _pg_delta_sql(rows_sql: str) -> str:
         GROUP BY user_id, day, event_type HAVING SUM(d) <> 0 ORDER BY user_id, day, event_type
     ON CONFLICT (user_id, day, event_type) DO UPDATE SET event_count = r.event_count + EXCLUDED.event_count;
     IF TG_OP <> 'INSERT' THEN
+        DELETE FROM {HOURLY} r USING (SELECT DISTINCT hour, event_type FROM ({rows_sql}) AS x) k
+            WHERE r.hour = k.hour AND r.event_type = k.event_type AND r.event_count = 0;
         DELETE FROM {DAILY} r USING (SELECT DISTINCT day, event_type FROM ({rows_sql}) AS x) k
             WHERE r.day = k.day AND r.event_type = k.event_type AND r.event_count = 0;
         DELETE FROM {USER_DAILY} r
@@ -51,7 +61,10 @@ def _pg_delta_sql(rows_sql: str) -> str:
 
 
 def _rows(table: str, sign: int) -> str:
-    return f'SELECT {table}.user_id, {_PG_DAY.format(t=table)} AS day, {table}.event_type, {sign} AS d FROM {table}'
+    return (
+        f"SELECT {table}.user_id, {_PG_DAY.format(t=table)} AS day, {_PG_HOUR.format(t=table)} AS hour, "
+        f"{table}.event_type, {sign} AS d FROM {table}"
+    )
 
 
 PG_FUNCTIONS = {
@@ -87,7 +100,10 @@ def pg_drop_triggers_sql(table: str = EVENTS) -> list[str]:
 
 def _sqlite_add(row: str, sign: int) -> list[str]:
     day = f"date({row}.\"timestamp\")"
+    hour = _SQLITE_HOUR.format(t=row)
     return [
+        f"INSERT INTO {HOURLY} (hour, event_type, event_count) VALUES ({hour}, {row}.event_type, {sign}) "
+        f"ON CONFLICT (hour, event_type) DO UPDATE SET event_count = event_count + ({sign});",
         f"INSERT INTO {DAILY} (day, event_type, event_count) VALUES ({day}, {row}.event_type, {sign}) "
         f"ON CONFLICT (day, event_type) DO UPDATE SET event_count = event_count + ({sign});",
         f"INSERT INTO {USER_DAILY} (user_id, day, event_type, event_count) "
@@ -100,7 +116,9 @@ def _sqlite_subtract(row: str) -> list[str]:
     """An UPDATE, not an upsert: a key with no rollup row (its rows already deleted, as Django's
     flush does table by table) is left alone rather than given a negative count."""
     day = f"date({row}.\"timestamp\")"
+    hour = _SQLITE_HOUR.format(t=row)
     return [
+        f"UPDATE {HOURLY} SET event_count = event_count - 1 WHERE hour = {hour} AND event_type = {row}.event_type;",
         f"UPDATE {DAILY} SET event_count = event_count - 1 WHERE day = {day} AND event_type = {row}.event_type;",
         f"UPDATE {USER_DAILY} SET event_count = event_count - 1 WHERE user_id = {row}.user_id AND day = {day} "
         f"AND event_type = {row}.event_type;",
@@ -109,7 +127,9 @@ def _sqlite_subtract(row: str) -> list[str]:
 
 def _sqlite_prune(row: str) -> list[str]:
     day = f"date({row}.\"timestamp\")"
+    hour = _SQLITE_HOUR.format(t=row)
     return [
+        f"DELETE FROM {HOURLY} WHERE hour = {hour} AND event_type = {row}.event_type AND event_count = 0;",
         f"DELETE FROM {DAILY} WHERE day = {day} AND event_type = {row}.event_type AND event_count = 0;",
         f"DELETE FROM {USER_DAILY} WHERE user_id = {row}.user_id AND day = {day} "
         f"AND event_type = {row}.event_type AND event_count = 0;",
@@ -135,7 +155,11 @@ def sqlite_drop_triggers_sql() -> list[str]:
 def rebuild_sql(vendor: str, table: str = EVENTS) -> list[str]:
     """Recount both rollups from ``table`` (the caller holds a lock that keeps writers out)."""
     day = _PG_DAY.format(t=table) if vendor == "postgresql" else f'date({table}."timestamp")'
+    hour = (_PG_HOUR if vendor == "postgresql" else _SQLITE_HOUR).format(t=table)
     return [
+        f"DELETE FROM {HOURLY}",
+        f"INSERT INTO {HOURLY} (hour, event_type, event_count) "
+        f"SELECT {hour}, event_type, COUNT(*) FROM {table} GROUP BY 1, 2",
         f"DELETE FROM {DAILY}",
         f"DELETE FROM {USER_DAILY}",
         f"INSERT INTO {DAILY} (day, event_type, event_count) "

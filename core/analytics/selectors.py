@@ -1,8 +1,9 @@
 """Reads of analytics events (analytics_db).
 
-Counts come from the daily rollups (core/analytics/rollups.py) for the whole UTC days of a window
-and from the raw events only for the part of a day at either edge of a window that does not start
-or end at midnight (less than a day of events each): their cost does not grow with the table.
+Counts come from the rollups (core/analytics/rollups.py): whole UTC days from the daily ones,
+whole hours of a partial day from the hourly one, and the raw events only for the minutes left
+at either edge of a window (less than an hour of events each; less than a day for one user's or
+some users' counts, which have a daily rollup only): their cost does not grow with the table.
 """
 
 from __future__ import annotations
@@ -22,29 +23,48 @@ from core.services.sql import datetime_param, in_clause
 Window = tuple[dt.datetime | None, dt.datetime | None]
 
 
-def _midnight(day: dt.date) -> dt.datetime:
-    return dt.datetime(day.year, day.month, day.day, tzinfo=dt.timezone.utc)
+DAY = dt.timedelta(days=1)
+HOUR = dt.timedelta(hours=1)
+_EPOCH = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
 
 
-def window_parts(since: dt.datetime | None, until: dt.datetime | None) -> tuple[
-    tuple[dt.date | None, dt.date | None] | None, list[Window]
-]:
-    """Split ``[since, until)`` into whole UTC days ``[first, end)`` (``None``: unbounded; the
-    pair is ``None`` when no whole day is inside) and the raw time ranges at its edges."""
-    first = end = None
-    if since is not None:
-        day = since.astimezone(dt.timezone.utc).date()
-        first = day if since == _midnight(day) else day + dt.timedelta(days=1)
-    if until is not None:
-        end = until.astimezone(dt.timezone.utc).date()
-    if first is not None and end is not None and first >= end:
-        return None, [(since, until)]
+def _floor(moment: dt.datetime, unit: dt.timedelta) -> dt.datetime:
+    moment = moment.astimezone(dt.timezone.utc)
+    return moment - (moment - _EPOCH) % unit
+
+
+def _ceil(moment: dt.datetime, unit: dt.timedelta) -> dt.datetime:
+    floor = _floor(moment, unit)
+    return floor if floor == moment else floor + unit
+
+
+def window_parts(
+    since: dt.datetime | None, until: dt.datetime | None, units: Sequence[dt.timedelta] = (DAY, HOUR)
+) -> tuple[dict[dt.timedelta, list[Window]], list[Window]]:
+    """Split ``[since, until)`` into whole units, largest first (``{unit: [(start, end)]}``, a
+    bound ``None`` when the window is unbounded that side), and the raw ranges left at its edges
+    (each shorter than the smallest unit)."""
+    whole: dict[dt.timedelta, list[Window]] = {unit: [] for unit in units}
     raw: list[Window] = []
-    if since is not None and first is not None and since < _midnight(first):
-        raw.append((since, _midnight(first)))
-    if until is not None and end is not None and _midnight(end) < until:
-        raw.append((_midnight(end), until))
-    return (first, end), raw
+
+    def split(lower: dt.datetime | None, upper: dt.datetime | None, level: int) -> None:
+        if level == len(units):
+            raw.append((lower, upper))
+            return
+        unit = units[level]
+        first = _ceil(lower, unit) if lower is not None else None
+        end = _floor(upper, unit) if upper is not None else None
+        if first is not None and end is not None and first >= end:
+            split(lower, upper, level + 1)
+            return
+        whole[unit].append((first, end))
+        if lower is not None and first is not None and lower < first:
+            split(lower, first, level + 1)
+        if upper is not None and end is not None and end < upper:
+            split(end, upper, level + 1)
+
+    split(since, until, 0)
+    return whole, raw
 
 
 def counts_query(
@@ -59,52 +79,54 @@ def counts_query(
     """One statement counting events per window label (and user) and ``event_type``: rows
     ``(label, [user_id,] event_type, count)`` (no label when ``labelled`` is false).
 
-    Filtered by one ``user_id`` or a list ``user_ids`` (then the per-user rollup is read)."""
+    Whole days come from the daily rollup, whole hours of a partial day from the hourly one, the
+    minutes left at each edge from the events table. Filtered by one ``user_id`` or a list
+    ``user_ids``, the per-user daily rollup is read, with the raw events of a partial day."""
     connection = connections[alias]
     per_user = user_id is not None or user_ids is not None
-    rollup = rollups.USER_DAILY if per_user else rollups.DAILY
     keys = "user_id, event_type" if by_user else "event_type"
     user_sql, user_params = "", []
     if user_id is not None:
         user_sql, user_params = "user_id = %s", [user_id]
     elif user_ids is not None:
         user_sql, user_params = in_clause(alias, "user_id", list(user_ids))
+    # (unit, table, column, value adapter)
+    sources = [(DAY, rollups.USER_DAILY if per_user else rollups.DAILY, "day",
+                lambda moment: connection.ops.adapt_datefield_value(moment.date()))]
+    if not per_user:
+        sources.append((HOUR, rollups.HOURLY, "hour", lambda moment: datetime_param(alias, moment)))
     parts: list[str] = []
     params: list[Any] = []
+
+    def part(table: str, column: str, count: str, lower: Any, upper: Any, label: str, group: bool) -> None:
+        conditions = [user_sql] if user_sql else []
+        part_params: list[Any] = [label, *user_params]
+        if lower is not None:
+            conditions.append(f"{column} >= %s")
+            part_params.append(lower)
+        if upper is not None:
+            conditions.append(f"{column} < %s")
+            part_params.append(upper)
+        where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
+        grouping = f" GROUP BY {keys}" if group else ""
+        # The label is a parameter: PostgreSQL needs its type to group by it.
+        parts.append(f"SELECT CAST(%s AS VARCHAR(20)) AS label, {keys}, {count} AS n FROM {table}{where}{grouping}")
+        params.extend(part_params)
+
     for label, (since, until) in windows.items():
-        days, raw = window_parts(since, until)
-        if days is not None:
-            conditions = [user_sql] if user_sql else []
-            part_params: list[Any] = [label, *user_params]
-            if days[0] is not None:
-                conditions.append("day >= %s")
-                part_params.append(connection.ops.adapt_datefield_value(days[0]))
-            if days[1] is not None:
-                conditions.append("day < %s")
-                part_params.append(connection.ops.adapt_datefield_value(days[1]))
-            where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
-            parts.append(f"SELECT %s AS label, {keys}, event_count AS n FROM {rollup}{where}")
-            params += part_params
+        whole, raw = window_parts(since, until, [unit for unit, *_ in sources])
+        for unit, table, column, adapt in sources:
+            for lower, upper in whole[unit]:
+                part(table, column, "event_count", None if lower is None else adapt(lower),
+                     None if upper is None else adapt(upper), label, False)
         for lower, upper in raw:
-            conditions = [user_sql] if user_sql else []
-            part_params = [label, *user_params]
-            if lower is not None:
-                conditions.append('"timestamp" >= %s')
-                part_params.append(datetime_param(alias, lower))
-            if upper is not None:
-                conditions.append('"timestamp" < %s')
-                part_params.append(datetime_param(alias, upper))
-            where = f" WHERE {' AND '.join(conditions)}" if conditions else ""
-            parts.append(
-                f"SELECT %s AS label, {keys}, COUNT(*) AS n FROM {AnalyticsEvent._meta.db_table}{where} GROUP BY {keys}"
-            )
-            params += part_params
+            part(AnalyticsEvent._meta.db_table, '"timestamp"', "COUNT(*)",
+                 None if lower is None else datetime_param(alias, lower),
+                 None if upper is None else datetime_param(alias, upper), label, True)
     if not parts:
-        parts.append(f"SELECT %s AS label, {keys}, 0 AS n FROM {rollup} WHERE 1 = 0")
+        parts.append(f"SELECT CAST(%s AS VARCHAR(20)) AS label, {keys}, 0 AS n FROM {rollups.DAILY} WHERE 1 = 0")
         params.append("")
     label = "label, " if labelled else ""
-    # The label is a parameter: PostgreSQL needs its type to compare and group it.
-    parts = [p.replace("SELECT %s AS label", "SELECT CAST(%s AS VARCHAR(20)) AS label", 1) for p in parts]
     sql = (
         f"SELECT {label}{keys}, SUM(n) FROM ({' UNION ALL '.join(parts)}) AS counted "
         f"GROUP BY {label}{keys} ORDER BY {label}{keys}"

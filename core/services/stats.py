@@ -7,7 +7,7 @@ usernames:
 - default: posts per author, grouped once: the top 10 authors, and through window functions
   over the same grouping the total of posts and of authors;
 - analytics_db: events by type in all and in the last 24 h / 7 d / 30 d, one statement on the
-  daily rollups plus the raw rows of each window's first, partial day
+  daily and hourly rollups plus the raw rows of the partial hour at each window's start
   (:func:`core.analytics.selectors.counts_query`);
 - legacy_db: the number of customers;
 - cache_db: the number of application cache entries.

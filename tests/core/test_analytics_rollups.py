@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from core import aliases
 from core.analytics import partitions, selectors, services
-from core.analytics.models import AnalyticsDailyCount, AnalyticsEvent, AnalyticsUserDailyCount
+from core.analytics.models import AnalyticsDailyCount, AnalyticsEvent, AnalyticsHourlyCount, AnalyticsUserDailyCount
 from core.services import dashboard, maintenance, reports, stats
 from tests.factories import make_user
 
@@ -34,8 +34,11 @@ def raw_events() -> list[tuple[str, int | None, dt.datetime]]:
 
 
 def assert_rollups_match_raw() -> None:
-    """Both rollup tables hold exactly the counts of the events table (no zero rows either)."""
+    """The rollup tables hold exactly the counts of the events table (no zero rows either)."""
     events = raw_events()
+    hourly = Counter((ts.astimezone(dt.timezone.utc).replace(minute=0, second=0, microsecond=0), t) for t, _, ts in events)
+    got_hourly = {(r.hour, r.event_type): r.event_count for r in AnalyticsHourlyCount.objects.all()}
+    assert got_hourly == dict(hourly)
     daily = Counter((utc_day(ts), t) for t, _, ts in events)
     per_user = Counter((u, utc_day(ts), t) for t, u, ts in events if u is not None)
     got_daily = {(r.day, r.event_type): r.event_count for r in AnalyticsDailyCount.objects.all()}
@@ -126,6 +129,7 @@ def test_rollups_and_every_figure_follow_writes_updates_and_deletes() -> None:
 
     AnalyticsEvent.objects.all().delete()
     assert not AnalyticsDailyCount.objects.exists() and not AnalyticsUserDailyCount.objects.exists()
+    assert not AnalyticsHourlyCount.objects.exists()
 
 
 @pytest.mark.django_db(databases=[aliases.ANALYTICS])

@@ -53,6 +53,19 @@ class Migration(migrations.Migration):
             },
         ),
         migrations.CreateModel(
+            name="AnalyticsHourlyCount",
+            fields=[
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("hour", models.DateTimeField()),
+                ("event_type", models.CharField(max_length=50)),
+                ("event_count", models.BigIntegerField()),
+            ],
+            options={
+                "db_table": "analytics_hourly_count",
+                "constraints": [models.UniqueConstraint(fields=("hour", "event_type"), name="analytics_hourly_hour_type")],
+            },
+        ),
+        migrations.CreateModel(
             name="AnalyticsUserDailyCount",
             fields=[
                 ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
