@@ -75,3 +75,24 @@ class AnalyticsUserDailyCount(models.Model):
 
     def __str__(self) -> str:
         return f"user {self.user_id} {self.day} {self.event_type}: {self.event_count}"
+
+
+class AnalyticsArchivedMonth(models.Model):
+    """A month of events moved to its own database (core/analytics/archive.py): written in the
+    transaction that drops the month's partition, so it exists exactly when the move is complete.
+    ``min_id``/``max_id`` let an event's detail find its month by id."""
+
+    month = models.DateField(unique=True)
+    alias = models.CharField(max_length=100)
+    rows = models.BigIntegerField()
+    checksum = models.DecimalField(max_digits=40, decimal_places=0)
+    min_id = models.BigIntegerField(null=True)
+    max_id = models.BigIntegerField(null=True)
+    archived_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        db_table = "analytics_archived_month"
+        ordering = ["-month"]
+
+    def __str__(self) -> str:
+        return f"{self.month:%Y-%m} on {self.alias} ({self.rows} events)"

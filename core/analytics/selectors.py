@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from django.db import connections, router
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 
 from core.analytics import rollups
 from core.analytics.models import AnalyticsEvent
@@ -137,7 +137,10 @@ def counts_query(
 def window_counts(
     alias: str, windows: Mapping[str, Window], **filters: Any
 ) -> dict[str, dict[Any, int]]:
-    """``{label: {event_type (or (user_id, event_type) when by_user): count}}``."""
+    """``{label: {event_type (or (user_id, event_type) when by_user): count}}``.
+
+    The rollups keep archived months; the raw minutes at a window's edge that fall in an archived
+    month are counted on that month's database (one more query per such edge)."""
     sql, params = counts_query(alias, windows, **filters)
     with connections[alias].cursor() as cursor:
         cursor.execute(sql, params)
@@ -147,7 +150,37 @@ def window_counts(
         key = row[1] if len(row) == 3 else tuple(row[1:-1])
         if int(row[-1]):
             found[row[0]][key] = int(row[-1])
+    archived = archived_months()
+    if archived:
+        _add_archived_edges(found, windows, archived, **filters)
     return found
+
+
+def _add_archived_edges(found: dict[str, dict[Any, int]], windows: Mapping[str, Window], archived: list[Any],
+                        *, user_id: int | None = None, user_ids: Sequence[int] | None = None,
+                        by_user: bool = False, labelled: bool = True) -> None:
+    from core.analytics.partitions import add_months, bound
+    from routers.timeseries import MONTH_HINT
+
+    units = [DAY] if user_id is not None or user_ids is not None else [DAY, HOUR]
+    keys = ["user_id", "event_type"] if by_user else ["event_type"]
+    for label, (since, until) in windows.items():
+        for lower, upper in window_parts(since, until, units)[1]:
+            for month in archived:
+                start, end = bound(month.month), bound(add_months(month.month, 1))
+                low = start if lower is None else max(lower, start)
+                high = end if upper is None else min(upper, end)
+                if low >= high:
+                    continue
+                events = AnalyticsEvent.objects.db_manager(hints={MONTH_HINT: month.month}).filter(
+                    timestamp__gte=low, timestamp__lt=high)
+                if user_id is not None:
+                    events = events.filter(user_id=user_id)
+                if user_ids is not None:
+                    events = events.filter(user_id__in=list(user_ids))
+                for row in events.order_by().values(*keys).annotate(n=Count("id")):
+                    key = row["event_type"] if not by_user else (row["user_id"], row["event_type"])
+                    found[label][key] = found[label].get(key, 0) + row["n"]
 
 
 def event_list() -> QuerySet[AnalyticsEvent]:
@@ -155,11 +188,78 @@ def event_list() -> QuerySet[AnalyticsEvent]:
     return AnalyticsEvent.objects.all()
 
 
+def archived_months() -> list[Any]:
+    """The months moved to their own databases, newest first (no query when no monthly database
+    is configured)."""
+    from core.analytics.models import AnalyticsArchivedMonth
+    from routers.timeseries import monthly_aliases
+
+    if not monthly_aliases():
+        return []
+    return list(AnalyticsArchivedMonth.objects.order_by("-month"))
+
+
+def archived_event_lists() -> list[tuple[dt.date, QuerySet[AnalyticsEvent]]]:
+    """``(month, its events)`` for every archived month, read through the time-based router."""
+    from routers.timeseries import MONTH_HINT
+
+    return [
+        (archived.month, AnalyticsEvent.objects.db_manager(hints={MONTH_HINT: archived.month}).all())
+        for archived in archived_months()
+    ]
+
+
+class MonthChain:
+    """The live events (analytics_db) and the archived months' events read as one list by the
+    cursor pagination, which calls ``order_by``, ``filter`` and takes a slice ``[:n]``.
+
+    A slice reads the first ``n`` rows of the live table and of the archived months in the order
+    asked (they hold disjoint months: newest first for a descending order, the next month read
+    only while fewer than ``n`` rows were found), then merges them by ``(timestamp, id)``."""
+
+    def __init__(self, live: QuerySet[AnalyticsEvent], archived: Sequence[tuple[dt.date, QuerySet[AnalyticsEvent]]],
+                 ordering: Sequence[str] = ()) -> None:
+        self.live = live
+        self.archived = list(archived)
+        self.ordering = tuple(ordering)
+
+    def order_by(self, *fields: str) -> MonthChain:
+        return MonthChain(self.live.order_by(*fields), [(m, q.order_by(*fields)) for m, q in self.archived], fields)
+
+    def filter(self, *args: Any, **kwargs: Any) -> MonthChain:
+        return MonthChain(self.live.filter(*args, **kwargs),
+                          [(m, q.filter(*args, **kwargs)) for m, q in self.archived], self.ordering)
+
+    def __getitem__(self, item: slice) -> list[AnalyticsEvent]:
+        if not isinstance(item, slice) or item.start not in (None, 0) or item.stop is None or item.step:
+            raise TypeError("MonthChain supports [:n] only")
+        stop = item.stop
+        descending = bool(self.ordering) and self.ordering[0].startswith("-")
+        found = list(self.live[:stop])
+        older: list[AnalyticsEvent] = []
+        for _month, events in sorted(self.archived, key=lambda pair: pair[0], reverse=descending):
+            if len(older) >= stop:
+                break
+            older.extend(events[: stop - len(older)])
+        merged = sorted(found + older, key=lambda e: (e.timestamp, e.pk), reverse=descending)
+        return merged[:stop]
+
+
 def event_get(*, event_id: int) -> AnalyticsEvent:
+    """The event on analytics_db, else in the archived month whose id range holds it."""
     try:
         return AnalyticsEvent.objects.get(pk=event_id)
     except AnalyticsEvent.DoesNotExist:
-        raise NotFound("event", event_id) from None
+        pass
+    from routers.timeseries import MONTH_HINT
+
+    for archived in archived_months():
+        if archived.min_id is not None and archived.min_id <= event_id <= archived.max_id:
+            try:
+                return AnalyticsEvent.objects.db_manager(hints={MONTH_HINT: archived.month}).get(pk=event_id)
+            except AnalyticsEvent.DoesNotExist:
+                continue
+    raise NotFound("event", event_id) from None
 
 
 def event_summary(
