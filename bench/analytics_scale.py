@@ -83,9 +83,13 @@ def measure(label: str, runs: int) -> None:
         with state.isolated():
             stats.compute_stats()
 
+    def stats_events_part() -> None:
+        stats._events(timezone.now(), aliases.ANALYTICS)
+
     print(f"== {label}: {events} events, partitioned={partitions.is_partitioned(connections[aliases.ANALYTICS])}")
     for name, fn, n in (
         ("stats (uncached computation)", stats_uncached, runs),
+        ("stats: its analytics_db part", stats_events_part, runs),
         ("events summary", get("/api/v1/analytics/events/summary/"), runs),
         ("events summary, one user", get("/api/v1/analytics/events/summary/?user_id={id}"), runs),
         ("dashboard", get("/api/v1/users/{id}/dashboard/"), runs),

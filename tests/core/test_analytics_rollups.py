@@ -255,3 +255,24 @@ def test_concurrent_writers_deleters_and_retention_never_lose_or_double_a_count(
     assert AnalyticsEvent.objects.count() > 0
     assert_rollups_match_raw()
     assert_figures_match_raw(now)
+
+
+def _t(text: str) -> dt.datetime:
+    return dt.datetime.fromisoformat(text).replace(tzinfo=dt.timezone.utc)
+
+
+def test_a_window_splits_into_whole_days_whole_hours_and_raw_minutes_at_its_edges() -> None:
+    whole, raw = selectors.window_parts(_t("2026-11-03 10:20"), _t("2026-11-07 05:45"))
+    assert whole[selectors.DAY] == [(_t("2026-11-04 00:00"), _t("2026-11-07 00:00"))]
+    assert whole[selectors.HOUR] == [(_t("2026-11-03 11:00"), _t("2026-11-04 00:00")),
+                                     (_t("2026-11-07 00:00"), _t("2026-11-07 05:00"))]
+    assert raw == [(_t("2026-11-03 10:20"), _t("2026-11-03 11:00")), (_t("2026-11-07 05:00"), _t("2026-11-07 05:45"))]
+    # unbounded sides, aligned bounds, a window inside one hour, days only (per-user figures)
+    whole, raw = selectors.window_parts(None, None)
+    assert whole[selectors.DAY] == [(None, None)] and raw == []
+    whole, raw = selectors.window_parts(_t("2026-11-03 00:00"), None)
+    assert whole[selectors.DAY] == [(_t("2026-11-03 00:00"), None)] and raw == []
+    whole, raw = selectors.window_parts(_t("2026-11-03 10:20"), _t("2026-11-03 10:50"))
+    assert whole == {selectors.DAY: [], selectors.HOUR: []} and raw == [(_t("2026-11-03 10:20"), _t("2026-11-03 10:50"))]
+    whole, raw = selectors.window_parts(_t("2026-11-03 10:20"), None, [selectors.DAY])
+    assert whole[selectors.DAY] == [(_t("2026-11-04 00:00"), None)] and raw == [(_t("2026-11-03 10:20"), _t("2026-11-04 00:00"))]
