@@ -120,9 +120,20 @@ def counts_query(
                 part(table, column, "event_count", None if lower is None else adapt(lower),
                      None if upper is None else adapt(upper), label, False)
         for lower, upper in raw:
-            part(AnalyticsEvent._meta.db_table, '"timestamp"', "COUNT(*)",
-                 None if lower is None else datetime_param(alias, lower),
-                 None if upper is None else datetime_param(alias, upper), label, True)
+            low = None if lower is None else datetime_param(alias, lower)
+            high = None if upper is None else datetime_param(alias, upper)
+            if per_user or low is None or high is None:
+                part(AnalyticsEvent._meta.db_table, '"timestamp"', "COUNT(*)", low, high, label, True)
+                continue
+            # All events in an edge, by type: one range of the (event_type, timestamp) index per
+            # type known to the daily rollup (which has every type there is): index-only scans,
+            # where a range of the timestamp index would visit a table page per event.
+            parts.append(
+                f"SELECT CAST(%s AS VARCHAR(20)) AS label, k.event_type, (SELECT COUNT(*) FROM "
+                f'{AnalyticsEvent._meta.db_table} e WHERE e.event_type = k.event_type AND e."timestamp" >= %s '
+                f'AND e."timestamp" < %s) AS n FROM (SELECT DISTINCT event_type FROM {rollups.DAILY}) k'
+            )
+            params.extend([label, low, high])
     if not parts:
         parts.append(f"SELECT CAST(%s AS VARCHAR(20)) AS label, {keys}, 0 AS n FROM {rollups.DAILY} WHERE 1 = 0")
         params.append("")
