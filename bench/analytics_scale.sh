@@ -9,8 +9,10 @@ python manage.py migrate_all >/dev/null
 python manage.py analytics_partitions --convert --ensure-ahead 3  # a no-op when already partitioned
 python bench/seed_bench.py --reset --events "${SMALL:-1000000}"
 python bench/analytics_scale.py measure 1M "$RUNS"
+bench/summary_throughput.sh
 python bench/seed_bench.py --reset --events "${LARGE:-10000000}"
 python bench/analytics_scale.py measure 10M "$RUNS"
+bench/summary_throughput.sh
 python bench/analytics_scale.py convert
 python bench/analytics_scale.py measure 10M "$RUNS"
 python bench/analytics_scale.py retention

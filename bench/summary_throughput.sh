@@ -16,8 +16,9 @@ export BENCH_MAX_USER="$(psql "$USERS_DATABASE_URL" -tAc 'SELECT max(id) FROM us
 DJANGO_SETTINGS_MODULE=core.settings BIND="127.0.0.1:$PORT" \
   gunicorn -c gunicorn.conf.py core.wsgi:application >"$SWITCHYARD_VAR_DIR/summary-gunicorn.log" 2>&1 &
 SERVICE=$!
-gunicorn -b "127.0.0.1:$BARE_PORT" -w 2 -k gthread --threads 4 --chdir "$BARE_DIR" wsgi_django:application \
-  >"$SWITCHYARD_VAR_DIR/bare-gunicorn.log" 2>&1 &
+# The bare project with its own settings, and not this folder's gunicorn.conf.py.
+(cd "$BARE_DIR" && exec env -u DJANGO_SETTINGS_MODULE gunicorn -c /dev/null -b "127.0.0.1:$BARE_PORT" -w 2 -k gthread \
+  --threads 4 wsgi_django:application) >"$SWITCHYARD_VAR_DIR/bare-gunicorn.log" 2>&1 &
 BARE=$!
 trap 'kill "$SERVICE" "$BARE" 2>/dev/null; wait "$SERVICE" "$BARE" 2>/dev/null' EXIT
 for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$PORT/health" >/dev/null && curl -fs "http://127.0.0.1:$BARE_PORT/tiny/" >/dev/null && break; sleep 0.2; done
