@@ -117,9 +117,9 @@ def test_rollups_and_every_figure_follow_writes_updates_and_deletes() -> None:
     assert_rollups_match_raw()
     assert_figures_match_raw(now)
 
-    # user deletion's two modes, as statements: anonymise (UPDATE) and delete
-    AnalyticsEvent.objects.filter(user_id=1).update(user_id=None)
-    AnalyticsEvent.objects.filter(user_id=2).delete()
+    # user deletion's two modes, through the service functions: anonymise (UPDATE) and delete
+    assert services.events_anonymise_for_user(user_id=1) > 0
+    assert services.events_delete_for_user(user_id=2) > 0
     # an update that moves events to another day and type
     moved = list(AnalyticsEvent.objects.filter(user_id=3).values_list("pk", flat=True)[:10])
     AnalyticsEvent.objects.filter(pk__in=moved).update(event_type="search", timestamp=now - dt.timedelta(days=9))
