@@ -262,8 +262,7 @@ def convert(
         report.detail = "already partitioned"
         return report
     with connection.cursor() as cursor:
-        # an interrupted earlier run: start again
-        cursor.execute(f"DROP TRIGGER IF EXISTS {CHANGE_LOG} ON {PARENT}")
+        # an interrupted earlier run: start again (its log triggers are replaced below)
         cursor.execute(f"DROP TABLE IF EXISTS {NEW_PARENT}, {CHANGE_LOG} CASCADE")
         # Every id written, changed or deleted from now on is logged; the swap recopies them.
         cursor.execute(f"CREATE UNLOGGED TABLE {CHANGE_LOG} (id bigint NOT NULL)")
