@@ -95,7 +95,7 @@ log "1/3 schemathesis (max $MAX_EXAMPLES examples per operation)"
 # Run from the scratch directory so that schemathesis' cache (.schemathesis/) does not land in the tree.
 # One worker: with two, one scenario's DELETE of a user (which deletes their posts) can race another
 # scenario's check that the post it just created is readable.
-if ! (cd "$WORK" && st run "$ROOT/openapi/schema.yaml" --url "$BASE" \
+if ! (cd "$WORK" && st --config-file "$ROOT/.ci/schemathesis.toml" run "$ROOT/openapi/schema.yaml" --url "$BASE" \
     -H "Authorization: Token $TOKEN" \
     --checks not_a_server_error,allow_header_conformance,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance,ignored_auth,unsupported_method,negative_data_rejection,missing_required_header,use_after_free,ensure_resource_availability \
     --phases examples,coverage,fuzzing,stateful \

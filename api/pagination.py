@@ -296,7 +296,9 @@ class TimestampCursorPagination(pagination.CursorPagination):
             return self.page
         timestamp, ident, reverse = position
         if not reverse:
-            after = Q(timestamp__lt=timestamp) | Q(timestamp=timestamp, id__lt=ident)
+            # The redundant bound on timestamp alone lets the index scan start at the cursor (the
+            # OR alone is a filter read from the newest row down: cost grew with the page's depth).
+            after = Q(timestamp__lte=timestamp) & (Q(timestamp__lt=timestamp) | Q(timestamp=timestamp, id__lt=ident))
             rows = list(queryset.filter(after).order_by("-timestamp", "-id")[: self.page_size + 1])
             self.page = rows[: self.page_size]
             self._next = self._at(self.page[-1], False) if len(rows) > self.page_size else None
@@ -304,7 +306,7 @@ class TimestampCursorPagination(pagination.CursorPagination):
             first = (self.page[0].timestamp, self.page[0].pk) if self.page else (timestamp, ident - 1)
             self._previous = self._encode(first[0], first[1], True)
             return self.page
-        before = Q(timestamp__gt=timestamp) | Q(timestamp=timestamp, id__gt=ident)
+        before = Q(timestamp__gte=timestamp) & (Q(timestamp__gt=timestamp) | Q(timestamp=timestamp, id__gt=ident))
         rows = list(queryset.filter(before).order_by("timestamp", "id")[: self.page_size + 1])
         self.page = list(reversed(rows[: self.page_size]))
         self._previous = self._at(self.page[0], True) if len(rows) > self.page_size else None

@@ -28,6 +28,7 @@ from django.conf import settings  # noqa: E402
 from django.utils import timezone  # noqa: E402
 
 from core import aliases  # noqa: E402
+from core.analytics.selectors import counts_query  # noqa: E402
 from core.services import activity, cached, dashboard, reports, stats  # noqa: E402
 from routers import state  # noqa: E402
 
@@ -121,17 +122,21 @@ def main() -> None:
         return [
             (aliases.USERS, dashboard._USER_SQL, [uid]),
             (aliases.DEFAULT, dashboard._POSTS_SQL, [uid, dashboard.RECENT_POSTS]),
-            (aliases.ANALYTICS, dashboard._EVENTS_SQL, [uid, now - dt.timedelta(days=30)]),
+            (aliases.ANALYTICS, *dashboard_events(uid)),
             (aliases.CACHE, f'SELECT cache_key, value, expires FROM "{cache_table}" WHERE cache_key IN (%s)',
              [f":1:{cached.user_stats_key(uid)}"]),
         ]
 
+    def dashboard_events(uid: int) -> tuple[str, list[Any]]:
+        return counts_query(aliases.ANALYTICS, {"w": (now - dt.timedelta(days=30), None)}, user_id=uid,
+                            labelled=False)
+
     def stats_sql() -> list[tuple[str, str, list[Any]]]:
-        windows = [now - delta for _, delta in stats.WINDOWS]
         return [
             (aliases.USERS, stats._USERS_SQL, []),
             (aliases.DEFAULT, stats._AUTHORS_SQL, [stats.TOP_AUTHORS]),
-            (aliases.ANALYTICS, stats._EVENTS_SQL, windows),
+            (aliases.ANALYTICS, *counts_query(
+                aliases.ANALYTICS, {"total": (None, None), **{n: (now - d, None) for n, d in stats.WINDOWS}})),
             (aliases.LEGACY, stats._CUSTOMERS_SQL, []),
             (aliases.CACHE, stats._CACHE_ENTRIES_SQL, []),
             (aliases.USERS, "SELECT id, username FROM users_user WHERE id = ANY(%s)", [list(range(1, 11))]),

@@ -15,6 +15,7 @@ Docs: https://docs.djangoproject.com/en/5.2/ref/databases/
 
 from __future__ import annotations
 
+import datetime
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -169,6 +170,34 @@ def build_databases(environ: Mapping[str, str], var_dir: Path) -> dict[str, dict
             if _bool(environ, "REPLICA_TEST_MIRROR", False):
                 config.setdefault("TEST", {})["MIRROR"] = primary
             databases[alias] = config
+    return databases
+
+
+def monthly_databases(
+    environ: Mapping[str, str], url_template: str, first_month: str, alias_pattern: str
+) -> dict[str, dict[str, Any]]:
+    """One database per month from ``first_month`` (``YYYY-MM``) to the current one (UTC), each at
+    ``url_template`` formatted with ``year`` and ``month``, named by ``alias_pattern``."""
+    if not url_template and not first_month:
+        return {}
+    if not url_template or not first_month:
+        raise ImproperlyConfigured("TIMESERIES_DATABASE_URL and TIMESERIES_FIRST_MONTH go together.")
+    try:
+        year, month = (int(part) for part in first_month.split("-"))
+        if not 1 <= month <= 12 or year < 2000:
+            raise ValueError(first_month)
+    except ValueError:
+        raise ImproperlyConfigured("TIMESERIES_FIRST_MONTH must be YYYY-MM (2000-01 or later).") from None
+    today = datetime.datetime.now(datetime.timezone.utc)
+    databases: dict[str, dict[str, Any]] = {}
+    while (year, month) <= (today.year, today.month):
+        try:
+            url = url_template.format(year=year, month=month)
+            alias = alias_pattern.format(year=year, month=month)
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ImproperlyConfigured(f"Bad TIMESERIES_DATABASE_URL or TIMESERIES_ALIAS_PATTERN: {exc}") from None
+        databases[alias] = _configure(alias, url, environ)
+        year, month = (year + 1, 1) if month == 12 else (year, month + 1)
     return databases
 
 

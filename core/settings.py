@@ -167,6 +167,19 @@ LEGACY_ALLOW_WRITES = _env_bool("LEGACY_ALLOW_WRITES", False)
 TIMESERIES_ALIAS_PATTERN = ENV.get("TIMESERIES_ALIAS_PATTERN", "timeseries_{year:04d}_{month:02d}")
 
 # ---------------------------------------------------------------------------------------------
+# Analytics archive: cold months on their own databases (docs/analytics.md).
+# TIMESERIES_DATABASE_URL: a URL template with {year} and {month}
+# (postgres://app@archive:5432/events_{year:04d}_{month:02d}); TIMESERIES_FIRST_MONTH: YYYY-MM.
+# With both, one alias per month (named by TIMESERIES_ALIAS_PATTERN) from the first month to the
+# current one (as of the process's start), read and written through routers.timeseries.
+# ---------------------------------------------------------------------------------------------
+TIMESERIES_DATABASE_URL = ENV.get("TIMESERIES_DATABASE_URL", "").strip()
+TIMESERIES_FIRST_MONTH = ENV.get("TIMESERIES_FIRST_MONTH", "").strip()
+DATABASES.update(
+    db_config.monthly_databases(ENV, TIMESERIES_DATABASE_URL, TIMESERIES_FIRST_MONTH, TIMESERIES_ALIAS_PATTERN)
+)
+
+# ---------------------------------------------------------------------------------------------
 # Cache: CACHE_URL (Redis) or a database cache table on cache_db
 # https://docs.djangoproject.com/en/5.2/topics/cache/
 # ---------------------------------------------------------------------------------------------

@@ -5,6 +5,10 @@ Rows of a ``timeseries`` model live in one database per month, named by
 reads to the month of the ``instance`` hint's ``created_at`` (the current month without a hint).
 When the alias for that month is not configured, or for any other app label, this router
 answers ``None`` and the next router decides: with no monthly aliases it stays out of the way.
+
+Any model's queries carrying the hint ``timeseries_month`` (a date in the month) go to that
+month's alias when it is configured: archived analytics months are read and written so
+(``AnalyticsEvent.objects.db_manager(hints={MONTH_HINT: month})``, core/analytics/archive.py).
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ from django.db.models import Model
 from django.utils import timezone
 
 APP_LABEL = "timeseries"
+#: Hint naming the month whose database a query goes to (any model).
+MONTH_HINT = "timeseries_month"
 
 
 def alias_for(moment: dt.datetime | dt.date) -> str:
@@ -38,6 +44,8 @@ class TimeSeriesRouter:
         return model._meta.app_label == APP_LABEL
 
     def db_for_read(self, model: type[Model], **hints: Any) -> str | None:
+        if hints.get(MONTH_HINT) is not None:
+            return _configured(alias_for(hints[MONTH_HINT]))
         if not self._is_ours(model):
             return None
         instance = hints.get("instance")
@@ -45,6 +53,8 @@ class TimeSeriesRouter:
         return _configured(alias_for(moment or timezone.now()))
 
     def db_for_write(self, model: type[Model], **hints: Any) -> str | None:
+        if hints.get(MONTH_HINT) is not None:
+            return _configured(alias_for(hints[MONTH_HINT]))
         if not self._is_ours(model):
             return None
         return _configured(alias_for(timezone.now()))

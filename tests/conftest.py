@@ -55,6 +55,12 @@ def mirrored_replicas() -> tuple[str, ...]:
     )
 
 
+def _monthly_aliases() -> list[str]:
+    from routers.timeseries import monthly_aliases
+
+    return monthly_aliases()
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Tests that need replica aliases run only in the passes that configure them (scripts/test);
     tests that need the real engines are skipped on SQLite (and CI fails on any skip there)."""
@@ -63,6 +69,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         if "standin_replica" in item.keywords and not standin_replicas():
             dropped.append(item)
         elif "replica" in item.keywords and not mirrored_replicas():
+            dropped.append(item)
+        elif "timeseries_archive" in item.keywords and not _monthly_aliases():
             dropped.append(item)
         else:
             keep.append(item)

@@ -196,3 +196,17 @@ def _copy(events: Sequence[AnalyticsEvent], db: str) -> None:
         failed = False
     finally:
         instrumentation.record(db, time.perf_counter() - started, failed)
+
+
+def events_delete_for_user(*, user_id: int) -> int:
+    """Delete every event of ``user_id`` (one statement); returns how many. The rollups follow in
+    the same transaction through their triggers (core/analytics/rollups.py), so callers such as
+    user deletion need no bookkeeping of their own."""
+    deleted, _ = AnalyticsEvent.objects.filter(user_id=user_id).delete()
+    return deleted
+
+
+def events_anonymise_for_user(*, user_id: int) -> int:
+    """Set ``user_id`` to NULL on every event of ``user_id`` (one statement); returns how many.
+    The per-user rollup loses them and the daily ones keep them, through the triggers."""
+    return AnalyticsEvent.objects.filter(user_id=user_id).update(user_id=None)

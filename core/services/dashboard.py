@@ -2,7 +2,8 @@
 
 - users_db: the user (essential: missing is :class:`NotFound`, down is ``SourceUnavailable``);
 - default: the 10 newest posts of the user;
-- analytics_db: the user's event counts of the last 30 days by type (one grouped query);
+- analytics_db: the user's event counts of the last 30 days by type (one statement on the per-user
+  daily rollup plus the user's raw rows of the window's first, partial day);
 - the cache: the user's cached stats entry (the one ``GET /users/{id}/stats/`` keeps), or null.
 """
 
@@ -15,12 +16,12 @@ from typing import Any
 from django.utils import timezone
 
 from core import aliases
-from core.analytics.models import AnalyticsEvent
+from core.analytics.selectors import counts_query
 from core.blog.models import Post
 from core.errors import NotFound
 from core.services import cached
 from core.services.fanout import Select, fan_out
-from core.services.sql import datetime_param, iso, valid_id
+from core.services.sql import iso, valid_id
 from core.users.models import User
 
 RECENT_POSTS = 10
@@ -33,10 +34,6 @@ _USER_SQL = (
 _POSTS_SQL = (
     f"SELECT id, title, created_at, updated_at FROM {Post._meta.db_table} "
     "WHERE author_id = %s ORDER BY created_at DESC, id DESC LIMIT %s"
-)
-_EVENTS_SQL = (
-    f"SELECT event_type, COUNT(*) FROM {AnalyticsEvent._meta.db_table} "
-    'WHERE user_id = %s AND "timestamp" >= %s GROUP BY event_type ORDER BY event_type'
 )
 
 
@@ -60,7 +57,7 @@ def posts_from_rows(rows: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
 
 
 def event_counts_from_rows(since: dt.datetime, rows: list[tuple[Any, ...]]) -> dict[str, Any]:
-    by_type = {event_type: count for event_type, count in rows}
+    by_type = {event_type: int(count) for event_type, count in rows if int(count)}
     return {"days": ANALYTICS_DAYS, "since": iso(since), "total": sum(by_type.values()), "by_type": by_type}
 
 
@@ -73,9 +70,12 @@ def fetch_recent_posts(user_id: int) -> Select:
 
 
 def fetch_event_counts(user_id: int, since: dt.datetime) -> Select:
+    # The statement's text is the same on every vendor here (one user, no IN list); only the
+    # parameters' form depends on the driver.
+    sql, _ = counts_query(aliases.ANALYTICS, {"w": (since, None)}, user_id=user_id, labelled=False)
     return Select(
-        _EVENTS_SQL,
-        lambda alias: [user_id, datetime_param(alias, since)],
+        sql,
+        lambda alias: counts_query(alias, {"w": (since, None)}, user_id=user_id, labelled=False)[1],
         partial(event_counts_from_rows, since),
     )
 

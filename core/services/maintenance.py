@@ -1,5 +1,7 @@
 """Database maintenance behind ``manage.py dbmaint``: batched clean-ups, VACUUM, health checks.
 
+- Analytics retention drops whole monthly partitions older than the cut-off (PostgreSQL) and
+  deletes only the rows of the month that straddles it (docs/analytics.md).
 - Clean-ups delete in batches of ``batch_size`` rows, one short statement each
   (``DELETE ... WHERE id IN (SELECT id ... LIMIT n)``) in autocommit, so no lock is held for long
   and replication never gets one giant transaction. Queries: one per batch, plus one that finds
@@ -23,6 +25,7 @@ from django.db import DatabaseError, connections
 from django.utils import timezone
 
 from core import aliases
+from core.analytics import partitions
 from core.analytics.models import AnalyticsEvent
 from core.cache.models import CacheEntry
 from core.db_backends import fresh
@@ -63,11 +66,33 @@ def _batched_delete(model, filters: dict, alias: str, batch_size: int, progress:
 
 
 def analytics_cleanup(*, days: int, batch_size: int, progress: Progress | None = None) -> AliasReport:
-    """Delete analytics events older than ``days`` days, ``batch_size`` rows per statement."""
+    """Remove analytics events older than ``days`` days.
+
+    On a partitioned table (PostgreSQL) every month that ends at or before the cut-off is detached
+    and dropped whole, its rollup rows subtracted in the same transaction
+    (:func:`core.analytics.partitions.drop_month`); then only the rows of the month that straddles
+    the cut-off (and old rows of the default partition) are deleted, ``batch_size`` per statement,
+    the rollup triggers subtracting them. On a plain table everything goes by batched deletes.
+    """
     if days < 0:
         raise ValueError("days must not be negative")
     cutoff = timezone.now() - dt.timedelta(days=days)
-    return _batched_delete(AnalyticsEvent, {"timestamp__lt": cutoff}, aliases.ANALYTICS, batch_size, progress)
+    alias = aliases.ANALYTICS
+    started = time.perf_counter()
+    dropped: list[str] = []
+    dropped_rows = 0
+    if partitions.is_partitioned(connections[alias]):
+        for month in partitions.months(connections[alias]):
+            if partitions.bound(partitions.add_months(month, 1)) <= cutoff:
+                drop = partitions.drop_month(using=alias, month=month)
+                dropped.append(f"{month:%Y-%m}")
+                dropped_rows += drop.rows
+    report = _batched_delete(AnalyticsEvent, {"timestamp__lt": cutoff}, alias, batch_size, progress)
+    report.count += dropped_rows
+    report.seconds = time.perf_counter() - started
+    if dropped:
+        report.detail = f"dropped month partitions {', '.join(dropped)} ({dropped_rows} events)"
+    return report
 
 
 def cache_cleanup(*, batch_size: int, progress: Progress | None = None) -> AliasReport:

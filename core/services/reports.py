@@ -10,9 +10,9 @@ from django.db import connections
 from django.utils import timezone
 
 from core import aliases
-from core.analytics.models import AnalyticsEvent
+from core.analytics.selectors import window_counts
 from core.services.fanout import fan_out
-from core.services.sql import datetime_param, in_clause, iso
+from core.services.sql import datetime_param, iso
 from core.users.models import User
 
 NEW_USER_DAYS = 7
@@ -32,14 +32,12 @@ def _new_users(since: dt.datetime, alias: str) -> list[tuple[Any, ...]]:
 
 
 def _event_counts(ids: list[int], since: dt.datetime, alias: str) -> dict[int, int]:
-    condition, params = in_clause(alias, "user_id", ids)
-    sql = (
-        f"SELECT user_id, COUNT(*) FROM {AnalyticsEvent._meta.db_table} "
-        f'WHERE {condition} AND "timestamp" >= %s GROUP BY user_id'
-    )
-    with connections[alias].cursor() as cursor:
-        cursor.execute(sql, [*params, datetime_param(alias, since)])
-        return {user_id: int(n) for user_id, n in cursor.fetchall()}
+    """Events per user since ``since``: the per-user daily rollup plus the users' raw rows of the
+    window's first, partial day (:func:`core.analytics.selectors.counts_query`)."""
+    counts: dict[int, int] = {}
+    for (user_id, _event_type), n in window_counts(alias, {"w": (since, None)}, user_ids=ids, by_user=True)["w"].items():
+        counts[user_id] = counts.get(user_id, 0) + n
+    return counts
 
 
 def new_user_activity(*, days: int = NEW_USER_DAYS) -> dict[str, Any]:

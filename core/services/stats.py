@@ -6,8 +6,9 @@ usernames:
 - users_db: the number of users;
 - default: posts per author, grouped once: the top 10 authors, and through window functions
   over the same grouping the total of posts and of authors;
-- analytics_db: events by type with the last 24 h / 7 d / 30 d as conditional aggregates of the
-  same scan (the ``(event_type, timestamp)`` index covers it);
+- analytics_db: events by type in all and in the last 24 h / 7 d / 30 d, one statement on the
+  daily and hourly rollups plus the raw rows of the partial hour at each window's start
+  (:func:`core.analytics.selectors.counts_query`);
 - legacy_db: the number of customers;
 - cache_db: the number of application cache entries.
 
@@ -25,13 +26,13 @@ from django.db import connections
 from django.utils import timezone
 
 from core import aliases
-from core.analytics.models import AnalyticsEvent
+from core.analytics.selectors import window_counts
 from core.blog.models import Post
 from core.cache.models import CacheEntry
 from core.legacy.models import LegacyCustomer
 from core.services import cached
 from core.services.fanout import FanOutResult, fan_out
-from core.services.sql import datetime_param, iso
+from core.services.sql import iso
 from core.users.models import User
 from core.users.selectors import usernames_by_id
 
@@ -42,11 +43,6 @@ _USERS_SQL = f"SELECT COUNT(*) FROM {User._meta.db_table}"
 _AUTHORS_SQL = (
     "SELECT author_id, COUNT(*) AS n, SUM(COUNT(*)) OVER () AS posts, COUNT(*) OVER () AS authors "
     f"FROM {Post._meta.db_table} GROUP BY author_id ORDER BY n DESC, author_id LIMIT %s"
-)
-_EVENTS_SQL = (
-    "SELECT event_type, COUNT(*), "
-    + ", ".join('COUNT(CASE WHEN "timestamp" >= %s THEN 1 END)' for _ in WINDOWS)
-    + f" FROM {AnalyticsEvent._meta.db_table} GROUP BY event_type ORDER BY event_type"
 )
 _CUSTOMERS_SQL = f"SELECT COUNT(*) FROM {LegacyCustomer._meta.db_table}"
 _CACHE_ENTRIES_SQL = f"SELECT COUNT(*) FROM {CacheEntry._meta.db_table}"
@@ -74,13 +70,10 @@ def _posts(alias: str) -> dict[str, Any]:
 
 
 def _events(now: dt.datetime, alias: str) -> dict[str, Any]:
-    params = [datetime_param(alias, now - delta) for _, delta in WINDOWS]
-    with connections[alias].cursor() as cursor:
-        cursor.execute(_EVENTS_SQL, params)
-        rows = cursor.fetchall()
+    counts = window_counts(alias, {"total": (None, None), **{name: (now - delta, None) for name, delta in WINDOWS}})
     by_type = {
-        row[0]: {"total": int(row[1]), **{name: int(row[2 + i]) for i, (name, _) in enumerate(WINDOWS)}}
-        for row in rows
+        event_type: {"total": total, **{name: counts[name].get(event_type, 0) for name, _ in WINDOWS}}
+        for event_type, total in sorted(counts["total"].items())
     }
     totals = {name: sum(t[name] for t in by_type.values()) for name in ("total", *(n for n, _ in WINDOWS))}
     return {**totals, "by_type": by_type}

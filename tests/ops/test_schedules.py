@@ -31,6 +31,9 @@ def test_recover_sagas_every_five_minutes_and_maintenance_daily() -> None:
     minute, hour, *rest = schedule["dbmaint"].split()
     assert minute.isdigit() and hour.isdigit() and rest == ["*", "*", "*"]
     assert all(argv[:2] == ["python", "manage.py"] for _, argv in entries())
+    for daily in ("analytics_partitions", "check_references"):
+        minute, hour, *rest = schedule[daily].split()
+        assert minute.isdigit() and hour.isdigit() and rest == ["*", "*", "*"], daily
 
 
 @pytest.mark.real_engines

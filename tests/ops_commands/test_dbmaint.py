@@ -52,7 +52,8 @@ def test_cleanup_analytics_deletes_in_batches_with_one_statement_each(queries, o
     with queries(aliases.ANALYTICS) as captured:
         output = dbmaint("--cleanup-analytics", "--days", "90", "--batch-size", "1000")
     assert AnalyticsEvent.objects.count() == 200
-    sql = statements(captured)
+    # Besides the deletes, only catalog reads (is the table partitioned, which months) on PostgreSQL.
+    sql = [s for s in statements(captured) if "pg_class" not in s and "pg_inherits" not in s]
     assert len(sql) == deletes and all(s.upper().startswith("DELETE") for s in sql)
     assert f"analytics_db ({connections[aliases.ANALYTICS].vendor}): ok, deleted {old} events older than 90 days in {old // 1000 + (old % 1000 > 0)} batches" in output
 

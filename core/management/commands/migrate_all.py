@@ -1,12 +1,15 @@
 """Migrate every primary alias in order (never replicas, never the legacy database)."""
 
 import time
+from io import StringIO
 
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
+from django.db import connections
 
 from core import aliases
+from core.analytics import partitions
 from routers.primary import NEVER_MIGRATED
 
 
@@ -41,5 +44,10 @@ class Command(BaseCommand):
             call_command("migrate", *migrate_args, database=alias, interactive=False, verbosity=max(0, verbosity - 1))
             if alias == aliases.CACHE and not app:
                 call_command("createcachetable", database=alias, verbosity=max(0, verbosity - 1))
+            if alias == aliases.ANALYTICS and app in (None, "analytics"):
+                # Partitions for the coming months (nothing on SQLite or an unconverted table).
+                if partitions.is_partitioned(connections[alias]):
+                    call_command("analytics_partitions", ensure_ahead=3, verbosity=max(0, verbosity - 1),
+                                 stdout=self.stdout if verbosity > 1 else StringIO())
             vendor = settings.DATABASES[alias]["ENGINE"].rsplit(".", 1)[-1]
             self.stdout.write(f"{alias} ({vendor}): migrated in {time.perf_counter() - started:.2f}s")
