@@ -104,7 +104,7 @@ def check_alias(alias: str, timeout: float) -> CheckResult:
     observed_at = dt.datetime.now(dt.UTC)
     started = time.perf_counter()
     try:
-        row = fresh.select_one(alias, timeout)
+        row = fresh.select_one(alias, timeout, configured=True)
         if not row or row[0] != 1:
             raise RuntimeError(f"SELECT 1 answered {row!r}")
         return CheckResult(alias, True, time.perf_counter() - started, observed_at)

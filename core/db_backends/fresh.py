@@ -23,14 +23,19 @@ from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.utils import load_backend
 
 
-def fresh_settings(alias: str, timeout: float | None = None) -> dict[str, Any]:
+def fresh_settings(alias: str, timeout: float | None = None, configured: bool = False) -> dict[str, Any]:
     """A copy of the alias's connection settings (the test database names included) with no
-    pool; with ``timeout``, connecting and each statement are bounded by it."""
-    # From settings.DATABASES (the same dicts the connection handler uses, so a test run sees the
-    # test database names, and a test's override_settings(DATABASES=...) is seen too).
-    db = copy.deepcopy(settings.DATABASES[alias])
-    others = {} if alias == DEFAULT_DB_ALIAS else {DEFAULT_DB_ALIAS: {"ENGINE": "django.db.backends.dummy"}}
-    db = connections.configure_settings({**others, alias: db})[alias]
+    pool; with ``timeout``, connecting and each statement are bounded by it.
+
+    By default those of this thread's connection to ``alias`` (what the code is using now);
+    ``configured``: those of ``settings.DATABASES`` (what is configured: the readiness check)."""
+    if configured:
+        # The same dicts the connection handler uses (a test run sees the test database names).
+        db = copy.deepcopy(settings.DATABASES[alias])
+        others = {} if alias == DEFAULT_DB_ALIAS else {DEFAULT_DB_ALIAS: {"ENGINE": "django.db.backends.dummy"}}
+        db = connections.configure_settings({**others, alias: db})[alias]
+    else:
+        db = copy.deepcopy(connections[alias].settings_dict)
     options = db.setdefault("OPTIONS", {})
     options.pop("pool", None)
     db["CONN_MAX_AGE"] = 0
@@ -56,10 +61,10 @@ def fresh_settings(alias: str, timeout: float | None = None) -> dict[str, Any]:
 
 
 @contextlib.contextmanager
-def fresh_connection(alias: str, timeout: float | None = None) -> Iterator[Any]:
+def fresh_connection(alias: str, timeout: float | None = None, configured: bool = False) -> Iterator[Any]:
     """A new, unpooled connection wrapper for ``alias`` (connected on first use), closed afterwards;
-    closing a broken one never raises."""
-    db = fresh_settings(alias, timeout)
+    closing a broken one never raises. ``timeout``, ``configured``: see :func:`fresh_settings`."""
+    db = fresh_settings(alias, timeout, configured)
     wrapper = load_backend(db["ENGINE"]).DatabaseWrapper(db, alias)
     try:
         yield wrapper
@@ -70,8 +75,8 @@ def fresh_connection(alias: str, timeout: float | None = None) -> Iterator[Any]:
             pass
 
 
-def select_one(alias: str, timeout: float | None = None) -> Any:
+def select_one(alias: str, timeout: float | None = None, configured: bool = False) -> Any:
     """``SELECT 1`` on a fresh connection; returns the row, raises the database's error."""
-    with fresh_connection(alias, timeout) as wrapper, wrapper.cursor() as cursor:
+    with fresh_connection(alias, timeout, configured) as wrapper, wrapper.cursor() as cursor:
         cursor.execute("SELECT 1")
         return cursor.fetchone()

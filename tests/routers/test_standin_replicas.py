@@ -233,3 +233,29 @@ def test_pin_state_does_not_leak_into_other_threads_unless_copied():
         plain.join(), copied.join()
     assert results["plain"] in REPLICAS
     assert results["copied"] == aliases.USERS
+
+
+def _names(queryset) -> set[str]:
+    return set(queryset.values_list("username", flat=True))
+
+
+def test_primary_and_replica_querysets_read_where_they_say():
+    """``User.objects.primary()`` reads the primary whatever the request's routing; ``.replica()``
+    the replica the routers chose for the request, the same one for every read of it (issue 12)."""
+    make_user(username="primary_only")
+    with state.isolated():
+        assert "primary_only" in _names(User.objects.primary())
+        assert not any(name.startswith("only_on_replica") for name in _names(User.objects.primary()))
+        on_replica = _names(User.objects.replica())
+        assert "primary_only" not in on_replica
+        assert len(on_replica) == 1 and next(iter(on_replica)).startswith("only_on_replica")
+        assert User.objects.replica().db == router.db_for_read(User) in REPLICAS
+        assert _names(User.objects.replica()) == on_replica  # one choice per request
+        assert User.objects.primary().db == aliases.USERS
+
+
+def test_replica_queryset_follows_read_your_writes():
+    with state.isolated():
+        make_user(username="fresh_on_primary")
+        assert User.objects.replica().db == aliases.USERS
+        assert "fresh_on_primary" in _names(User.objects.replica())
