@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, RawPostDataException
 
 from core import aliases
 from routers import health, primary, state
@@ -45,16 +45,28 @@ SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 def lost_a_replica(request: HttpRequest, attempt: state.RoutingState, response: HttpResponse) -> bool:
     """True when ``response`` failed because a replica it read from went away, and answering the
-    request again cannot repeat anything: a safe method. (A write is not answered again, even when
-    it failed before its view read the body: whether a body was read is not public in Django, and
-    a second read of a consumed stream would parse nothing; the client gets the 503 and retries.)"""
-    if response.status_code < 500 or request.method not in SAFE_METHODS:
+    request again cannot repeat anything: a safe method, or no write routed and the body still
+    readable (e.g. the token lookup on a replica failed before the view parsed anything)."""
+    if response.status_code < 500:
+        return False
+    if request.method not in SAFE_METHODS and (attempt.written or not _body_kept(request)):
         return False
     if attempt.failed_replicas:
         return True
     # The replica may have failed while connecting (no query ran): ask it directly.
     used = {alias for alias in attempt.replica_choice.values() if aliases.primary_of(alias) != alias}
     return any(not health.probe(alias) for alias in used)
+
+
+def _body_kept(request: HttpRequest) -> bool:
+    """True when the request's body can be read again by a second attempt: ``request.body`` (public)
+    reads and keeps it unless the stream was already consumed (``RawPostDataException``); DRF then
+    parses the kept copy."""
+    try:
+        request.body  # noqa: B018 - read and kept for the second attempt
+    except RawPostDataException:
+        return False
+    return True
 
 
 def format_pin(primaries: set[str], until: float) -> str:
