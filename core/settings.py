@@ -295,6 +295,8 @@ REST_FRAMEWORK = {
     # JSON only, with the body size cap of DATA_UPLOAD_MAX_MEMORY_SIZE enforced (413).
     "DEFAULT_PARSER_CLASSES": ["api.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "openapi.schema.AutoSchema",
+    # OPTIONS describes each write with the serializer it reads (issue 15; api/metadata.py).
+    "DEFAULT_METADATA_CLASS": "api.metadata.InputMetadata",
     "DEFAULT_FILTER_BACKENDS": ["api.filters.FilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "api.pagination.PageNumberPagination",
     "PAGE_SIZE": 20,
@@ -355,9 +357,16 @@ SPECTACULAR_SETTINGS = {
 # https://github.com/adamchainz/django-cors-headers#configuration
 # ---------------------------------------------------------------------------------------------
 CORS_ALLOWED_ORIGINS = _env_list("CORS_ALLOWED_ORIGINS")
-CORS_EXPOSE_HEADERS = ["X-Request-ID", "Server-Timing"]
+# Response headers browser code may read (issue 15): where a 201 put the resource, when to retry,
+# whether an Idempotency-Key answer was replayed, the version for If-Match, the request id, the
+# per-alias timings and the replica pin (sent back by a cross-origin frontend: see docs/api.md).
+CORS_EXPOSE_HEADERS = [
+    "Location", "Retry-After", "Idempotent-Replayed", "ETag", "X-Request-ID", "Server-Timing", REPLICA_PIN_HEADER,
+]
 # Headers a browser client may send: the defaults (authorization, content-type, ...) plus ours.
-CORS_ALLOW_HEADERS = (*cors_default_headers, "idempotency-key", "x-request-id")
+CORS_ALLOW_HEADERS = (
+    *cors_default_headers, "idempotency-key", "x-request-id", "if-match", "if-none-match", REPLICA_PIN_HEADER.lower(),
+)
 
 # ---------------------------------------------------------------------------------------------
 # Logging

@@ -18,21 +18,44 @@ SERVER_TIMING = {
 }
 WWW_AUTHENTICATE = {"description": "`Token`: how to authenticate.", "schema": {"type": "string"}, "required": True}
 RETRY_AFTER = {"description": "Seconds to wait before retrying.", "schema": {"type": "integer"}, "required": True}
+LOCATION = {
+    "description": "The path of the created resource (of the events collection for a batch).",
+    "schema": {"type": "string"},
+    "required": True,
+}
+PIN = {
+    "description": "Present when this write pinned the caller's reads to the primaries it wrote to "
+    "(`users_db,default|<expiry unix time>`). A client that cannot keep cookies (a cross-origin "
+    "frontend) sends it back unchanged as the request header of the same name to read its own writes.",
+    "schema": {"type": "string"},
+}
+WRITE_METHODS = {"post", "put", "patch", "delete"}
 ALLOW = {"description": "The methods this resource allows right now.", "schema": {"type": "string"}}
 
 
+def pin_header() -> str:
+    from django.conf import settings
+
+    return settings.REPLICA_PIN_HEADER
+
+
 def add_common_headers(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
-    """Document the headers every ``/api/v1/`` response carries, and those of 401, 405 and 429."""
+    """Document the headers every ``/api/v1/`` response carries, those of 401, 405 and 429, ``Location``
+    on every 201 and the replica pin on a write's 2xx."""
     for path, operations in result.get("paths", {}).items():
         if not path.startswith(API_PREFIX):
             continue
-        for operation in operations.values():
+        for method, operation in operations.items():
             if not isinstance(operation, dict) or "responses" not in operation:
                 continue
             for status, response in operation["responses"].items():
                 headers = response.setdefault("headers", {})
                 headers.setdefault("X-Request-ID", REQUEST_ID)
                 headers.setdefault("Server-Timing", SERVER_TIMING)
+                if status == "201":
+                    headers.setdefault("Location", LOCATION)
+                if method in WRITE_METHODS and status.startswith("2"):
+                    headers.setdefault(pin_header(), PIN)
                 if status == "401":
                     headers.setdefault("WWW-Authenticate", WWW_AUTHENTICATE)
                 elif status == "429":
