@@ -369,6 +369,29 @@ CORS_ALLOW_HEADERS = (
 )
 
 # ---------------------------------------------------------------------------------------------
+# The contract for callers (issue 15; docs/api.md): tags in reading order with descriptions,
+# component and enum names that read well in generated clients, a description on every property.
+# ---------------------------------------------------------------------------------------------
+SPECTACULAR_SETTINGS["TAGS"] = [
+    {"name": "users", "description": "People (users_db). Personal fields are null without `pii:read`."},
+    {"name": "posts", "description": "Blog posts (default), each embedding its author from users_db."},
+    {"name": "analytics", "description": "Analytics events (analytics_db): one at a time, in batches, counted."},
+    {"name": "legacy", "description": "Customers of the legacy MariaDB database; read-only unless "
+     "`LEGACY_ALLOW_WRITES` is on."},
+    {"name": "aggregates", "description": "Answers that combine several databases (dashboard, stats, "
+     "activity, reports); a missing optional source degrades the answer instead of failing it."},
+    {"name": "registrations", "description": "A user, their profile and a first event, written as one "
+     "saga across three databases: all or nothing."},
+    {"name": "admin", "description": "Staff views of the databases: connections, pools, slow queries."},
+    {"name": "operations", "description": "Probes and metrics for the platform (no token)."},
+]
+SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"] = [
+    *SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"],
+    "openapi.hooks.client_friendly_names",
+    "openapi.hooks.describe_properties",
+]
+
+# ---------------------------------------------------------------------------------------------
 # Logging
 # https://docs.djangoproject.com/en/5.2/topics/logging/
 # ---------------------------------------------------------------------------------------------

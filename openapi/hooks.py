@@ -82,3 +82,91 @@ def describe_token_scopes(result: dict[str, Any], generator: Any, request: Any, 
         )
         scheme["x-scopes"] = dict(scopes.DESCRIPTIONS)
     return result
+
+
+def _renamed(name: str) -> str:
+    """``PostInputRequest`` -> ``PostInput``: the input serializers are request-only already, so the
+    suffix drf-spectacular adds for split request components only makes generated names longer."""
+    if name.endswith("InputRequest"):
+        return name.removesuffix("Request")
+    return name
+
+
+def _enum_varname(value: str) -> str:
+    """``-created_at`` -> ``created_at_desc``; anything not a letter, digit or ``_`` becomes ``_``."""
+    descending = value.startswith("-")
+    core = "".join(ch if ch.isalnum() or ch == "_" else "_" for ch in value.lstrip("-")).strip("_") or "empty"
+    if core[0].isdigit():
+        core = "v" + core
+    return core + ("_desc" if descending else "")
+
+
+def _walk(node: Any, visit: Any) -> None:
+    if isinstance(node, dict):
+        visit(node)
+        for value in node.values():
+            _walk(value, visit)
+    elif isinstance(node, list):
+        for value in node:
+            _walk(value, visit)
+
+
+def client_friendly_names(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
+    """Names that read well in generated clients (openapi-python-client, openapi-typescript):
+    request components without the ``Request`` suffix, and ``x-enum-varnames`` on string enums
+    whose values are not identifiers (``-id`` -> ``id_desc`` instead of ``VALUE_1``)."""
+    schemas = result.get("components", {}).get("schemas", {})
+    renames = {old: _renamed(old) for old in schemas if _renamed(old) != old}
+    clash = [new for new in renames.values() if new in schemas]
+    if clash:
+        raise ValueError(f"renamed components would clash with existing ones: {clash}")
+    if renames:
+        result["components"]["schemas"] = {renames.get(name, name): body for name, body in schemas.items()}
+        prefix = "#/components/schemas/"
+
+        def fix_ref(node: dict) -> None:
+            ref = node.get("$ref")
+            if isinstance(ref, str) and ref.startswith(prefix) and ref[len(prefix):] in renames:
+                node["$ref"] = prefix + renames[ref[len(prefix):]]
+
+        _walk(result, fix_ref)
+
+    def name_enum(node: dict) -> None:
+        values = node.get("enum")
+        if (
+            isinstance(values, list)
+            and values
+            and all(isinstance(v, str) for v in values)
+            and not all(v.isidentifier() for v in values)
+            and "x-enum-varnames" not in node
+        ):
+            names = [_enum_varname(v) for v in values]
+            if len(set(names)) == len(names):
+                node["x-enum-varnames"] = names
+
+    _walk(result, name_enum)
+    return result
+
+
+def describe_properties(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
+    """Every property of every component gets a description: the serializer's ``help_text`` when it
+    has one, else the glossary of :mod:`openapi.descriptions` (by ``Component.property``, then by
+    property name). A property neither names fails the schema generation (and so the suite)."""
+    from openapi.descriptions import BY_COMPONENT, BY_NAME
+
+    missing = []
+    for component, schema in result.get("components", {}).get("schemas", {}).items():
+        for name, prop in (schema.get("properties") or {}).items():
+            if prop.get("description"):
+                continue
+            text = BY_COMPONENT.get(f"{component}.{name}") or BY_NAME.get(name)
+            if text is None:
+                missing.append(f"{component}.{name}")
+            elif "$ref" in prop:  # OpenAPI 3.0: siblings of $ref are ignored; wrap it
+                prop["allOf"] = [{"$ref": prop.pop("$ref")}]
+                prop["description"] = text
+            else:
+                prop["description"] = text
+    if missing:
+        raise ValueError("schema properties without a description (openapi/descriptions.py): " + ", ".join(missing))
+    return result
