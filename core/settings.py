@@ -389,6 +389,7 @@ SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"] = [
     *SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"],
     "openapi.hooks.client_friendly_names",
     "openapi.hooks.describe_properties",
+    "openapi.hooks.add_examples",
 ]
 
 # ---------------------------------------------------------------------------------------------

@@ -170,3 +170,69 @@ def describe_properties(result: dict[str, Any], generator: Any, request: Any, pu
     if missing:
         raise ValueError("schema properties without a description (openapi/descriptions.py): " + ", ".join(missing))
     return result
+
+
+def _json_media(content_type: str) -> bool:
+    return content_type == "application/json" or (content_type.endswith("+json") and "problem" not in content_type)
+
+
+def add_examples(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
+    """Request examples, recorded 2xx answers, one Problem example per error status and real list
+    URLs (see openapi/examples.py)."""
+    from openapi import examples
+
+    recorded = examples.recorded_responses()
+    for path, operations in result.get("paths", {}).items():
+        for method, operation in operations.items():
+            if not isinstance(operation, dict) or "operationId" not in operation:
+                continue
+            op_id = operation["operationId"]
+            path_names = [p["name"] for p in operation.get("parameters", []) if p.get("in") == "path"]
+            values = examples.path_values(op_id, path_names)
+            for parameter in operation.get("parameters", []):
+                if parameter.get("in") == "path":
+                    parameter["example"] = values[parameter["name"]]
+            body = examples.REQUESTS.get(op_id)
+            content = operation.get("requestBody", {}).get("content", {})
+            if body is not None:
+                for media in content.values():
+                    media["examples"] = {"seed_demo": {"summary": "works on a fresh seed_demo", "value": body}}
+            for status, response in operation.get("responses", {}).items():
+                for content_type, media in (response.get("content") or {}).items():
+                    if content_type.startswith("application/problem+json"):
+                        operation.setdefault("x-path", path)
+                        media["examples"] = {status: {"value": examples.problem_example(int(status), op_id, operation)}}
+                        operation.pop("x-path")
+                    elif status.startswith("2") and _json_media(content_type):
+                        answer = recorded.get(op_id, {}).get(status)
+                        if answer is not None:
+                            media["examples"] = {"recorded": {"summary": "a real answer", "value": answer}}
+    # Paginated lists: the placeholder URLs of drf-spectacular become this API's own.
+    for name, schema in result.get("components", {}).get("schemas", {}).items():
+        props = schema.get("properties", {})
+        for field in ("next", "previous"):
+            if field in props and "example" in props[field]:
+                list_path = _list_path_of(result, name)
+                if list_path is None:
+                    props[field].pop("example")
+                    continue
+                url = examples.EXAMPLE_ORIGIN + list_path
+                if "cursor=" in str(props[field]["example"]):
+                    props[field]["example"] = url + ("?cursor=cD0yMDI2LTExLTI1KzEwJTNBMDAlM0EwMFo%3D"
+                                                     if field == "next" else "?cursor=cj0xJnA9MjAyNi0xMS0yNQ%3D%3D")
+                else:
+                    props[field]["example"] = url + ("?page=3" if field == "next" else "?page=1")
+    return result
+
+
+def _list_path_of(result: dict[str, Any], component: str) -> str | None:
+    ref = "#/components/schemas/" + component
+    for path, operations in result.get("paths", {}).items():
+        get = operations.get("get") if isinstance(operations, dict) else None
+        if not get:
+            continue
+        for response in get.get("responses", {}).values():
+            for media in (response.get("content") or {}).values():
+                if media.get("schema", {}).get("$ref") == ref:
+                    return path
+    return None
