@@ -20,6 +20,7 @@ import pytest
 import requests
 import schemathesis
 import yaml
+from django.db import connection
 from django.test import override_settings
 
 from core.demo import DemoSizes, seed_demo
@@ -30,6 +31,11 @@ SCHEMA_FILE = ROOT / "openapi" / "schema.yaml"
 RECORD = os.environ.get("SWITCHYARD_RECORD_EXAMPLES") == "1"
 METHODS = ("get", "post", "put", "patch", "delete")
 ORDER = {"get": 0, "post": 1, "put": 2, "patch": 3, "delete": 4}
+
+#: Answers that describe the engines themselves: recorded on the real engines, their shape differs
+#: on the embedded SQLite databases (no pool, other connection options), so there only the schema
+#: validates them.
+DESCRIBE_ENGINES = {"admin_databases_list", "admin_databases_slow_queries"}
 
 pytestmark = pytest.mark.django_db(transaction=True, reset_sequences=True, databases="__all__")
 
@@ -130,6 +136,8 @@ def test_every_example_replays_on_a_live_server(live_server) -> None:
             recorded.setdefault(op_id, {})[status] = _trimmed(live)
         elif status not in recorded.get(op_id, {}):
             failures.append(f"{where}: no recorded {status} example (SWITCHYARD_RECORD_EXAMPLES=1)")
+        elif op_id in DESCRIBE_ENGINES and connection.vendor != "postgresql":
+            continue
         elif not _same_shape(recorded[op_id][status], live):
             failures.append(f"{where}: the recorded {status} example no longer has the live answer's shape")
     if RECORD:
