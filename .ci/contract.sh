@@ -5,10 +5,14 @@
 #      token, and (stateful phase) created resources readable and deleted ones gone.
 #      allow_header_conformance too: the schema documents the legacy write methods only when
 #      LEGACY_ALLOW_WRITES is on (its default, off, is what the committed schema is generated with).
-#   2. TypeScript types from the schema with openapi-typescript, and `tsc --noEmit` of a small
-#      client (clients/ts/) that lists posts, creates one and reads a user;
-#   3. /api/docs/ in headless Debian Chromium driven by Playwright: the operations render and no
+#   2. TypeScript types from the schema with openapi-typescript, `tsc --noEmit` of a small client
+#      (clients/ts/), then its smoke script (clients/ts/src/smoke.ts) compiled and run against the
+#      live service: list, create with Idempotency-Key (and the replay), a 400 read as Problem Details;
+#   3. a Python client generated with openapi-python-client (requirements-dev.txt) and
+#      clients/python/smoke.py run with it against the live service (the same checks);
+#   4. /api/docs/ in headless Debian Chromium driven by Playwright: the operations render and no
 #      request leaves localhost.
+# Each step prints its duration.
 # Standalone: assumes the venv is active and the *_DATABASE_URL of the real engines are exported
 # (as .ci/run does); installs what it needs (npm packages from clients/ts/package-lock.json,
 # Debian chromium). Knobs: CONTRACT_PORT (a free one), CONTRACT_MAX_EXAMPLES (25), CONTRACT_SEED.
@@ -21,6 +25,9 @@ BASE="http://127.0.0.1:$PORT"
 MAX_EXAMPLES="${CONTRACT_MAX_EXAMPLES:-25}"
 WORK="$(mktemp -d)"
 log() { printf '==> contract: %s\n' "$*" >&2; }
+STEP_START=$SECONDS
+step() { STEP_START=$SECONDS; log "$*"; }
+took() { log "  ($1 took $((SECONDS - STEP_START)) s)"; }
 
 # Debian packages this script needs (installed only when their command is missing).
 apt_install() {
@@ -91,7 +98,7 @@ curl -fsS "$BASE/health" >/dev/null || { log "service did not start"; cat "$WORK
 
 status=0
 
-log "1/3 schemathesis (max $MAX_EXAMPLES examples per operation)"
+step "1/4 schemathesis (max $MAX_EXAMPLES examples per operation)"
 # Run from the scratch directory so that schemathesis' cache (.schemathesis/) does not land in the tree.
 # One worker: with two, one scenario's DELETE of a user (which deletes their posts) can race another
 # scenario's check that the post it just created is readable.
@@ -119,16 +126,30 @@ if grep -qE '"status": ?5[0-9]{2}[,}]|" 5[0-9]{2} ' "$WORK/server.log"; then
   log "the service answered 5xx:"; grep -E '"status": ?5[0-9]{2}[,}]|" 5[0-9]{2} |Traceback' "$WORK/server.log" | head -20 >&2
   status=1
 fi
+took schemathesis
 
-log "2/3 TypeScript types with openapi-typescript, tsc --noEmit of clients/ts"
+step "2/4 TypeScript client: openapi-typescript, tsc --noEmit, smoke script against the service"
 (
   cd clients/ts
   npm ci --no-audit --no-fund --loglevel=error
-  npx --no-install openapi-typescript ../../openapi/schema.yaml --output src/schema.d.ts
+  npm run --silent generate
   npx --no-install tsc --noEmit -p .
+  # The same sources compiled to CommonJS for Node (the checked build emits nothing).
+  npx --no-install tsc -p . --noEmit false --outDir "$WORK/ts" --module commonjs --moduleResolution node10
+  node "$WORK/ts/smoke.js" "$BASE" "$TOKEN"
 ) || { log "TypeScript client failed"; status=1; }
+took "TypeScript client"
 
-log "3/3 /api/docs/ in headless Chromium"
+step "3/4 Python client: openapi-python-client, clients/python/smoke.py against the service"
+(
+  openapi-python-client generate --path openapi/schema.yaml --meta none \
+    --output-path "$WORK/py/switchyard_client" >"$WORK/py-generate.log" 2>&1 \
+    || { cat "$WORK/py-generate.log" >&2; exit 1; }
+  PYTHONPATH="$WORK/py" python clients/python/smoke.py "$BASE" "$TOKEN"
+) || { log "Python client failed"; status=1; }
+took "Python client"
+
+step "4/4 /api/docs/ in headless Chromium"
 CONTRACT_BASE="$BASE" python - <<'PY' || { log "docs page check failed"; status=1; }
 import os
 import sys
@@ -182,6 +203,7 @@ print(f"{len(requests)} requests, {len(outside)} sent outside localhost, {len(se
 if outside:
     sys.exit("requests left localhost: " + ", ".join(outside[:10]))
 PY
+took "docs page"
 
 if [ "$status" = 0 ]; then log "all contract checks passed"; else log "contract checks FAILED"; fi
 exit "$status"

@@ -70,13 +70,17 @@ def _match(header: str, tag: str) -> bool:
     return any(t == "*" or (not t.startswith("W/") and t == tag) for t in _tags(header))
 
 
-def respond(request: Request, data: Any, *, status_code: int = 200) -> Response:
-    """``data`` with its ``ETag``; for a GET/HEAD whose ``If-None-Match`` matches, a bodiless 304."""
+def respond(request: Request, data: Any, *, status_code: int = 200, location: str | None = None) -> Response:
+    """``data`` with its ``ETag``; for a GET/HEAD whose ``If-None-Match`` matches, a bodiless 304.
+    ``location``: the created resource's path, sent as ``Location`` (every 201 carries one)."""
     tag = etag_of(data)
     header = request.headers.get("If-None-Match")
     if header and request.method in ("GET", "HEAD") and status_code == 200 and _none_match(header, tag):
         return Response(status=status.HTTP_304_NOT_MODIFIED, headers={"ETag": tag})
-    return Response(data, status=status_code, headers={"ETag": tag})
+    headers = {"ETag": tag}
+    if location:
+        headers["Location"] = location
+    return Response(data, status=status_code, headers=headers)
 
 
 def require_if_match(request: Request) -> str | None:

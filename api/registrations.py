@@ -135,6 +135,8 @@ class RegistrationView(APIView):
     # api.permissions. pii:read too: whether a registration succeeds tells whether its email was
     # taken (the user appears or not), so only callers trusted with emails may register (409 then).
     write_scope = ("registrations:write", "pii:read")
+    #: what OPTIONS describes the POST with (api.metadata)
+    input_serializer_class = RegistrationInputSerializer
 
     @extend_schema(
         operation_id="registrations_create",

@@ -64,14 +64,8 @@ def manage(env: dict[str, str], *args: str) -> str:
 
 
 def create_token(env: dict[str, str]) -> str:
-    code = (
-        "from django.contrib.auth import get_user_model\n"
-        "from rest_framework.authtoken.models import Token\n"
-        "account, _ = get_user_model().objects.get_or_create(username='slowclients-bench')\n"
-        "token, _ = Token.objects.get_or_create(user=account)\n"
-        "print(token.key)\n"
-    )
-    return manage(env, "shell", "-c", code).strip().splitlines()[-1]
+    """A read-only token (the drill only reads), issued as any client's: the key is printed once."""
+    return manage(env, "create_api_token", "slowclients-bench", "--scopes", "read").strip().splitlines()[-1]
 
 
 def wait_health(port: int, limit: float = 60) -> None:

@@ -320,6 +320,8 @@ REST_FRAMEWORK = {
     # JSON only, with the body size cap of DATA_UPLOAD_MAX_MEMORY_SIZE enforced (413).
     "DEFAULT_PARSER_CLASSES": ["api.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "openapi.schema.AutoSchema",
+    # OPTIONS describes each write with the serializer it reads (issue 15; api/metadata.py).
+    "DEFAULT_METADATA_CLASS": "api.metadata.InputMetadata",
     "DEFAULT_FILTER_BACKENDS": ["api.filters.FilterBackend"],
     "DEFAULT_PAGINATION_CLASS": "api.pagination.PageNumberPagination",
     "PAGE_SIZE": 20,
@@ -380,9 +382,40 @@ SPECTACULAR_SETTINGS = {
 # https://github.com/adamchainz/django-cors-headers#configuration
 # ---------------------------------------------------------------------------------------------
 CORS_ALLOWED_ORIGINS = _env_list("CORS_ALLOWED_ORIGINS")
-CORS_EXPOSE_HEADERS = ["X-Request-ID", "Server-Timing"]
+# Response headers browser code may read (issue 15): where a 201 put the resource, when to retry,
+# whether an Idempotency-Key answer was replayed, the version for If-Match, the request id, the
+# per-alias timings and the replica pin (sent back by a cross-origin frontend: see docs/api.md).
+CORS_EXPOSE_HEADERS = [
+    "Location", "Retry-After", "Idempotent-Replayed", "ETag", "X-Request-ID", "Server-Timing", REPLICA_PIN_HEADER,
+]
 # Headers a browser client may send: the defaults (authorization, content-type, ...) plus ours.
-CORS_ALLOW_HEADERS = (*cors_default_headers, "idempotency-key", "x-request-id")
+CORS_ALLOW_HEADERS = (
+    *cors_default_headers, "idempotency-key", "x-request-id", "if-match", "if-none-match", REPLICA_PIN_HEADER.lower(),
+)
+
+# ---------------------------------------------------------------------------------------------
+# The contract for callers (issue 15; docs/api.md): tags in reading order with descriptions,
+# component and enum names that read well in generated clients, a description on every property.
+# ---------------------------------------------------------------------------------------------
+SPECTACULAR_SETTINGS["TAGS"] = [
+    {"name": "users", "description": "People (users_db). Personal fields are null without `pii:read`."},
+    {"name": "posts", "description": "Blog posts (default), each embedding its author from users_db."},
+    {"name": "analytics", "description": "Analytics events (analytics_db): one at a time, in batches, counted."},
+    {"name": "legacy", "description": "Customers of the legacy MariaDB database; read-only unless "
+     "`LEGACY_ALLOW_WRITES` is on."},
+    {"name": "aggregates", "description": "Answers that combine several databases (dashboard, stats, "
+     "activity, reports); a missing optional source degrades the answer instead of failing it."},
+    {"name": "registrations", "description": "A user, their profile and a first event, written as one "
+     "saga across three databases: all or nothing."},
+    {"name": "admin", "description": "Staff views of the databases: connections, pools, slow queries."},
+    {"name": "operations", "description": "Probes and metrics for the platform (no token)."},
+]
+SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"] = [
+    *SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"],
+    "openapi.hooks.client_friendly_names",
+    "openapi.hooks.describe_properties",
+    "openapi.hooks.add_examples",
+]
 
 # ---------------------------------------------------------------------------------------------
 # Logging

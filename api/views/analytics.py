@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db.models import QuerySet
+from django.urls import reverse
 from drf_spectacular.utils import extend_schema, extend_schema_view
 from rest_framework import status
 from rest_framework.decorators import action
@@ -55,6 +56,8 @@ class EventViewSet(ResourceViewSet):
     filterset_class = EventFilterSet
     pagination_class = TimestampCursorPagination
     serializer_class = EventOutputSerializer
+    #: what OPTIONS describes each write with (api.metadata)
+    input_serializers = {"create": EventInputSerializer, "batch": EventBatchInputSerializer}
     resource_name = "event"
     write_scope = "events:write"  # api.permissions; a bound token: its own user_id or none
     #: the setting that caps request bodies (api.parsers); the batch action names its own
@@ -80,7 +83,8 @@ class EventViewSet(ResourceViewSet):
         data.is_valid(raise_exception=True)
         who.EventOwnership.check(request, [data.validated_data.get("user_id")])
         event = services.event_create(**data.validated_data)
-        return Response(EventOutputSerializer(event).data, status=status.HTTP_201_CREATED)
+        location = reverse("analytics-event-detail", kwargs={"pk": event.pk})
+        return Response(EventOutputSerializer(event).data, status=status.HTTP_201_CREATED, headers={"Location": location})
 
     @extend_schema(
         summary="Record many events, all or none",
@@ -103,7 +107,12 @@ class EventViewSet(ResourceViewSet):
             events = data.validated_data["events"]
         who.EventOwnership.check(request, (event.get("user_id") for event in events))
         created = services.event_batch_create(events=events)
-        return Response(EventBatchOutputSerializer({"created": created}).data, status=status.HTTP_201_CREATED)
+        # Many events, no single one: Location names the collection they are read from.
+        return Response(
+            EventBatchOutputSerializer({"created": created}).data,
+            status=status.HTTP_201_CREATED,
+            headers={"Location": reverse("analytics-event-list")},
+        )
 
     @extend_schema(
         summary="Count events by type",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db.models import QuerySet
+from django.urls import reverse
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import status
 from rest_framework.permissions import SAFE_METHODS
@@ -88,6 +89,8 @@ class LegacyCustomerViewSet(ResourceViewSet):
     ordering_fields = ["customer_id", "customer_name", "customer_email", "created_date"]
     ordering = ["customer_id"]
     serializer_class = LegacyCustomerOutputSerializer
+    #: what OPTIONS describes each write with (api.metadata)
+    input_serializers = {"create": LegacyCustomerInputSerializer, "update": LegacyCustomerInputSerializer}
     resource_name = "customer"
     lookup_field = "customer_id"
 
@@ -134,7 +137,10 @@ class LegacyCustomerViewSet(ResourceViewSet):
         data = LegacyCustomerInputSerializer(data=request.data)
         data.is_valid(raise_exception=True)
         customer = services.customer_create(**data.validated_data)
-        return conditional.respond(request, self._represent(customer), status_code=status.HTTP_201_CREATED)
+        return conditional.respond(
+            request, self._represent(customer), status_code=status.HTTP_201_CREATED,
+            location=reverse("legacy-customer-detail", kwargs={"customer_id": customer.pk}),
+        )
 
     def update(self, request: Request, customer_id: str, partial: bool = False) -> Response:
         with conditional.guard(request, LegacyCustomer, self.object_id(), self._represent, "customer") as customer:

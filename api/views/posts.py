@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 
 from django.db.models import QuerySet
+from django.urls import reverse
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import status
 from rest_framework.request import Request
@@ -71,6 +72,8 @@ class PostViewSet(ResourceViewSet):
     ordering_fields = ["id", "created_at", "updated_at", "title"]
     ordering = ["-created_at", "-id"]
     serializer_class = PostOutputSerializer
+    #: what OPTIONS describes each write with (api.metadata)
+    input_serializers = {"create": PostInputSerializer, "update": PostInputSerializer}
     resource_name = "post"
     #: pages of ``.values()`` rows with the SQL compiled once per list shape (api.pagination.CompiledPages)
     compiled_pages = True
@@ -110,7 +113,10 @@ class PostViewSet(ResourceViewSet):
         data.is_valid(raise_exception=True)
         who.require_acting_for(self.request, data.validated_data["author_id"])
         post = services.post_create(**data.validated_data)
-        return conditional.respond(request, self._out(post, written=True), status_code=status.HTTP_201_CREATED)
+        return conditional.respond(
+            request, self._out(post, written=True), status_code=status.HTTP_201_CREATED,
+            location=reverse("post-detail", kwargs={"pk": post.pk}),
+        )
 
     def update(self, request: Request, pk: str, partial: bool = False) -> Response:
         with contextlib.ExitStack() as held:  # exits last: a new author's fence outlives the commit

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from django.db.models import QuerySet
+from django.urls import reverse
 from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import status
 from rest_framework.request import Request
@@ -84,6 +85,8 @@ class UserViewSet(ResourceViewSet):
     ordering_fields = ["id", "username", "email", "created_at", "updated_at"]
     ordering = ["id"]
     serializer_class = UserOutputSerializer
+    #: what OPTIONS describes each write with (api.metadata)
+    input_serializers = {"create": UserInputSerializer, "update": UserInputSerializer}
     resource_name = "user"
 
     def get_queryset(self) -> QuerySet[User]:
@@ -108,7 +111,10 @@ class UserViewSet(ResourceViewSet):
         data.is_valid(raise_exception=True)
         who.require_unbound(request, "create users")
         user = services.user_create(**data.validated_data)
-        return conditional.respond(request, self._represent(user), status_code=status.HTTP_201_CREATED)
+        return conditional.respond(
+            request, self._represent(user), status_code=status.HTTP_201_CREATED,
+            location=reverse("user-detail", kwargs={"pk": user.pk}),
+        )
 
     def update(self, request: Request, pk: str, partial: bool = False) -> Response:
         who.require_acting_for(request, self.object_id())

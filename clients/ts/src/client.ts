@@ -10,12 +10,24 @@ export type PostPage = Json<paths["/api/v1/posts/"]["get"]["responses"][200]>;
 export type PostListQuery = NonNullable<paths["/api/v1/posts/"]["get"]["parameters"]["query"]>;
 export type NewPost = NonNullable<paths["/api/v1/posts/"]["post"]["requestBody"]>["content"]["application/json"];
 export type User = Json<paths["/api/v1/users/{id}/"]["get"]["responses"][200]>;
+export type UserPage = Json<paths["/api/v1/users/"]["get"]["responses"][200]>;
 export type Problem = components["schemas"]["Problem"];
 
 export class ApiError extends Error {
-  constructor(readonly problem: Problem) {
+  constructor(
+    readonly problem: Problem,
+    readonly contentType: string,
+  ) {
     super(`${problem.status} ${problem.title}: ${problem.detail}`);
   }
+}
+
+/** A created resource with the headers a caller needs from the 201. */
+export interface Created<T> {
+  body: T;
+  location: string | null;
+  replayed: boolean;
+  pin: string | null;
 }
 
 export class SwitchyardClient {
@@ -24,15 +36,21 @@ export class SwitchyardClient {
     private readonly token: string,
   ) {}
 
-  private async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+  private async send(method: string, path: string, body?: unknown, extra: Record<string, string> = {}): Promise<Response> {
     const init: RequestInit = {
       method,
-      headers: { Authorization: `Token ${this.token}`, "Content-Type": "application/json" },
+      headers: { Authorization: `Token ${this.token}`, "Content-Type": "application/json", ...extra },
     };
     if (body !== undefined) init.body = JSON.stringify(body);
     const response = await fetch(this.baseUrl + path, init);
-    if (!response.ok) throw new ApiError((await response.json()) as Problem);
-    return (await response.json()) as T;
+    if (!response.ok) {
+      throw new ApiError((await response.json()) as Problem, response.headers.get("Content-Type") ?? "");
+    }
+    return response;
+  }
+
+  private async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+    return (await (await this.send(method, path, body)).json()) as T;
   }
 
   listPosts(query: PostListQuery = {}): Promise<PostPage> {
@@ -46,6 +64,25 @@ export class SwitchyardClient {
 
   createPost(post: NewPost): Promise<Post> {
     return this.request<Post>("POST", "/api/v1/posts/", post);
+  }
+
+  /** POST with an `Idempotency-Key`: the same key and body answer the first 201 again. */
+  async createPostOnce(post: NewPost, idempotencyKey: string): Promise<Created<Post>> {
+    const response = await this.send("POST", "/api/v1/posts/", post, { "Idempotency-Key": idempotencyKey });
+    return {
+      body: (await response.json()) as Post,
+      location: response.headers.get("Location"),
+      replayed: response.headers.get("Idempotent-Replayed") === "true",
+      pin: response.headers.get("X-Switchyard-Pin"),
+    };
+  }
+
+  getPost(id: number): Promise<Post> {
+    return this.request<Post>("GET", `/api/v1/posts/${id}/`);
+  }
+
+  listUsers(pageSize: number): Promise<UserPage> {
+    return this.request<UserPage>("GET", `/api/v1/users/?page_size=${pageSize}`);
   }
 
   getUser(id: number): Promise<User> {
