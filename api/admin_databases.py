@@ -6,12 +6,12 @@ from dataclasses import asdict
 
 from django.conf import settings
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from api.problems import PROBLEM_CONTENT_TYPE, ProblemSerializer
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from api.problems import PROBLEM_CONTENT_TYPE, ProblemSerializer
 from core.services import database_admin
 
 
@@ -83,8 +83,6 @@ class AdminSlowQueryParamsSerializer(serializers.Serializer):
         self.fields["alias"].choices = list(settings.DATABASES)
 
 
-
-
 _ERRORS = {
     (401, PROBLEM_CONTENT_TYPE): OpenApiResponse(ProblemSerializer, description="No or bad token."),
     (403, PROBLEM_CONTENT_TYPE): OpenApiResponse(ProblemSerializer, description="Not a staff account."),
@@ -121,11 +119,15 @@ class AdminSlowQueryView(APIView):
         parameters=[
             OpenApiParameter("alias", str, description="only this alias"),
             OpenApiParameter("limit", int, description="statements per alias (1-200, default 20)"),
-            OpenApiParameter("order", str, enum=sorted(database_admin.SLOW_ORDER), description="sort key, descending (default mean)"),
+            OpenApiParameter(
+                "order", str, enum=sorted(database_admin.SLOW_ORDER), description="sort key, descending (default mean)"
+            ),
         ],
         responses={
             200: AdminSlowQueryListSerializer,
-            (400, PROBLEM_CONTENT_TYPE): OpenApiResponse(ProblemSerializer, description="Unknown alias, bad limit or order."),
+            (400, PROBLEM_CONTENT_TYPE): OpenApiResponse(
+                ProblemSerializer, description="Unknown alias, bad limit or order."
+            ),
             **_ERRORS,
         },
         tags=["admin"],
@@ -136,7 +138,11 @@ class AdminSlowQueryView(APIView):
         chosen = params.validated_data.get("alias")
         targets = [chosen] if chosen else database_admin.slow_query_aliases()
         sources = [
-            asdict(database_admin.slow_queries(alias, limit=params.validated_data["limit"], order=params.validated_data["order"]))
+            asdict(
+                database_admin.slow_queries(
+                    alias, limit=params.validated_data["limit"], order=params.validated_data["order"]
+                )
+            )
             for alias in targets
         ]
         body = {"available": any(s["available"] for s in sources), "sources": sources}

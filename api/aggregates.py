@@ -9,11 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
-from rest_framework.request import Request
 from rest_framework.exceptions import ValidationError
+from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
 from rest_framework.views import APIView
@@ -23,8 +22,6 @@ from api.problems import PROBLEM_CONTENT_TYPE, ProblemSerializer
 from core.services import activity, dashboard, reports, stats, user_stats
 
 # --- schema of the answers ---------------------------------------------------------------------
-
-
 
 
 class AggregatesUserSerializer(serializers.Serializer):
@@ -273,7 +270,10 @@ class StatsView(_AggregateView):
             "`STATS_CACHE_SECONDS`. A failing source is null and listed in `degraded`."
         ),
         tags=["aggregates"],
-        responses={200: AggregatesStatsSerializer, (401, PROBLEM_CONTENT_TYPE): _ERRORS_USER[(401, PROBLEM_CONTENT_TYPE)]},
+        responses={
+            200: AggregatesStatsSerializer,
+            (401, PROBLEM_CONTENT_TYPE): _ERRORS_USER[(401, PROBLEM_CONTENT_TYPE)],
+        },
     )
     def get(self, request: Request) -> Response:
         return Response(stats.stats())
@@ -293,6 +293,7 @@ def _page_links(request: Request, page: int, page_size: int, count: int) -> tupl
 
 class UsersActivityView(_AggregateView):
     query_parameters = ("days", "page", "page_size")
+
     @extend_schema(
         operation_id="users_activity",
         summary="Users who joined recently, with their posts and events",
@@ -304,7 +305,9 @@ class UsersActivityView(_AggregateView):
         parameters=[AggregatesActivityQuerySerializer],
         responses={
             200: AggregatesActivityPageSerializer,
-            (400, PROBLEM_CONTENT_TYPE): OpenApiResponse(ProblemSerializer, description="Bad `days`, `page` or `page_size`."),
+            (400, PROBLEM_CONTENT_TYPE): OpenApiResponse(
+                ProblemSerializer, description="Bad `days`, `page` or `page_size`."
+            ),
             (401, PROBLEM_CONTENT_TYPE): _ERRORS_USER[(401, PROBLEM_CONTENT_TYPE)],
             (404, PROBLEM_CONTENT_TYPE): OpenApiResponse(ProblemSerializer, description="Page out of range."),
             (503, PROBLEM_CONTENT_TYPE): _ERRORS_USER[(503, PROBLEM_CONTENT_TYPE)],
@@ -314,9 +317,7 @@ class UsersActivityView(_AggregateView):
         query = AggregatesActivityQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
         params = query.validated_data
-        answer = activity.recent_users_activity(
-            days=params["days"], page=params["page"], page_size=params["page_size"]
-        )
+        answer = activity.recent_users_activity(days=params["days"], page=params["page"], page_size=params["page_size"])
         answer["results"] = [dict(user) for user in answer["results"]]
         who.redact_users(request, answer["results"])
         following, previous = _page_links(request, params["page"], params["page_size"], answer["count"])
@@ -329,7 +330,11 @@ class NewUserActivityReportView(_AggregateView):
         summary="New users of the last 7 days and their event counts",
         description="Parameterised SQL on users_db, then on analytics_db for those users' events.",
         tags=["aggregates"],
-        responses={200: AggregatesNewUserActivitySerializer, (401, PROBLEM_CONTENT_TYPE): _ERRORS_USER[(401, PROBLEM_CONTENT_TYPE)], (503, PROBLEM_CONTENT_TYPE): _ERRORS_USER[(503, PROBLEM_CONTENT_TYPE)]},
+        responses={
+            200: AggregatesNewUserActivitySerializer,
+            (401, PROBLEM_CONTENT_TYPE): _ERRORS_USER[(401, PROBLEM_CONTENT_TYPE)],
+            (503, PROBLEM_CONTENT_TYPE): _ERRORS_USER[(503, PROBLEM_CONTENT_TYPE)],
+        },
     )
     def get(self, request: Request) -> Response:
         answer = dict(reports.new_user_activity())

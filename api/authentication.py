@@ -201,7 +201,7 @@ def _note_use(grant: Grant, known: float | None = None) -> None:
             _last_used.popitem(last=False)
     if not due:
         return
-    stamp = dt.datetime.fromtimestamp(now, dt.timezone.utc)
+    stamp = dt.datetime.fromtimestamp(now, dt.UTC)
     before = stamp - dt.timedelta(seconds=LAST_USED_EVERY_SECONDS)
     try:
         # Explicit alias: a bookkeeping write, not the request's (no read-your-writes pin).
@@ -227,12 +227,7 @@ class ScopedTokenAuthentication(TokenAuthentication):
         now = time.monotonic()
         with _lock:
             hit = _checked.get(digest)
-        if (
-            hit is not None
-            and now - hit[0] < seconds
-            and generation is not _UNAVAILABLE
-            and hit[1] == generation
-        ):
+        if hit is not None and now - hit[0] < seconds and generation is not _UNAVAILABLE and hit[1] == generation:
             _check_expiry(hit[3])
             _note_use(hit[3])
             return _own_copy(hit[2]), hit[3]

@@ -132,6 +132,7 @@ IF_MATCH = OpenApiParameter(
     "Required (428 without it) when the server runs with `REQUIRE_IF_MATCH=1`.",
 )
 
+
 def etag_header(*statuses: int) -> OpenApiParameter:
     """The ``ETag`` response header, documented on the given answers (default 200)."""
     return OpenApiParameter(

@@ -122,7 +122,7 @@ def _from_api_exception(exc: exceptions.APIException) -> Response:
     if getattr(exc, "auth_header", None):
         headers["WWW-Authenticate"] = exc.auth_header
     if isinstance(exc, exceptions.Throttled):
-        headers["Retry-After"] = str(max(1, int(round(exc.wait or 1))))
+        headers["Retry-After"] = str(max(1, round(exc.wait or 1)))
     status_code = exc.status_code
     if isinstance(exc, exceptions.ValidationError):
         errors = list(flatten_errors(exc.detail))
@@ -182,14 +182,19 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
     if isinstance(exc, DataError):
         logger.info("value refused by the database: %s", exc)
         return _respond(
-            problem(400, "A value was refused by the database (out of range or not representable).",
-                    errors=[field_error(None, "invalid", "A value is out of range or not representable.")])
+            problem(
+                400,
+                "A value was refused by the database (out of range or not representable).",
+                errors=[field_error(None, "invalid", "A value is out of range or not representable.")],
+            )
         )
     if isinstance(exc, IntegrityError):
         return _respond(problem(409, "The change conflicts with existing data."))
     if isinstance(exc, OverflowError):
         return _respond(
-            problem(400, "A number is out of range.", errors=[field_error(None, "max_value", "A number is out of range.")])
+            problem(
+                400, "A number is out of range.", errors=[field_error(None, "max_value", "A number is out of range.")]
+            )
         )
     if isinstance(exc, DatabaseError):
         alias = alias_of(exc) or "unknown"

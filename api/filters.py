@@ -17,10 +17,10 @@ from typing import Any
 
 import django_filters
 from django import forms
+from django.db.models import QuerySet
 from django.utils.dateparse import parse_datetime
 from django_filters.fields import IsoDateTimeField
 from django_filters.rest_framework import DjangoFilterBackend
-from django.db.models import QuerySet
 from rest_framework import filters
 from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
@@ -67,7 +67,11 @@ class StrictOrderingFilter(filters.OrderingFilter):
             allowed = ", ".join(sorted(valid))
             shown = ", ".join(repr(t) for t in bad[:5])
             raise ValidationError(
-                {self.ordering_param: [f"Unknown ordering field(s) {shown}; allowed: {allowed} (prefix - to reverse)."]},
+                {
+                    self.ordering_param: [
+                        f"Unknown ordering field(s) {shown}; allowed: {allowed} (prefix - to reverse)."
+                    ]
+                },
                 code="invalid_choice",
             )
         names = [t.lstrip("-") for t in terms]
@@ -80,7 +84,6 @@ class StrictOrderingFilter(filters.OrderingFilter):
         if pk not in names and "pk" not in names:
             terms.append(f"-{pk}" if terms[-1].startswith("-") else pk)
         return terms
-
 
     def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
         fields = [f if isinstance(f, str) else f[0] for f in getattr(view, "ordering_fields", None) or []]
@@ -111,11 +114,11 @@ class StrictSearchFilter(filters.SearchFilter):
     def get_search_terms(self, request: Request) -> list[str]:
         value = request.query_params.get(self.search_param, "")
         if "\x00" in value:
-            raise ValidationError({self.search_param: ["Null characters are not allowed."]}, code="null_characters_not_allowed")
-        if len(value) > MAX_SEARCH_LENGTH:
             raise ValidationError(
-                {self.search_param: [f"At most {MAX_SEARCH_LENGTH} characters."]}, code="max_length"
+                {self.search_param: ["Null characters are not allowed."]}, code="null_characters_not_allowed"
             )
+        if len(value) > MAX_SEARCH_LENGTH:
+            raise ValidationError({self.search_param: [f"At most {MAX_SEARCH_LENGTH} characters."]}, code="max_length")
         return super().get_search_terms(request)
 
 
@@ -165,8 +168,9 @@ def check_known_parameters(request: Request, view: Any) -> None:
             if not isinstance(flt, django_filters.CharFilter) and request.query_params.get(name) == ""
         )
         if empty:
-            raise ValidationError({name: ["A value is required when the parameter is given."] for name in empty},
-                                  code="blank")
+            raise ValidationError(
+                {name: ["A value is required when the parameter is given."] for name in empty}, code="blank"
+            )
 
 
 TIMEZONE_REQUIRED = "Include a timezone, e.g. 2026-11-01T00:00:00Z."
@@ -213,14 +217,24 @@ class BigIntegerFilter(django_filters.NumberFilter):
 
 
 class UserFilterSet(django_filters.FilterSet):
-    username = django_filters.CharFilter(field_name="username", lookup_expr="iexact", max_length=150,
-                                         help_text="Exact username, case-insensitive (as uniqueness is).")
-    email = django_filters.CharFilter(field_name="email", lookup_expr="iexact", max_length=254,
-                                      help_text="Email, case-insensitive. Needs the `pii:read` scope (403 otherwise).")
-    created_after = AwareDateTimeFilter(field_name="created_at", lookup_expr="gte",
-                                                     help_text="Created at or after this time." + TIME_HELP)
-    created_before = AwareDateTimeFilter(field_name="created_at", lookup_expr="lt",
-                                                      help_text="Created before this time." + TIME_HELP)
+    username = django_filters.CharFilter(
+        field_name="username",
+        lookup_expr="iexact",
+        max_length=150,
+        help_text="Exact username, case-insensitive (as uniqueness is).",
+    )
+    email = django_filters.CharFilter(
+        field_name="email",
+        lookup_expr="iexact",
+        max_length=254,
+        help_text="Email, case-insensitive. Needs the `pii:read` scope (403 otherwise).",
+    )
+    created_after = AwareDateTimeFilter(
+        field_name="created_at", lookup_expr="gte", help_text="Created at or after this time." + TIME_HELP
+    )
+    created_before = AwareDateTimeFilter(
+        field_name="created_at", lookup_expr="lt", help_text="Created before this time." + TIME_HELP
+    )
 
     #: filters that need pii:read (FilterBackend)
     pii_filters = ("email",)
@@ -232,10 +246,12 @@ class UserFilterSet(django_filters.FilterSet):
 
 class PostFilterSet(django_filters.FilterSet):
     author_id = BigIntegerFilter(field_name="author_id", help_text="Posts by this user id.")
-    created_after = AwareDateTimeFilter(field_name="created_at", lookup_expr="gte",
-                                                     help_text="Created at or after this time." + TIME_HELP)
-    created_before = AwareDateTimeFilter(field_name="created_at", lookup_expr="lt",
-                                                      help_text="Created before this time." + TIME_HELP)
+    created_after = AwareDateTimeFilter(
+        field_name="created_at", lookup_expr="gte", help_text="Created at or after this time." + TIME_HELP
+    )
+    created_before = AwareDateTimeFilter(
+        field_name="created_at", lookup_expr="lt", help_text="Created before this time." + TIME_HELP
+    )
 
     class Meta:
         model = Post
@@ -245,10 +261,10 @@ class PostFilterSet(django_filters.FilterSet):
 class EventFilterSet(django_filters.FilterSet):
     event_type = django_filters.CharFilter(field_name="event_type", max_length=50, help_text="Exact event type.")
     user_id = BigIntegerFilter(field_name="user_id", help_text="Events of this user id.")
-    since = AwareDateTimeFilter(field_name="timestamp", lookup_expr="gte",
-                                             help_text="At or after this time." + TIME_HELP)
-    until = AwareDateTimeFilter(field_name="timestamp", lookup_expr="lt",
-                                             help_text="Before this time." + TIME_HELP)
+    since = AwareDateTimeFilter(
+        field_name="timestamp", lookup_expr="gte", help_text="At or after this time." + TIME_HELP
+    )
+    until = AwareDateTimeFilter(field_name="timestamp", lookup_expr="lt", help_text="Before this time." + TIME_HELP)
 
     class Meta:
         model = AnalyticsEvent

@@ -161,12 +161,17 @@ def run_checks(aliases: list[str] | None = None, timeout: float | None = None) -
             if alias in results:
                 out.append(results[alias])
             elif alias in stuck:
-                out.append(CheckResult(alias, False, 0.0, observed_at,
-                                       f"timed out: the previous check is still waiting after "
-                                       f"{stuck[alias]:.1f}s"))
+                out.append(
+                    CheckResult(
+                        alias,
+                        False,
+                        0.0,
+                        observed_at,
+                        f"timed out: the previous check is still waiting after {stuck[alias]:.1f}s",
+                    )
+                )
             else:
-                out.append(CheckResult(alias, False, timeout, observed_at,
-                                       f"timed out after {timeout:g}s"))
+                out.append(CheckResult(alias, False, timeout, observed_at, f"timed out after {timeout:g}s"))
     return out
 
 
@@ -255,9 +260,7 @@ _READINESS_BODY = inline_serializer(
         "output": serializers.CharField(required=False),
     },
 )
-_LIVENESS_BODY = inline_serializer(
-    "OpsLiveness", fields={"status": serializers.ChoiceField(choices=HEALTH_STATUSES)}
-)
+_LIVENESS_BODY = inline_serializer("OpsLiveness", fields={"status": serializers.ChoiceField(choices=HEALTH_STATUSES)})
 
 
 class _ProbeView(APIView):
@@ -307,11 +310,18 @@ class ReadinessView(_ProbeView):
                     "serviceId": "switchyard",
                     "description": "readiness: SELECT 1 on every database alias",
                     "checks": {
-                        "default:responseTime": [{
-                            "componentId": "default", "componentType": "datastore",
-                            "observedValue": 1.4, "observedUnit": "ms", "status": "pass",
-                            "time": "2026-11-25T12:00:00Z", "time_ms": 1.4, "required": True,
-                        }],
+                        "default:responseTime": [
+                            {
+                                "componentId": "default",
+                                "componentType": "datastore",
+                                "observedValue": 1.4,
+                                "observedUnit": "ms",
+                                "status": "pass",
+                                "time": "2026-11-25T12:00:00Z",
+                                "time_ms": 1.4,
+                                "required": True,
+                            }
+                        ],
                     },
                 },
                 response_only=True,

@@ -48,8 +48,14 @@ KEPT_HEADERS = ("Location",)
 
 
 def problem_response(
-    status: int, slug: str, title: str, detail: str, *, errors: list[dict[str, Any]] | None = None,
-    headers: dict[str, str] | None = None, **extensions: Any,
+    status: int,
+    slug: str,
+    title: str,
+    detail: str,
+    *,
+    errors: list[dict[str, Any]] | None = None,
+    headers: dict[str, str] | None = None,
+    **extensions: Any,
 ) -> Response:
     """A Problem Details answer (RFC 9457), shaped like the rest of the API's errors."""
     body = {"type": TYPE_PREFIX + slug, "title": title, "status": status, "detail": detail, "errors": errors or []}
@@ -71,8 +77,12 @@ IDEMPOTENCY_PARAMETER = OpenApiParameter(
 )
 
 IDEMPOTENCY_RESPONSES = {
-    (409, PROBLEM_CONTENT_TYPE): OpenApiResponse(ProblemSerializer, description="A request with this Idempotency-Key is still running; retry shortly."),
-    (422, PROBLEM_CONTENT_TYPE): OpenApiResponse(ProblemSerializer, description="This Idempotency-Key was used with a different request."),
+    (409, PROBLEM_CONTENT_TYPE): OpenApiResponse(
+        ProblemSerializer, description="A request with this Idempotency-Key is still running; retry shortly."
+    ),
+    (422, PROBLEM_CONTENT_TYPE): OpenApiResponse(
+        ProblemSerializer, description="This Idempotency-Key was used with a different request."
+    ),
 }
 
 
@@ -89,7 +99,10 @@ def request_scope(request: Request) -> str:
 
 def _invalid_key(detail: str) -> Response:
     return problem_response(
-        400, "invalid-request", "The request is invalid", detail,
+        400,
+        "invalid-request",
+        "The request is invalid",
+        detail,
         errors=[{"field": HEADER, "code": "invalid", "message": detail}],
     )
 
@@ -121,7 +134,7 @@ class WriteWatch:
             self.wrote = True
         return execute(sql, params, many, context)
 
-    def __enter__(self) -> "WriteWatch":
+    def __enter__(self) -> WriteWatch:
         for connection in connections.all():
             self._stack.enter_context(connection.execute_wrapper(self._wrapper))
         return self
@@ -146,21 +159,28 @@ def idempotent(method: Callable[..., Response]) -> Callable[..., Response]:
             claim = idempotency.claim(scope=request_scope(request), key=key, fingerprint=fingerprint)
         except DatabaseError:
             return problem_response(
-                503, "source-unavailable", "A database is unavailable",
+                503,
+                "source-unavailable",
+                "A database is unavailable",
                 f"database {aliases.DEFAULT} is unreachable: the {HEADER} could not be checked",
-                alias=aliases.DEFAULT, headers={"Retry-After": "5"},
+                alias=aliases.DEFAULT,
+                headers={"Retry-After": "5"},
             )
         if claim.outcome == idempotency.REPLAY:
             return _replay(claim.record)
         if claim.outcome == idempotency.MISMATCH:
             return problem_response(
-                422, "idempotency-key-reused", "Idempotency-Key reused with a different request",
+                422,
+                "idempotency-key-reused",
+                "Idempotency-Key reused with a different request",
                 f"{HEADER} {key!r} was first used with another request body (or path); use a new key for a new request",
                 errors=[{"field": HEADER, "code": "mismatch", "message": "this key belongs to a different request"}],
             )
         if claim.outcome == idempotency.IN_PROGRESS:
             return problem_response(
-                409, "idempotency-key-in-progress", "Request in progress",
+                409,
+                "idempotency-key-in-progress",
+                "Request in progress",
                 f"a request with {HEADER} {key!r} is still being processed; retry shortly to get its answer",
                 errors=[{"field": HEADER, "code": "in_progress", "message": "the first request has not answered yet"}],
                 headers={"Retry-After": "1"},

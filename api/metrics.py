@@ -58,23 +58,30 @@ _LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.
 _QUERY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 5.0)
 
 HTTP_REQUESTS = Counter(
-    "switchyard_http_requests_total", "HTTP requests answered, by URL pattern, method and status.",
+    "switchyard_http_requests_total",
+    "HTTP requests answered, by URL pattern, method and status.",
     ["route", "method", "status"],
 )
 HTTP_LATENCY = Histogram(
-    "switchyard_http_request_duration_seconds", "Time to answer an HTTP request, by URL pattern and method.",
-    ["route", "method"], buckets=_LATENCY_BUCKETS,
+    "switchyard_http_request_duration_seconds",
+    "Time to answer an HTTP request, by URL pattern and method.",
+    ["route", "method"],
+    buckets=_LATENCY_BUCKETS,
 )
 DB_QUERIES = Counter(
-    "switchyard_db_queries_total", "SQL statements run, by database alias and outcome (ok/error).",
+    "switchyard_db_queries_total",
+    "SQL statements run, by database alias and outcome (ok/error).",
     ["alias", "outcome"],
 )
 DB_QUERY_LATENCY = Histogram(
-    "switchyard_db_query_duration_seconds", "Time of one SQL statement, by database alias.",
-    ["alias"], buckets=_QUERY_BUCKETS,
+    "switchyard_db_query_duration_seconds",
+    "Time of one SQL statement, by database alias.",
+    ["alias"],
+    buckets=_QUERY_BUCKETS,
 )
 DEGRADED_ANSWERS = Counter(
-    "switchyard_degraded_answers_total", "Aggregate answers served without a database (listed in `degraded`).",
+    "switchyard_degraded_answers_total",
+    "Aggregate answers served without a database (listed in `degraded`).",
     ["alias"],
 )
 
@@ -112,19 +119,23 @@ class PoolCollector(Collector):
     def collect(self) -> Iterator[GaugeMetricFamily]:
         pid = str(os.getpid())
         families = {
-            "pool_size": GaugeMetricFamily("switchyard_db_pool_size", "Connections in the pool (busy + idle).",
-                                           labels=["alias", "pid"]),
-            "pool_available": GaugeMetricFamily("switchyard_db_pool_available", "Idle connections in the pool.",
-                                                labels=["alias", "pid"]),
-            "pool_max": GaugeMetricFamily("switchyard_db_pool_max", "Most connections the pool may open.",
-                                          labels=["alias", "pid"]),
-            "requests_waiting": GaugeMetricFamily("switchyard_db_pool_waiting",
-                                                  "Threads waiting for a connection.", labels=["alias", "pid"]),
+            "pool_size": GaugeMetricFamily(
+                "switchyard_db_pool_size", "Connections in the pool (busy + idle).", labels=["alias", "pid"]
+            ),
+            "pool_available": GaugeMetricFamily(
+                "switchyard_db_pool_available", "Idle connections in the pool.", labels=["alias", "pid"]
+            ),
+            "pool_max": GaugeMetricFamily(
+                "switchyard_db_pool_max", "Most connections the pool may open.", labels=["alias", "pid"]
+            ),
+            "requests_waiting": GaugeMetricFamily(
+                "switchyard_db_pool_waiting", "Threads waiting for a connection.", labels=["alias", "pid"]
+            ),
         }
         for alias, pool in _pools().items():
             try:
                 stats = pool.get_stats()
-            except Exception:  # noqa: BLE001 - a closing pool must not break the scrape
+            except Exception:  # noqa: BLE001, S112 - a closing pool must not break the scrape
                 continue
             for key, family in families.items():
                 if key in stats:
@@ -218,7 +229,8 @@ class _AnyAccept(BaseContentNegotiation):
 def _problem(status: int, title: str, detail: str) -> Response:
     return Response(
         {"type": "about:blank", "title": title, "status": status, "detail": detail, "errors": []},
-        status=status, content_type="application/problem+json",
+        status=status,
+        content_type="application/problem+json",
     )
 
 

@@ -121,7 +121,9 @@ class BodyLimitMiddleware:
         if request.method in WRITE_METHODS:
             length = meta.get("CONTENT_LENGTH")
             if not length and meta.get("HTTP_TRANSFER_ENCODING", "").strip():
-                body = problem(411, "Send the body with a Content-Length header; chunked request bodies are not accepted.")
+                body = problem(
+                    411, "Send the body with a Content-Length header; chunked request bodies are not accepted."
+                )
                 return JsonResponse(body, status=411, content_type=PROBLEM_CONTENT_TYPE)
             if length and length.isascii() and length.isdigit():
                 limit = body_limit_for(request)

@@ -25,8 +25,8 @@ from typing import Any
 from django.conf import settings
 from django.core.paginator import InvalidPage
 from django.core.paginator import Paginator as DjangoPaginator
-from django.utils.functional import cached_property
 from django.db.models import Q
+from django.utils.functional import cached_property
 from rest_framework import pagination
 from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
@@ -192,18 +192,29 @@ class PageNumberPagination(pagination.PageNumberPagination):
         page_size = self.get_page_size(request)
         if getattr(view, "compiled_pages", False):
             # The list's shape: its path and every parameter but the page's number and size.
-            queryset = CompiledPages(queryset, (
-                request.path,
-                tuple(sorted((name, tuple(values)) for name, values in request.query_params.lists()
-                             if name not in _PAGING)),
-            ))
+            queryset = CompiledPages(
+                queryset,
+                (
+                    request.path,
+                    tuple(
+                        sorted(
+                            (name, tuple(values))
+                            for name, values in request.query_params.lists()
+                            if name not in _PAGING
+                        )
+                    ),
+                ),
+            )
         paginator = self.django_paginator_class(queryset, page_size)
         # The rows of a list are named by its path and the parameters that filter it (a page's
         # number, size and order do not change the count).
         paginator.counted = (
             request.path,
-            tuple(sorted((name, tuple(values)) for name, values in request.query_params.lists()
-                         if name not in _NOT_FILTERING)),
+            tuple(
+                sorted(
+                    (name, tuple(values)) for name, values in request.query_params.lists() if name not in _NOT_FILTERING
+                )
+            ),
         )
         page_number = self.get_page_number(request, paginator)
         try:
@@ -334,4 +345,3 @@ class TimestampCursorPagination(pagination.CursorPagination):
             if param["name"] == self.page_size_query_param:
                 param["schema"] = {"type": "integer", "minimum": 1, "maximum": self.max_page_size}
         return params
-

@@ -9,7 +9,6 @@ Python's JSON decoder recurses out is a 400 like any other malformed JSON.
 
 from __future__ import annotations
 
-
 from typing import Any
 
 from django.conf import settings

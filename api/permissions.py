@@ -27,9 +27,7 @@ from core.tokens import scopes as scope_names
 
 PII_FIELDS = ("email", "first_name", "last_name")
 #: Why personal fields may be null: said once, in every schema that carries them.
-PII_NOTE = (
-    "Personal data: null unless the token has `pii:read` or is bound to this user."
-)
+PII_NOTE = "Personal data: null unless the token has `pii:read` or is bound to this user."
 
 
 class ScopeRequired(exceptions.PermissionDenied):

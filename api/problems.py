@@ -91,7 +91,8 @@ class ProblemSerializer(serializers.Serializer):
         required=False, help_text="503 only: the database alias that is unavailable (`users_db`)."
     )
     step = serializers.CharField(
-        required=False, help_text="Registrations only: the saga step that failed (`create_user`, `create_profile`, `record_event`)."
+        required=False,
+        help_text="Registrations only: the saga step that failed (`create_user`, `create_profile`, `record_event`).",
     )
     required_scope = serializers.CharField(
         required=False, help_text="403 for a missing scope only: the scope the operation needs (`posts:write`)."

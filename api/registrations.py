@@ -14,7 +14,6 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.urls import NoReverseMatch, reverse
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
-from api.problems import PROBLEM_CONTENT_TYPE, ProblemSerializer
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -23,13 +22,14 @@ from rest_framework.views import APIView
 from api import permissions as who
 from api.exceptions import field_errors_detail
 from api.idempotency import IDEMPOTENCY_PARAMETER, IDEMPOTENCY_RESPONSES, idempotent, problem_response
-from core.blog.models import UserProfile
+from api.problems import PROBLEM_CONTENT_TYPE, ProblemSerializer
+from api.serializers.users import UserOutputSerializer
 from core import aliases
+from core.blog.models import UserProfile
 from core.errors import FieldErrors, SourceUnavailable
 from core.services import saga
 from core.services.registration import STEP_USER, user_register
 from core.users import services as users_services
-from api.serializers.users import UserOutputSerializer
 
 
 # --- serializers -------------------------------------------------------------------------------
@@ -77,52 +77,97 @@ def saga_problem(exc: Exception) -> Response | None:
         # but a taken email, which only callers with pii:read can be told (docs/security.md), is a 409.
         errors = _field_errors(exc.errors)
         if any(e["field"] == "email" and e["code"] == "unique" for e in errors):
-            return problem_response(409, "conflict", "Conflict", field_errors_detail(errors),
-                                    errors=errors, step=STEP_USER, alias=aliases.USERS)
-        return problem_response(400, "invalid-request", "The request is invalid", field_errors_detail(errors),
-                                errors=errors, step=STEP_USER, alias=aliases.USERS)
+            return problem_response(
+                409,
+                "conflict",
+                "Conflict",
+                field_errors_detail(errors),
+                errors=errors,
+                step=STEP_USER,
+                alias=aliases.USERS,
+            )
+        return problem_response(
+            400,
+            "invalid-request",
+            "The request is invalid",
+            field_errors_detail(errors),
+            errors=errors,
+            step=STEP_USER,
+            alias=aliases.USERS,
+        )
     if isinstance(exc, saga.SagaStepConflict) and exc.field == "email":
         # A race past the check on the email: the same 409 as the check.
         message = users_services.UNIQUE_MESSAGES["email"]
         return problem_response(
-            409, "conflict", "Conflict", message,
-            errors=[{"field": "email", "code": "unique", "message": message}], step=exc.step, alias=exc.alias,
+            409,
+            "conflict",
+            "Conflict",
+            message,
+            errors=[{"field": "email", "code": "unique", "message": message}],
+            step=exc.step,
+            alias=exc.alias,
         )
     if isinstance(exc, saga.SagaStepConflict) and exc.field in users_services.UNIQUE_MESSAGES:
         # A race past the check, refused by users_db's unique index: the same answer as the check.
         message = users_services.UNIQUE_MESSAGES[exc.field]
         return problem_response(
-            400, "invalid-request", "The request is invalid", message,
-            errors=[{"field": exc.field, "code": "unique", "message": message}], step=exc.step, alias=exc.alias,
+            400,
+            "invalid-request",
+            "The request is invalid",
+            message,
+            errors=[{"field": exc.field, "code": "unique", "message": message}],
+            step=exc.step,
+            alias=exc.alias,
         )
     if isinstance(exc, saga.SagaStepConflict):
         field = exc.field or None
         return problem_response(
-            409, "conflict", "Conflict", str(exc),
+            409,
+            "conflict",
+            "Conflict",
+            str(exc),
             errors=[{"field": field, "code": "unique" if field else "conflict", "message": str(exc)}],
-            step=exc.step, alias=exc.alias,
+            step=exc.step,
+            alias=exc.alias,
         )
     if isinstance(exc, saga.SagaStepInvalid):
         errors = _field_errors(exc.errors)
         if any(e["field"] == "email" and e["code"] == "unique" for e in errors):
-            return problem_response(409, "conflict", "Conflict", field_errors_detail(errors),
-                                    errors=errors, step=exc.step, alias=exc.alias)
+            return problem_response(
+                409, "conflict", "Conflict", field_errors_detail(errors), errors=errors, step=exc.step, alias=exc.alias
+            )
         unique = bool(errors) and all(e["code"] == "unique" for e in errors)
         detail = field_errors_detail(errors) if unique else f"step {exc.step} on {exc.alias} refused the data"
-        return problem_response(400, "invalid-request", "The request is invalid", detail,
-                                errors=errors, step=exc.step, alias=exc.alias)
+        return problem_response(
+            400, "invalid-request", "The request is invalid", detail, errors=errors, step=exc.step, alias=exc.alias
+        )
     if isinstance(exc, SourceUnavailable):
         extensions = {"step": exc.step} if isinstance(exc, saga.SagaStepFailed) else {}
         return problem_response(
-            503, "source-unavailable", "A database is unavailable", str(exc),
-            alias=exc.alias, headers={"Retry-After": "5"}, **extensions,
+            503,
+            "source-unavailable",
+            "A database is unavailable",
+            str(exc),
+            alias=exc.alias,
+            headers={"Retry-After": "5"},
+            **extensions,
         )
     if isinstance(exc, ValidationError):
-        errors = {
-            name: [(e.code or "invalid", m) for e in items for m in e.messages] for name, items in exc.error_dict.items()
-        } if hasattr(exc, "error_dict") else {"__all__": [("invalid", m) for m in exc.messages]}
-        return problem_response(400, "invalid-request", "The request is invalid", "the registration is invalid",
-                                errors=_field_errors(errors))
+        errors = (
+            {
+                name: [(e.code or "invalid", m) for e in items for m in e.messages]
+                for name, items in exc.error_dict.items()
+            }
+            if hasattr(exc, "error_dict")
+            else {"__all__": [("invalid", m) for m in exc.messages]}
+        )
+        return problem_response(
+            400,
+            "invalid-request",
+            "The request is invalid",
+            "the registration is invalid",
+            errors=_field_errors(errors),
+        )
     return None
 
 
@@ -150,21 +195,34 @@ class RegistrationView(APIView):
         parameters=[IDEMPOTENCY_PARAMETER],
         responses={
             201: RegistrationOutputSerializer,
-            (400, PROBLEM_CONTENT_TYPE): OpenApiResponse(ProblemSerializer, description="Invalid fields, or the username "
-                                 "is taken (case-insensitively; `errors[].code` `unique`, as on POST /users/), or a step refused the data."),
-            (409, PROBLEM_CONTENT_TYPE): OpenApiResponse(ProblemSerializer, description="The email is taken (`errors[]` names "
-                                 "`email`, code `unique`; only callers with `pii:read` may register, so only they learn it), "
-                                 "a profile already exists for the id, or the Idempotency-Key's first request is still running."),
+            (400, PROBLEM_CONTENT_TYPE): OpenApiResponse(
+                ProblemSerializer,
+                description="Invalid fields, or the username "
+                "is taken (case-insensitively; `errors[].code` `unique`, as on POST /users/), or a step refused the data.",
+            ),
+            (409, PROBLEM_CONTENT_TYPE): OpenApiResponse(
+                ProblemSerializer,
+                description="The email is taken (`errors[]` names "
+                "`email`, code `unique`; only callers with `pii:read` may register, so only they learn it), "
+                "a profile already exists for the id, or the Idempotency-Key's first request is still running.",
+            ),
             **{k: v for k, v in IDEMPOTENCY_RESPONSES.items() if k[0] == 422},
-            (503, PROBLEM_CONTENT_TYPE): OpenApiResponse(ProblemSerializer, description="A database was unreachable or locked past the step's "
-                                 "time limit; nothing was kept. Retry later (Retry-After)."),
+            (503, PROBLEM_CONTENT_TYPE): OpenApiResponse(
+                ProblemSerializer,
+                description="A database was unreachable or locked past the step's "
+                "time limit; nothing was kept. Retry later (Retry-After).",
+            ),
         },
         examples=[
             OpenApiExample(
                 "registration",
                 request_only=True,
-                value={"username": "ada", "email": "ada@example.com", "first_name": "Ada",
-                       "profile": {"bio": "Mathematician", "avatar_url": "https://example.com/ada.png"}},
+                value={
+                    "username": "ada",
+                    "email": "ada@example.com",
+                    "first_name": "Ada",
+                    "profile": {"bio": "Mathematician", "avatar_url": "https://example.com/ada.png"},
+                },
             )
         ],
         tags=["registrations"],

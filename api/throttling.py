@@ -34,7 +34,6 @@ from rest_framework.request import Request
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 
-
 log = logging.getLogger("switchyard.throttle")
 
 #: KEYS[1]: the token's key. ARGV: interval, tolerance (seconds), expiry (ms). Returns "" when the

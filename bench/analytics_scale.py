@@ -11,7 +11,6 @@ Phases (run by bench/analytics_scale.sh, which seeds between them):
 
 from __future__ import annotations
 
-import datetime as dt
 import os
 import random
 import statistics
@@ -23,17 +22,17 @@ import django
 
 django.setup()
 
-from django.conf import settings  # noqa: E402
-from django.db import connections  # noqa: E402
-from django.test import Client  # noqa: E402
-from django.utils import timezone  # noqa: E402
+from django.conf import settings
+from django.db import connections
+from django.test import Client
+from django.utils import timezone
 
-from api.pagination import TimestampCursorPagination  # noqa: E402
-from core import aliases  # noqa: E402
-from core.analytics import partitions, rollups  # noqa: E402
-from core.analytics.models import AnalyticsEvent  # noqa: E402
-from core.services import maintenance, stats  # noqa: E402
-from routers import state  # noqa: E402
+from api.pagination import TimestampCursorPagination
+from core import aliases
+from core.analytics import partitions, rollups
+from core.analytics.models import AnalyticsEvent
+from core.services import maintenance, stats
+from routers import state
 
 TOKEN = Path(os.environ.get("SWITCHYARD_VAR_DIR", "var/bench"), "token").read_text().strip()
 
@@ -68,8 +67,10 @@ def measure(label: str, runs: int) -> None:
     events = sql(aliases.ANALYTICS, "SELECT COUNT(*) FROM analytics_event")[0][0]
     max_user = sql(aliases.USERS, "SELECT MAX(id) FROM users_user")[0][0]
     rnd = random.Random(1)
-    deep = sql(aliases.ANALYTICS, 'SELECT "timestamp", id FROM analytics_event ORDER BY "timestamp" DESC, id DESC '
-               "OFFSET 100000 LIMIT 1")[0]
+    deep = sql(
+        aliases.ANALYTICS,
+        'SELECT "timestamp", id FROM analytics_event ORDER BY "timestamp" DESC, id DESC OFFSET 100000 LIMIT 1',
+    )[0]
     cursor = TimestampCursorPagination._encode(deep[0], deep[1], False)
 
     def get(path: str):  # type: ignore[no-untyped-def]
@@ -77,6 +78,7 @@ def measure(label: str, runs: int) -> None:
             with state.isolated():
                 response = client.get(path.replace("{id}", str(rnd.randint(1, max_user))))
             assert response.status_code == 200, (path, response.status_code, response.content[:300])
+
         return run
 
     def stats_uncached() -> None:
@@ -107,10 +109,16 @@ def convert() -> None:
             cursor.execute(statement)
         cursor.execute("VACUUM ANALYZE analytics_event")
     print(f"(set-up: {rows} rows back into a plain table in {time.perf_counter() - started:.1f}s)")
-    report = partitions.convert(using=aliases.ANALYTICS, batch_size=50_000, now=timezone.now(),
-                                progress=lambda text: print(f"  {text}", flush=True))
-    print(f"conversion of {report.rows} rows: {report.seconds:.1f}s total (copy {report.copy_seconds:.1f}s in "
-          f"{report.batches} batches, indexes {report.index_seconds:.1f}s, locked swap {report.swap_seconds:.2f}s)")
+    report = partitions.convert(
+        using=aliases.ANALYTICS,
+        batch_size=50_000,
+        now=timezone.now(),
+        progress=lambda text: print(f"  {text}", flush=True),
+    )
+    print(
+        f"conversion of {report.rows} rows: {report.seconds:.1f}s total (copy {report.copy_seconds:.1f}s in "
+        f"{report.batches} batches, indexes {report.index_seconds:.1f}s, locked swap {report.swap_seconds:.2f}s)"
+    )
     sql(aliases.ANALYTICS, "VACUUM ANALYZE analytics_event")
 
 
@@ -125,10 +133,13 @@ def retention() -> None:
     def one_month_of_events() -> None:
         seed_events(0, 10, rebuild=False)
         sql(aliases.ANALYTICS, "ALTER TABLE analytics_event DISABLE TRIGGER USER")
-        sql(aliases.ANALYTICS,
+        sql(
+            aliases.ANALYTICS,
             "INSERT INTO analytics_event (event_type, user_id, session_id, timestamp, data) "
             "SELECT 'page_view', 1 + g %% 10000, '', %s + (g %% (%s * 86400)) * interval '1 second', '{}' "
-            "FROM generate_series(1, 1000000) AS g", [partitions.bound(month), days])
+            "FROM generate_series(1, 1000000) AS g",
+            [partitions.bound(month), days],
+        )
         sql(aliases.ANALYTICS, "ALTER TABLE analytics_event ENABLE TRIGGER USER")
         for statement in rollups.rebuild_sql("postgresql"):
             sql(aliases.ANALYTICS, statement)
@@ -153,8 +164,11 @@ def retention() -> None:
         sql(aliases.ANALYTICS, "VACUUM analytics_event")
         vacuum = time.perf_counter() - started
         what = "rollups subtracted by the triggers" if triggers else "no rollup triggers, as before issue 14"
-        print(f"retention before (plain table, batched DELETE of {batch} rows, {what}): "
-              f"{report.count} events in {before:.1f}s, then VACUUM {vacuum:.1f}s", flush=True)
+        print(
+            f"retention before (plain table, batched DELETE of {batch} rows, {what}): "
+            f"{report.count} events in {before:.1f}s, then VACUUM {vacuum:.1f}s",
+            flush=True,
+        )
     # after: partitioned, the month dropped whole
     partitions.convert(using=aliases.ANALYTICS, now=now)
     partitions.ensure_ahead(using=aliases.ANALYTICS, ahead=8, now=partitions.bound(month))
@@ -162,8 +176,10 @@ def retention() -> None:
     started = time.perf_counter()
     report = maintenance.analytics_cleanup(days=age, batch_size=batch)
     after = time.perf_counter() - started
-    print(f"retention after (partition detached and dropped): {report.count} events in {after:.2f}s "
-          f"({report.detail}; {report.batches} row batches)")
+    print(
+        f"retention after (partition detached and dropped): {report.count} events in {after:.2f}s "
+        f"({report.detail}; {report.batches} row batches)"
+    )
 
 
 if __name__ == "__main__":

@@ -24,19 +24,29 @@ def main(paths: list[str]) -> str:
     top = 40
     scale = width / max(1.0, max(e["ratio_max"] for run in runs for e in run["endpoints"].values()))
     height = top + row * len(names) + 50
-    out = [(f'<svg xmlns="http://www.w3.org/2000/svg" width="{left + width + 40}" height="{height}" '
-            'font-family="sans-serif" font-size="12">'),
-           ('<text x="10" y="18" font-size="14">Requests/s as a ratio to the bare Django view '
-            '(median of interleaved rounds; whisker: spread; red: target)</text>')]
+    out = [
+        (
+            f'<svg xmlns="http://www.w3.org/2000/svg" width="{left + width + 40}" height="{height}" '
+            'font-family="sans-serif" font-size="12">'
+        ),
+        (
+            '<text x="10" y="18" font-size="14">Requests/s as a ratio to the bare Django view '
+            "(median of interleaved rounds; whisker: spread; red: target)</text>"
+        ),
+    ]
     for tick in range(11):
         x = left + tick / 10 * scale
         if x > left + width:
             break
-        out.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{top}" y2="{height - 40}" stroke="#ddd"/>'
-                   f'<text x="{x:.1f}" y="{height - 25}" text-anchor="middle" font-size="10">{tick / 10:.1f}</text>')
+        out.append(
+            f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{top}" y2="{height - 40}" stroke="#ddd"/>'
+            f'<text x="{x:.1f}" y="{height - 25}" text-anchor="middle" font-size="10">{tick / 10:.1f}</text>'
+        )
     for i, run in enumerate(runs):
-        out.append(f'<rect x="{left + 10 + i * 170}" y="26" width="10" height="10" fill="{COLOURS[i]}"/>'
-                   f'<text x="{left + 24 + i * 170}" y="35">{escape(run["label"])} ({escape(run["commit"])})</text>')
+        out.append(
+            f'<rect x="{left + 10 + i * 170}" y="26" width="10" height="10" fill="{COLOURS[i]}"/>'
+            f'<text x="{left + 24 + i * 170}" y="35">{escape(run["label"])} ({escape(run["commit"])})</text>'
+        )
     for j, name in enumerate(names):
         y = top + j * row
         title = next(run["endpoints"][name]["endpoint"] for run in runs if name in run["endpoints"])
@@ -46,18 +56,25 @@ def main(paths: list[str]) -> str:
             if not e:
                 continue
             by = y + 4 + i * (bar + 2)
-            out.append(f'<rect x="{left}" y="{by}" width="{e["ratio_median"] * scale:.1f}" height="{bar}" '
-                       f'fill="{COLOURS[i]}"><title>{e["ratio_median"]:.3f} ({e["ratio_min"]:.3f}-'
-                       f'{e["ratio_max"]:.3f})</title></rect>')
-            out.append(f'<line x1="{left + e["ratio_min"] * scale:.1f}" x2="{left + e["ratio_max"] * scale:.1f}" '
-                       f'y1="{by + bar / 2}" y2="{by + bar / 2}" stroke="black"/>')
-            out.append(f'<text x="{left + e["ratio_max"] * scale + 4:.1f}" y="{by + bar - 2}" font-size="10">'
-                       f'{e["ratio_median"]:.2f}</text>')
+            out.append(
+                f'<rect x="{left}" y="{by}" width="{e["ratio_median"] * scale:.1f}" height="{bar}" '
+                f'fill="{COLOURS[i]}"><title>{e["ratio_median"]:.3f} ({e["ratio_min"]:.3f}-'
+                f"{e['ratio_max']:.3f})</title></rect>"
+            )
+            out.append(
+                f'<line x1="{left + e["ratio_min"] * scale:.1f}" x2="{left + e["ratio_max"] * scale:.1f}" '
+                f'y1="{by + bar / 2}" y2="{by + bar / 2}" stroke="black"/>'
+            )
+            out.append(
+                f'<text x="{left + e["ratio_max"] * scale + 4:.1f}" y="{by + bar - 2}" font-size="10">'
+                f"{e['ratio_median']:.2f}</text>"
+            )
         target = next((run["endpoints"][name]["target"] for run in runs if name in run["endpoints"]), None)
         if target:
             x = left + target * scale
-            out.append(f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{y + 1}" y2="{y + row - 1}" stroke="red" '
-                       'stroke-width="2"/>')
+            out.append(
+                f'<line x1="{x:.1f}" x2="{x:.1f}" y1="{y + 1}" y2="{y + row - 1}" stroke="red" stroke-width="2"/>'
+            )
     out.append("</svg>")
     return "\n".join(out)
 
@@ -68,8 +85,10 @@ def markdown(paths: list[str]) -> str:
     names: list[str] = []
     for run in runs:
         names += [n for n in run["endpoints"] if n not in names]
-    lines = ["| endpoint | " + " | ".join(f"{run['label']} median (spread)" for run in runs) + " | target |",
-             "|---|" + "---:|" * len(runs) + "---:|"]
+    lines = [
+        "| endpoint | " + " | ".join(f"{run['label']} median (spread)" for run in runs) + " | target |",
+        "|---|" + "---:|" * len(runs) + "---:|",
+    ]
     for name in names:
         cells, target, title = [], None, name
         for run in runs:

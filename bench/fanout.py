@@ -23,18 +23,18 @@ from typing import Any
 
 os.environ["PGOPTIONS"] = "-c search_path=bench_delay,public"
 
-import django  # noqa: E402
+import django
 
 django.setup()
 
-import psycopg  # noqa: E402
-from django.conf import settings  # noqa: E402
-from django.db import connections  # noqa: E402
-from django.utils import timezone  # noqa: E402
+import psycopg
+from django.conf import settings
+from django.db import connections
+from django.utils import timezone
 
-from core import aliases  # noqa: E402
-from core.services import cached, dashboard  # noqa: E402
-from routers import state  # noqa: E402
+from core import aliases
+from core.services import cached, dashboard
+from routers import state
 
 #: The table each delayed source's dashboard statement reads.
 TABLES = {aliases.USERS: "users_user", aliases.DEFAULT: "blog_post", aliases.ANALYTICS: "analytics_event"}
@@ -42,9 +42,15 @@ TABLES = {aliases.USERS: "users_user", aliases.DEFAULT: "blog_post", aliases.ANA
 
 def admin_connection(alias: str) -> psycopg.Connection:
     db = settings.DATABASES[alias]
-    return psycopg.connect(host=db["HOST"], port=db["PORT"] or 5432, user=db["USER"],
-                           password=db["PASSWORD"] or None, dbname=db["NAME"], autocommit=True,
-                           options="-c search_path=public")
+    return psycopg.connect(
+        host=db["HOST"],
+        port=db["PORT"] or 5432,
+        user=db["USER"],
+        password=db["PASSWORD"] or None,
+        dbname=db["NAME"],
+        autocommit=True,
+        options="-c search_path=public",
+    )
 
 
 def set_delays(delays: dict[str, float]) -> None:
@@ -110,13 +116,19 @@ def run(args: argparse.Namespace, d_users: float, d_default: float, d_analytics:
     seq = [timed(sequential) for _ in range(args.runs)]
     slowest, total = max(d_users, d_default, d_analytics), d_users + d_default + d_analytics
     c, s = statistics.median(conc), statistics.median(seq)
-    print(f"fan-out: dashboard, delays in the database users_db {d_users}s, default {d_default}s, "
-          f"analytics_db {d_analytics}s; median of {args.runs}; shared 2-core machine")
+    print(
+        f"fan-out: dashboard, delays in the database users_db {d_users}s, default {d_default}s, "
+        f"analytics_db {d_analytics}s; median of {args.runs}; shared 2-core machine"
+    )
     print(f"  without delays: concurrent {base_conc * 1000:.1f} ms, sequential {base_seq * 1000:.1f} ms")
-    print(f"  concurrent (fan-out)   {c * 1000:7.1f} ms = {c / slowest:.2f} x the slowest source "
-          f"({slowest * 1000:.0f} ms)  target <= 1.30 x: {'ok' if c / slowest <= 1.3 else 'MISSED'}")
-    print(f"  sequential (same SQL)  {s * 1000:7.1f} ms = {s / total:.2f} x the sum ({total * 1000:.0f} ms); "
-          f"concurrent/sequential = {c / s:.2f}")
+    print(
+        f"  concurrent (fan-out)   {c * 1000:7.1f} ms = {c / slowest:.2f} x the slowest source "
+        f"({slowest * 1000:.0f} ms)  target <= 1.30 x: {'ok' if c / slowest <= 1.3 else 'MISSED'}"
+    )
+    print(
+        f"  sequential (same SQL)  {s * 1000:7.1f} ms = {s / total:.2f} x the sum ({total * 1000:.0f} ms); "
+        f"concurrent/sequential = {c / s:.2f}"
+    )
 
 
 if __name__ == "__main__":

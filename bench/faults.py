@@ -88,9 +88,17 @@ def log(message: str) -> None:
     print(f"==> faults: {message}", file=sys.stderr, flush=True)
 
 
-def run(*cmd: str, env: dict[str, str] | None = None, check: bool = True, quiet: bool = True) -> subprocess.CompletedProcess:
-    return subprocess.run(cmd, env=env, check=check, text=True,
-                          stdout=subprocess.PIPE if quiet else None, stderr=subprocess.PIPE if quiet else None)
+def run(
+    *cmd: str, env: dict[str, str] | None = None, check: bool = True, quiet: bool = True
+) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        cmd,
+        env=env,
+        check=check,
+        text=True,
+        stdout=subprocess.PIPE if quiet else None,
+        stderr=subprocess.PIPE if quiet else None,
+    )
 
 
 def as_postgres(*cmd: str) -> subprocess.CompletedProcess:
@@ -121,11 +129,15 @@ def initdb(data: Path, port: int, extra: str = "") -> None:
         return
     log(f"initdb for a throwaway cluster in {data} (port {port})")
     run("install", "-d", "-o", "postgres", "-g", "postgres", "-m", "700", str(data))
-    as_postgres(str(PG_BIN / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C.UTF-8")
+    as_postgres(
+        str(PG_BIN / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust", "-E", "UTF8", "--locale=C.UTF-8"
+    )
     with (data / "postgresql.auto.conf").open("a") as fh:
-        fh.write(f"port = {port}\nlisten_addresses = '127.0.0.1'\n"
-                 "unix_socket_directories = '/var/run/postgresql'\nmax_connections = 80\n"
-                 f"shared_buffers = 32MB\nfsync = on\n{extra}")
+        fh.write(
+            f"port = {port}\nlisten_addresses = '127.0.0.1'\n"
+            "unix_socket_directories = '/var/run/postgresql'\nmax_connections = 80\n"
+            f"shared_buffers = 32MB\nfsync = on\n{extra}"
+        )
 
 
 def cluster_start(data: Path, port: int, name: str) -> None:
@@ -161,8 +173,20 @@ def replica_rebuild() -> None:
     cluster_stop(REPLICA_DATA, "immediate")
     run("rm", "-rf", str(REPLICA_DATA))
     run("install", "-d", "-o", "postgres", "-g", "postgres", "-m", "700", str(REPLICA_DATA))
-    as_postgres(str(PG_BIN / "pg_basebackup"), "-h", "127.0.0.1", "-p", str(PRIMARY_PORT), "-U", "postgres",
-                "-D", str(REPLICA_DATA), "-R", "-X", "stream")
+    as_postgres(
+        str(PG_BIN / "pg_basebackup"),
+        "-h",
+        "127.0.0.1",
+        "-p",
+        str(PRIMARY_PORT),
+        "-U",
+        "postgres",
+        "-D",
+        str(REPLICA_DATA),
+        "-R",
+        "-X",
+        "stream",
+    )
     with (REPLICA_DATA / "postgresql.auto.conf").open("a") as fh:
         fh.write(f"port = {REPLICA_PORT}\nhot_standby = on\n")
     replica_start()
@@ -197,18 +221,43 @@ class MariaDB:
         if not (MARIADB_DATA / "mysql").exists():
             log(f"mariadb-install-db in {MARIADB_DATA}")
             run("install", "-d", "-o", "mysql", "-g", "mysql", "-m", "750", str(MARIADB_DATA))
-            run("mariadb-install-db", "--no-defaults", "--user=mysql", f"--datadir={MARIADB_DATA}",
-                "--auth-root-authentication-method=normal", "--skip-test-db")
+            run(
+                "mariadb-install-db",
+                "--no-defaults",
+                "--user=mysql",
+                f"--datadir={MARIADB_DATA}",
+                "--auth-root-authentication-method=normal",
+                "--skip-test-db",
+            )
         run("install", "-d", "-o", "mysql", "-g", "mysql", str(MARIADB_RUN))
         log_file = (MARIADB_DATA.parent / "mysql-switchyard-bench.log").open("ab")
         self.process = subprocess.Popen(
-            ["mariadbd", "--no-defaults", "--user=mysql", f"--datadir={MARIADB_DATA}", f"--port={MARIADB_PORT}",
-             "--bind-address=127.0.0.1", f"--socket={MARIADB_RUN}/mysqld.sock", f"--pid-file={MARIADB_RUN}/mysqld.pid",
-             "--skip-name-resolve=0", "--innodb-buffer-pool-size=64M", "--max-connections=200",
-             "--character-set-server=utf8mb4", "--collation-server=utf8mb4_unicode_ci"],
-            stdout=log_file, stderr=subprocess.STDOUT, start_new_session=True)
+            [
+                "mariadbd",
+                "--no-defaults",
+                "--user=mysql",
+                f"--datadir={MARIADB_DATA}",
+                f"--port={MARIADB_PORT}",
+                "--bind-address=127.0.0.1",
+                f"--socket={MARIADB_RUN}/mysqld.sock",
+                f"--pid-file={MARIADB_RUN}/mysqld.pid",
+                "--skip-name-resolve=0",
+                "--innodb-buffer-pool-size=64M",
+                "--max-connections=200",
+                "--character-set-server=utf8mb4",
+                "--collation-server=utf8mb4_unicode_ci",
+            ],
+            stdout=log_file,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         deadline = time.monotonic() + 60
-        while run("mariadb-admin", "-h", "127.0.0.1", "-P", str(MARIADB_PORT), "-u", "root", "ping", check=False).returncode != 0:
+        while (
+            run(
+                "mariadb-admin", "-h", "127.0.0.1", "-P", str(MARIADB_PORT), "-u", "root", "ping", check=False
+            ).returncode
+            != 0
+        ):
             if self.process.poll() is not None or time.monotonic() > deadline:
                 raise SystemExit("the drill's mariadbd did not start (see mysql-switchyard-bench.log)")
             time.sleep(0.2)
@@ -229,43 +278,54 @@ def mysql(sql: str) -> None:
 
 
 def fresh_databases(prefix: str) -> None:
-    for port, name in ((PRIMARY_PORT, prefix), (PRIMARY_PORT, f"{prefix}_users"), (ANALYTICS_PORT, f"{prefix}_analytics")):
+    for port, name in (
+        (PRIMARY_PORT, prefix),
+        (PRIMARY_PORT, f"{prefix}_users"),
+        (ANALYTICS_PORT, f"{prefix}_analytics"),
+    ):
         psql(port, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         psql(port, f'CREATE DATABASE "{name}"')
-    mysql(f"DROP DATABASE IF EXISTS `{prefix}_legacy`; "
-          f"CREATE DATABASE `{prefix}_legacy` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+    mysql(
+        f"DROP DATABASE IF EXISTS `{prefix}_legacy`; "
+        f"CREATE DATABASE `{prefix}_legacy` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"
+    )
 
 
 def app_env(prefix: str, port: int, var_dir: Path) -> dict[str, str]:
     pg = f"postgres://postgres@127.0.0.1:{PRIMARY_PORT}"
     rep = f"postgres://postgres@127.0.0.1:{REPLICA_PORT}"
-    env = {key: value for key, value in os.environ.items() if not key.endswith("DATABASE_URL")
-           and not key.endswith("_REPLICA_URLS") and not key.endswith("_TABLESPACE")}
-    env.update({
-        "SECRET_KEY": secrets.token_urlsafe(50),
-        "DATABASE_URL": f"{pg}/{prefix}",
-        "USERS_DATABASE_URL": f"{pg}/{prefix}_users",
-        "ANALYTICS_DATABASE_URL": f"postgres://postgres@127.0.0.1:{ANALYTICS_PORT}/{prefix}_analytics",
-        "LEGACY_DATABASE_URL": f"mysql://root@127.0.0.1:{MARIADB_PORT}/{prefix}_legacy",
-        "DATABASE_REPLICA_URLS": f"{rep}/{prefix}",
-        "USERS_DATABASE_REPLICA_URLS": f"{rep}/{prefix}_users",
-        "SWITCHYARD_VAR_DIR": str(var_dir),
-        "BIND": f"127.0.0.1:{port}",
-        "WEB_CONCURRENCY": os.environ.get("WEB_CONCURRENCY", "2"),
-        "GUNICORN_THREADS": os.environ.get("GUNICORN_THREADS", "4"),
-        "PROMETHEUS_MULTIPROC_DIR": str(var_dir / "metrics"),
-        "METRICS_ENABLED": "1",
-        "LOG_LEVEL": "WARNING",
-        # A dead database must fail a request fast instead of holding a thread.
-        "DB_CONNECT_TIMEOUT": "2",
-        "DB_POOL_TIMEOUT": "2",
-        "DB_POOL_RECONNECT_TIMEOUT": "2",
-        "READINESS_TIMEOUT_SECONDS": "1",
-        "REPLICA_HEALTH_WINDOW_SECONDS": os.environ.get("REPLICA_HEALTH_WINDOW_SECONDS", "5"),
-        # The load generator is one client: lift the per-token throttle.
-        "API_THROTTLE_RATE": "1000000/minute",
-        "DJANGO_SETTINGS_MODULE": "core.settings",
-    })
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.endswith("DATABASE_URL") and not key.endswith("_REPLICA_URLS") and not key.endswith("_TABLESPACE")
+    }
+    env.update(
+        {
+            "SECRET_KEY": secrets.token_urlsafe(50),
+            "DATABASE_URL": f"{pg}/{prefix}",
+            "USERS_DATABASE_URL": f"{pg}/{prefix}_users",
+            "ANALYTICS_DATABASE_URL": f"postgres://postgres@127.0.0.1:{ANALYTICS_PORT}/{prefix}_analytics",
+            "LEGACY_DATABASE_URL": f"mysql://root@127.0.0.1:{MARIADB_PORT}/{prefix}_legacy",
+            "DATABASE_REPLICA_URLS": f"{rep}/{prefix}",
+            "USERS_DATABASE_REPLICA_URLS": f"{rep}/{prefix}_users",
+            "SWITCHYARD_VAR_DIR": str(var_dir),
+            "BIND": f"127.0.0.1:{port}",
+            "WEB_CONCURRENCY": os.environ.get("WEB_CONCURRENCY", "2"),
+            "GUNICORN_THREADS": os.environ.get("GUNICORN_THREADS", "4"),
+            "PROMETHEUS_MULTIPROC_DIR": str(var_dir / "metrics"),
+            "METRICS_ENABLED": "1",
+            "LOG_LEVEL": "WARNING",
+            # A dead database must fail a request fast instead of holding a thread.
+            "DB_CONNECT_TIMEOUT": "2",
+            "DB_POOL_TIMEOUT": "2",
+            "DB_POOL_RECONNECT_TIMEOUT": "2",
+            "READINESS_TIMEOUT_SECONDS": "1",
+            "REPLICA_HEALTH_WINDOW_SECONDS": os.environ.get("REPLICA_HEALTH_WINDOW_SECONDS", "5"),
+            # The load generator is one client: lift the per-token throttle.
+            "API_THROTTLE_RATE": "1000000/minute",
+            "DJANGO_SETTINGS_MODULE": "core.settings",
+        }
+    )
     return env
 
 
@@ -333,7 +393,15 @@ NEEDS = {  # databases without which an operation may answer 503
     "dashboard": {USERS},
     "read_legacy": {LEGACY},
 }
-WEIGHTS = {"read_user": 25, "list_posts": 15, "create_user": 10, "create_post": 15, "create_event": 15, "dashboard": 20, "read_legacy": 10}
+WEIGHTS = {
+    "read_user": 25,
+    "list_posts": 15,
+    "create_user": 10,
+    "create_post": 15,
+    "create_event": 15,
+    "dashboard": 20,
+    "read_legacy": 10,
+}
 #: Each client plays one role, so that requests stuck on a dead database cannot starve the others
 #: in the load generator (they still compete for the server's threads, as real clients do).
 ROLES = {
@@ -402,8 +470,10 @@ class Load:
             return (*http("GET", f"{api}/posts/?page_size=10&author_id={user}", token=self.token), None)
         if op == "create_user":
             name = f"b{uuid.uuid4().hex[:16]}"
-            return (*http("POST", f"{api}/users/", {"username": name, "email": f"{name}@example.com"}, self.token),
-                    "users_user")
+            return (
+                *http("POST", f"{api}/users/", {"username": name, "email": f"{name}@example.com"}, self.token),
+                "users_user",
+            )
         if op == "create_post":
             body = {"author_id": user, "title": "bench", "content": "written under faults"}
             return (*http("POST", f"{api}/posts/", body, self.token), "blog_post")
@@ -429,8 +499,11 @@ class ReadinessMonitor:
             at = time.monotonic()
             try:
                 status, body = http("GET", f"{self.base}/health/ready", timeout=5)
-                failing = [entry[0]["componentId"] for entry in (body or {}).get("checks", {}).values()
-                           if entry and entry[0].get("status") != "pass"]
+                failing = [
+                    entry[0]["componentId"]
+                    for entry in (body or {}).get("checks", {}).values()
+                    if entry and entry[0].get("status") != "pass"
+                ]
             except Exception:  # noqa: BLE001
                 status, failing = 0, []
             self.samples.append((at, status, failing, time.monotonic()))
@@ -472,7 +545,7 @@ def wait_http(url: str, limit: float = 60) -> None:
         try:
             if http("GET", url, timeout=2)[0] == 200:
                 return
-        except Exception:  # noqa: BLE001
+        except Exception:  # noqa: BLE001, S110 - not up yet: try again until the deadline
             pass
         time.sleep(0.2)
     raise SystemExit(f"{url} did not answer 200 within {limit}s")
@@ -501,12 +574,17 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--short", action="store_true", help="CI form: 4 s phases")
     parser.add_argument("--phase-seconds", type=float, default=None)
-    parser.add_argument("--clients", type=int, default=3,
-                        help="clients per role (reader, writer, analytics, dashboard, legacy)")
+    parser.add_argument(
+        "--clients", type=int, default=3, help="clients per role (reader, writer, analytics, dashboard, legacy)"
+    )
     parser.add_argument("--prefix", default="sy_bench")
     parser.add_argument("--recovery-limit", type=float, default=15.0)
-    parser.add_argument("--primary-recovery-limit", type=float, default=5.0,
-                        help="seconds from the primary accepting connections to readiness and writes passing")
+    parser.add_argument(
+        "--primary-recovery-limit",
+        type=float,
+        default=5.0,
+        help="seconds from the primary accepting connections to readiness and writes passing",
+    )
     parser.add_argument("--keep", action="store_true", help="leave the bench's analytics cluster running")
     args = parser.parse_args()
     phase = args.phase_seconds or (4.0 if args.short else 20.0)
@@ -535,8 +613,13 @@ def main() -> int:
 
     log(f"gunicorn on 127.0.0.1:{port}")
     gunicorn_log = (var_dir / "gunicorn.log").open("w")
-    server = subprocess.Popen([sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py"],
-                              cwd=ROOT, env=env, stdout=gunicorn_log, stderr=subprocess.STDOUT)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py"],
+        cwd=ROOT,
+        env=env,
+        stdout=gunicorn_log,
+        stderr=subprocess.STDOUT,
+    )
     base = f"http://127.0.0.1:{port}"
     report: dict[str, Any] = {"phase_seconds": phase, "clients": args.clients}
     failures: list[str] = []
@@ -551,7 +634,9 @@ def main() -> int:
         user_ids = []
         for _ in range(20):
             name = f"seed{uuid.uuid4().hex[:12]}"
-            status, body = http("POST", f"{base}/api/v1/users/", {"username": name, "email": f"{name}@example.com"}, token)
+            status, body = http(
+                "POST", f"{base}/api/v1/users/", {"username": name, "email": f"{name}@example.com"}, token
+            )
             if status != 201:
                 raise SystemExit(f"seeding users failed: {status} {body}")
             user_ids.append(int(body["id"]))
@@ -679,8 +764,11 @@ def main() -> int:
 
     def window(record: Outage, ops: set[str] | None = None) -> list[Outcome]:
         """Requests sent after the stop finished and answered before the start began."""
-        return [o for o in load.outcomes if (ops is None or o.op in ops)
-                and o.started >= record.down_at and o.ended <= (record.starting_at or 0)]
+        return [
+            o
+            for o in load.outcomes
+            if (ops is None or o.op in ops) and o.started >= record.down_at and o.ended <= (record.starting_at or 0)
+        ]
 
     # Dashboards while analytics was down.
     analytics_outage = next(r for r in outages if r.alias == ANALYTICS)
@@ -706,8 +794,12 @@ def main() -> int:
     named_503 = [o for o in legacy_reads if o.status == 503 and LEGACY in o.error]
     others = window(legacy_outage, set(WEIGHTS) - {"read_legacy"})
     others_ok = [o for o in others if 200 <= o.status < 300]
-    report["while_mariadb_down"] = {"legacy_reads": len(legacy_reads), "503_naming_legacy_db": len(named_503),
-                                    "other_requests": len(others), "other_2xx": len(others_ok)}
+    report["while_mariadb_down"] = {
+        "legacy_reads": len(legacy_reads),
+        "503_naming_legacy_db": len(named_503),
+        "other_requests": len(others),
+        "other_2xx": len(others_ok),
+    }
     if not legacy_reads or len(named_503) != len(legacy_reads):
         failures.append("legacy reads did not all answer 503 naming legacy_db while MariaDB was down")
     if not others or len(others_ok) != len(others):
@@ -721,30 +813,49 @@ def main() -> int:
         by.setdefault(o.op, {}).setdefault(str(o.status), 0)
         by[o.op][str(o.status)] += 1
     up = primary_outage.up_at or marks["end"]
-    first_write_ok = min((o.ended for o in load.outcomes if o.op in ("create_user", "create_post")
-                          and o.started >= up and 200 <= o.status < 300), default=None)
+    first_write_ok = min(
+        (
+            o.ended
+            for o in load.outcomes
+            if o.op in ("create_user", "create_post") and o.started >= up and 200 <= o.status < 300
+        ),
+        default=None,
+    )
     report["while_primary_down"] = {
         "answers_by_operation": by,
         "writes": len(primary_writes),
         "writes_503": sum(1 for o in primary_writes if o.status == 503),
         "any_500": sum(1 for o in load.outcomes if o.status == 500),
         "first_2xx_write_after_up_s": None if first_write_ok is None else round(first_write_ok - up, 2),
-        "last_503_after_up_s": max((round(o.ended - up, 2) for o in load.outcomes if o.status == 503 and o.started >= up), default=None),
+        "last_503_after_up_s": max(
+            (round(o.ended - up, 2) for o in load.outcomes if o.status == 503 and o.started >= up), default=None
+        ),
         "503_after_up": [
-            {"op": o.op, "started_s": round(o.started - up, 2), "ended_s": round(o.ended - up, 2), "error": o.error[:160]}
-            for o in load.outcomes if o.status == 503 and o.started >= up
+            {
+                "op": o.op,
+                "started_s": round(o.started - up, 2),
+                "ended_s": round(o.ended - up, 2),
+                "error": o.error[:160],
+            }
+            for o in load.outcomes
+            if o.status == 503 and o.started >= up
         ][-8:],
     }
     if not primary_writes or any(o.status != 503 for o in primary_writes):
         failures.append("writes to the primary did not all answer 503 while it was down")
     if first_write_ok is None or first_write_ok - up > args.primary_recovery_limit:
-        failures.append(f"no write succeeded within {args.primary_recovery_limit}s of the primary accepting connections")
+        failures.append(
+            f"no write succeeded within {args.primary_recovery_limit}s of the primary accepting connections"
+        )
 
     # Every acknowledged write is in its database.
     import psycopg
 
-    where = {"users_user": (PRIMARY_PORT, f"{args.prefix}_users"), "blog_post": (PRIMARY_PORT, args.prefix),
-             "analytics_event": (ANALYTICS_PORT, f"{args.prefix}_analytics")}
+    where = {
+        "users_user": (PRIMARY_PORT, f"{args.prefix}_users"),
+        "blog_post": (PRIMARY_PORT, args.prefix),
+        "analytics_event": (ANALYTICS_PORT, f"{args.prefix}_analytics"),
+    }
     writes: dict[str, dict[str, int]] = {}
     for table, ids in load.acknowledged.items():
         port_, db = where[table]

@@ -22,16 +22,16 @@ import django
 
 django.setup()
 
-import psycopg  # noqa: E402
-from django.conf import settings  # noqa: E402
+import psycopg
+from django.conf import settings
 
-from core import aliases  # noqa: E402
+from core import aliases
 
 TYPES = ("page_view", "click", "login", "logout", "purchase", "search")
 
 
 def make_events(n: int, rnd: random.Random) -> list[dict[str, Any]]:
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     return [
         {
             "event_type": rnd.choice(TYPES),
@@ -46,8 +46,14 @@ def make_events(n: int, rnd: random.Random) -> list[dict[str, Any]]:
 
 def pg_connect() -> psycopg.Connection:
     db = settings.DATABASES[aliases.ANALYTICS]
-    return psycopg.connect(host=db["HOST"], port=db["PORT"] or 5432, user=db["USER"], dbname=db["NAME"],
-                           password=db["PASSWORD"] or None, autocommit=True)
+    return psycopg.connect(
+        host=db["HOST"],
+        port=db["PORT"] or 5432,
+        user=db["USER"],
+        dbname=db["NAME"],
+        password=db["PASSWORD"] or None,
+        autocommit=True,
+    )
 
 
 def copy_rows(conn: psycopg.Connection, events: list[dict[str, Any]]) -> None:
@@ -63,7 +69,8 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=5)
     parser.add_argument("--batch", type=int, default=10_000)
     args = parser.parse_args()
-    token = (open(os.path.join(os.environ.get("SWITCHYARD_VAR_DIR", "var/bench"), "token")).read().strip())
+    with open(os.path.join(os.environ.get("SWITCHYARD_VAR_DIR", "var/bench"), "token")) as fh:
+        token = fh.read().strip()
     rnd = random.Random(5)
     batches = [make_events(args.batch, rnd) for _ in range(args.requests)]
     conn = pg_connect()
@@ -97,8 +104,10 @@ def main() -> None:
             response.read()
             assert response.status == 201, response.status
         api_rate = args.requests * args.batch / (time.perf_counter() - started)
-        print(f"  POST .../events/batch/ (API)        {api_rate:12,.0f} rows/s = {api_rate / copy_rate:.0%} of COPY"
-              f"  target >= 30%: {'ok' if api_rate / copy_rate >= 0.3 else 'MISSED'}")
+        print(
+            f"  POST .../events/batch/ (API)        {api_rate:12,.0f} rows/s = {api_rate / copy_rate:.0%} of COPY"
+            f"  target >= 30%: {'ok' if api_rate / copy_rate >= 0.3 else 'MISSED'}"
+        )
     finally:
         conn.execute("DELETE FROM analytics_event WHERE id >= %s", [first_new])
         conn.close()

@@ -22,15 +22,15 @@ import django
 
 django.setup()
 
-import MySQLdb  # noqa: E402
-import psycopg  # noqa: E402
-from django.conf import settings  # noqa: E402
-from django.utils import timezone  # noqa: E402
+import MySQLdb
+import psycopg
+from django.conf import settings
+from django.utils import timezone
 
-from core import aliases  # noqa: E402
-from core.analytics.selectors import counts_query  # noqa: E402
-from core.services import activity, cached, dashboard, reports, stats  # noqa: E402
-from routers import state  # noqa: E402
+from core import aliases
+from core.analytics.selectors import counts_query
+from core.services import activity, cached, dashboard, reports, stats
+from routers import state
 
 
 def connect_direct() -> dict[str, Any]:
@@ -41,8 +41,9 @@ def connect_direct() -> dict[str, Any]:
             host=db["HOST"], port=db["PORT"] or 5432, user=db["USER"], dbname=db["NAME"], autocommit=True
         )
     db = settings.DATABASES[aliases.LEGACY]
-    conns[aliases.LEGACY] = MySQLdb.connect(host=db["HOST"], port=int(db["PORT"] or 3306), user=db["USER"],
-                                            passwd=db["PASSWORD"] or "", db=db["NAME"])
+    conns[aliases.LEGACY] = MySQLdb.connect(
+        host=db["HOST"], port=int(db["PORT"] or 3306), user=db["USER"], passwd=db["PASSWORD"] or "", db=db["NAME"]
+    )
     conns[aliases.CACHE] = sqlite3.connect(settings.DATABASES[aliases.CACHE]["NAME"])
     return conns
 
@@ -90,8 +91,9 @@ def median_ms(fn: Callable[[], Any], runs: int) -> float:
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--runs", type=int, default=200)
-    parser.add_argument("--token-lookup", action="store_true",
-                        help="the caller holds a connection on default, as after a token lookup")
+    parser.add_argument(
+        "--token-lookup", action="store_true", help="the caller holds a connection on default, as after a token lookup"
+    )
     args = parser.parse_args()
     conns = connect_direct()
     rnd = random.Random(7)
@@ -106,6 +108,7 @@ def main() -> None:
         def run() -> Any:
             with state.isolated():
                 return fn()
+
         return run
 
     # As in a request whose token was remembered (api/authentication.py), the calling thread holds
@@ -123,33 +126,49 @@ def main() -> None:
             (aliases.USERS, dashboard._USER_SQL, [uid]),
             (aliases.DEFAULT, dashboard._POSTS_SQL, [uid, dashboard.RECENT_POSTS]),
             (aliases.ANALYTICS, *dashboard_events(uid)),
-            (aliases.CACHE, f'SELECT cache_key, value, expires FROM "{cache_table}" WHERE cache_key IN (%s)',
-             [f":1:{cached.user_stats_key(uid)}"]),
+            (
+                aliases.CACHE,
+                f'SELECT cache_key, value, expires FROM "{cache_table}" WHERE cache_key IN (%s)',
+                [f":1:{cached.user_stats_key(uid)}"],
+            ),
         ]
 
     def dashboard_events(uid: int) -> tuple[str, list[Any]]:
-        return counts_query(aliases.ANALYTICS, {"w": (now - dt.timedelta(days=30), None)}, user_id=uid,
-                            labelled=False)
+        return counts_query(aliases.ANALYTICS, {"w": (now - dt.timedelta(days=30), None)}, user_id=uid, labelled=False)
 
     def stats_sql() -> list[tuple[str, str, list[Any]]]:
         return [
             (aliases.USERS, stats._USERS_SQL, []),
             (aliases.DEFAULT, stats._AUTHORS_SQL, [stats.TOP_AUTHORS]),
-            (aliases.ANALYTICS, *counts_query(
-                aliases.ANALYTICS, {"total": (None, None), **{n: (now - d, None) for n, d in stats.WINDOWS}})),
+            (
+                aliases.ANALYTICS,
+                *counts_query(
+                    aliases.ANALYTICS, {"total": (None, None), **{n: (now - d, None) for n, d in stats.WINDOWS}}
+                ),
+            ),
             (aliases.LEGACY, stats._CUSTOMERS_SQL, []),
             (aliases.CACHE, stats._CACHE_ENTRIES_SQL, []),
             (aliases.USERS, "SELECT id, username FROM users_user WHERE id = ANY(%s)", [list(range(1, 11))]),
         ]
 
-    print(f"overhead: median of {args.runs} runs (after warm-up), service and reference alternating, "
-          "in process; shared 2-core machine")
+    print(
+        f"overhead: median of {args.runs} runs (after warm-up), service and reference alternating, "
+        "in process; shared 2-core machine"
+    )
     print(f"{'aggregate':<28}{'service ms':>12}{'direct SQL ms':>15}{'ratio':>8}  target")
     rows = [
-        ("dashboard", in_request(lambda: dashboard.user_dashboard(user_id=ids())),
-         lambda: direct(conns, dashboard_sql()), args.runs),
-        ("stats (uncached)", in_request(lambda: stats.compute_stats()),
-         lambda: direct(conns, stats_sql()), max(10, args.runs // 20)),
+        (
+            "dashboard",
+            in_request(lambda: dashboard.user_dashboard(user_id=ids())),
+            lambda: direct(conns, dashboard_sql()),
+            args.runs,
+        ),
+        (
+            "stats (uncached)",
+            in_request(lambda: stats.compute_stats()),
+            lambda: direct(conns, stats_sql()),
+            max(10, args.runs // 20),
+        ),
     ]
     for name, service, reference, runs in rows:
         ours, ref = paired_medians(service, reference, runs)

@@ -50,7 +50,9 @@ def log(message: str) -> None:
 def run(*cmd: str, env: dict[str, str] | None = None, check: bool = True) -> subprocess.CompletedProcess:
     result = subprocess.run(cmd, env=env, cwd=ROOT, capture_output=True, text=True)
     if check and result.returncode != 0:
-        raise SystemExit(f"{' '.join(cmd)} failed ({result.returncode}):\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}")
+        raise SystemExit(
+            f"{' '.join(cmd)} failed ({result.returncode}):\n{result.stdout[-2000:]}\n{result.stderr[-2000:]}"
+        )
     return result
 
 
@@ -58,31 +60,40 @@ def fresh_databases(prefix: str) -> None:
     for name in (prefix, f"{prefix}_users", f"{prefix}_analytics"):
         run("psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
         run("psql", "-h", "127.0.0.1", "-U", "postgres", "-qc", f'CREATE DATABASE "{name}"')
-    run("mysql", "-h", "127.0.0.1", "-u", "root", "-e",
+    run(
+        "mysql",
+        "-h",
+        "127.0.0.1",
+        "-u",
+        "root",
+        "-e",
         f"DROP DATABASE IF EXISTS `{prefix}_legacy`; "
-        f"CREATE DATABASE `{prefix}_legacy` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci")
+        f"CREATE DATABASE `{prefix}_legacy` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci",
+    )
 
 
 def app_env(prefix: str, var_dir: Path, key_prefix: str) -> dict[str, str]:
     pg = "postgres://postgres@127.0.0.1:5432"
     env = {k: v for k, v in os.environ.items() if not k.endswith(("DATABASE_URL", "_REPLICA_URLS", "_TABLESPACE"))}
-    env.update({
-        "SECRET_KEY": os.environ.get("SECRET_KEY") or secrets.token_urlsafe(50),
-        "DATABASE_URL": f"{pg}/{prefix}",
-        "USERS_DATABASE_URL": f"{pg}/{prefix}_users",
-        "ANALYTICS_DATABASE_URL": f"{pg}/{prefix}_analytics",
-        "LEGACY_DATABASE_URL": f"mysql://root@127.0.0.1:3306/{prefix}_legacy",
-        "SWITCHYARD_VAR_DIR": str(var_dir),
-        "CACHE_URL": REDIS_URL,
-        "CACHE_KEY_PREFIX": key_prefix,
-        "USER_DELETION_ANALYTICS": "delete",
-        "WEB_CONCURRENCY": os.environ.get("WEB_CONCURRENCY", "2"),
-        "GUNICORN_THREADS": os.environ.get("GUNICORN_THREADS", "4"),
-        "LOG_LEVEL": "WARNING",
-        "API_THROTTLE_RATE": "1000000/minute",
-        "API_TOKEN_CACHE_SECONDS": "5",
-        "DJANGO_SETTINGS_MODULE": "core.settings",
-    })
+    env.update(
+        {
+            "SECRET_KEY": os.environ.get("SECRET_KEY") or secrets.token_urlsafe(50),
+            "DATABASE_URL": f"{pg}/{prefix}",
+            "USERS_DATABASE_URL": f"{pg}/{prefix}_users",
+            "ANALYTICS_DATABASE_URL": f"{pg}/{prefix}_analytics",
+            "LEGACY_DATABASE_URL": f"mysql://root@127.0.0.1:3306/{prefix}_legacy",
+            "SWITCHYARD_VAR_DIR": str(var_dir),
+            "CACHE_URL": REDIS_URL,
+            "CACHE_KEY_PREFIX": key_prefix,
+            "USER_DELETION_ANALYTICS": "delete",
+            "WEB_CONCURRENCY": os.environ.get("WEB_CONCURRENCY", "2"),
+            "GUNICORN_THREADS": os.environ.get("GUNICORN_THREADS", "4"),
+            "LOG_LEVEL": "WARNING",
+            "API_THROTTLE_RATE": "1000000/minute",
+            "API_TOKEN_CACHE_SECONDS": "5",
+            "DJANGO_SETTINGS_MODULE": "core.settings",
+        }
+    )
     return env
 
 
@@ -90,8 +101,14 @@ def manage(env: dict[str, str], *args: str, check: bool = True) -> subprocess.Co
     return run(sys.executable, str(ROOT / "manage.py"), *args, env=env, check=check)
 
 
-def http(method: str, url: str, body: Any = None, token: str | None = None, headers: dict[str, str] | None = None,
-         timeout: float = 15.0) -> tuple[int, Any, dict[str, str]]:
+def http(
+    method: str,
+    url: str,
+    body: Any = None,
+    token: str | None = None,
+    headers: dict[str, str] | None = None,
+    timeout: float = 15.0,
+) -> tuple[int, Any, dict[str, str]]:
     data = json.dumps(body).encode() if body is not None else None
     request = urllib.request.Request(url, data=data, method=method)
     request.add_header("Accept", "application/json")
@@ -125,8 +142,15 @@ class Servers:
             env = {**self.env, "BIND": f"127.0.0.1:{port}"}
             out = (self.var_dir / f"gunicorn-{port}.log").open("w")
             self.logs.append(out)
-            self.procs.append(subprocess.Popen([sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py"],
-                                               cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT))
+            self.procs.append(
+                subprocess.Popen(
+                    [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py"],
+                    cwd=ROOT,
+                    env=env,
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                )
+            )
         for port in self.ports:
             deadline = time.time() + 60
             while http("GET", f"http://127.0.0.1:{port}/health/ready")[0] != 200:
@@ -135,7 +159,7 @@ class Servers:
                 time.sleep(0.2)
         return self
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         for proc in self.procs:
             proc.terminate()
         for proc in self.procs:
@@ -187,7 +211,9 @@ def in_threads(n: int, fn: Any) -> list[Any]:
 
 def new_user(servers: Servers, token: str, tally: Tally) -> int:
     name = f"r{uuid.uuid4().hex[:12]}"
-    status, body, _ = http("POST", f"{servers.base(0)}/api/v1/users/", {"username": name, "email": f"{name}@example.com"}, token)
+    status, body, _ = http(
+        "POST", f"{servers.base(0)}/api/v1/users/", {"username": name, "email": f"{name}@example.com"}, token
+    )
     tally.count("create_user", status)
     if status != 201:
         raise SystemExit(f"could not create a user: {status} {body}")
@@ -204,17 +230,24 @@ def phase_orphans(servers: Servers, token: str, tally: Tally, rounds: int, write
         def writer(i: int) -> None:
             while time.time() < stop_at:
                 if i % 3 == 2:
-                    status, body, _ = http("POST", f"{servers.base(i)}/api/v1/analytics/events/",
-                                           {"event_type": "race", "user_id": user_id}, token)
+                    status, body, _ = http(
+                        "POST",
+                        f"{servers.base(i)}/api/v1/analytics/events/",
+                        {"event_type": "race", "user_id": user_id},
+                        token,
+                    )
                     op = "create_event"
                 else:
-                    status, body, _ = http("POST", f"{servers.base(i)}/api/v1/posts/",
-                                           {"author_id": user_id, "title": "racing"}, token)
+                    status, body, _ = http(
+                        "POST", f"{servers.base(i)}/api/v1/posts/", {"author_id": user_id, "title": "racing"}, token
+                    )
                     op = "create_post"
                 tally.count(op, status)
                 if status == 201:
                     figures[f"{op}_201"] += 1
-                elif status == 400 and any(e.get("field") in ("author_id", "user_id") for e in (body or {}).get("errors", [])):
+                elif status == 400 and any(
+                    e.get("field") in ("author_id", "user_id") for e in (body or {}).get("errors", [])
+                ):
                     figures[f"{op}_400"] += 1
                 else:
                     tally.fail(f"{op} for a user being deleted answered {status}: {str(body)[:200]}")
@@ -226,7 +259,9 @@ def phase_orphans(servers: Servers, token: str, tally: Tally, rounds: int, write
             if status != 204:
                 tally.fail(f"DELETE /users/{user_id}/ answered {status}: {str(body)[:200]}")
 
-        threads = [threading.Thread(target=writer, args=(i,)) for i in range(writers)] + [threading.Thread(target=deleter)]
+        threads = [threading.Thread(target=writer, args=(i,)) for i in range(writers)] + [
+            threading.Thread(target=deleter)
+        ]
         for t in threads:
             t.start()
         for t in threads:
@@ -247,7 +282,9 @@ def phase_deletes(servers: Servers, token: str, tally: Tally, rounds: int, clien
         for _ in range(3):
             status, _, _ = http("POST", f"{servers.base(0)}/api/v1/posts/", {"author_id": user_id, "title": "x"}, token)
             tally.count("create_post", status)
-        answers = in_threads(clients, lambda i: http("DELETE", f"{servers.base(i)}/api/v1/users/{user_id}/", token=token)[0])
+        answers = in_threads(
+            clients, lambda i: http("DELETE", f"{servers.base(i)}/api/v1/users/{user_id}/", token=token)[0]
+        )
         for status in answers:
             tally.count("delete_user", status)
         counts = Counter(answers)
@@ -260,7 +297,9 @@ def phase_deletes(servers: Servers, token: str, tally: Tally, rounds: int, clien
 
 def phase_if_match(servers: Servers, token: str, tally: Tally, seconds: float, clients: int) -> dict[str, int]:
     author = new_user(servers, token, tally)
-    status, body, _ = http("POST", f"{servers.base(0)}/api/v1/posts/", {"author_id": author, "title": "counter", "content": "0"}, token)
+    status, body, _ = http(
+        "POST", f"{servers.base(0)}/api/v1/posts/", {"author_id": author, "title": "counter", "content": "0"}, token
+    )
     tally.count("create_post", status)
     url = f"/api/v1/posts/{body['id']}/"
     written: list[int] = []
@@ -276,7 +315,9 @@ def phase_if_match(servers: Servers, token: str, tally: Tally, seconds: float, c
                 tally.fail(f"GET {url}: {status}")
                 return
             seen = int(body["content"])
-            status, answer, _ = http("PATCH", base + url, {"content": str(seen + 1)}, token, {"If-Match": headers["ETag"]})
+            status, answer, _ = http(
+                "PATCH", base + url, {"content": str(seen + 1)}, token, {"If-Match": headers["ETag"]}
+            )
             tally.count("patch_if_match", status)
             if status == 200:
                 with tally.lock:
@@ -307,8 +348,13 @@ def phase_idempotency(servers: Servers, token: str, tally: Tally, rounds: int, c
 
         def client(i: int) -> Any:
             for _ in range(200):
-                status, body, headers = http("POST", f"{servers.base(i)}/api/v1/posts/", {"author_id": author, "title": title},
-                                             token, {"Idempotency-Key": key})
+                status, body, _headers = http(
+                    "POST",
+                    f"{servers.base(i)}/api/v1/posts/",
+                    {"author_id": author, "title": title},
+                    token,
+                    {"Idempotency-Key": key},
+                )
                 tally.count("create_post_idempotent", status)
                 if status == 409:
                     figures["409_in_progress"] += 1
@@ -319,7 +365,7 @@ def phase_idempotency(servers: Servers, token: str, tally: Tally, rounds: int, c
 
         answers = in_threads(clients, client)
         ids = {pid for status, pid in answers if status == 201}
-        status, body, _ = http("GET", f"{servers.base(0)}/api/v1/posts/?author_id={author}", token=token)
+        _status, body, _ = http("GET", f"{servers.base(0)}/api/v1/posts/?author_id={author}", token=token)
         written = (body or {}).get("count")
         figures["writes"] += written or 0
         figures["answers_201"] += sum(1 for status, _ in answers if status == 201)
@@ -328,7 +374,9 @@ def phase_idempotency(servers: Servers, token: str, tally: Tally, rounds: int, c
     return dict(figures)
 
 
-def phase_throttle(servers: Servers, token: str, tally: Tally, budget: int, clients: int, per_client: int) -> dict[str, int]:
+def phase_throttle(
+    servers: Servers, token: str, tally: Tally, budget: int, clients: int, per_client: int
+) -> dict[str, int]:
     def client(i: int) -> Counter[int]:
         got: Counter[int] = Counter()
         for _ in range(per_client):
@@ -341,7 +389,9 @@ def phase_throttle(servers: Servers, token: str, tally: Tally, budget: int, clie
     for got in in_threads(clients, client):
         total.update(got)
     if total[200] != budget or total[200] + total[429] != clients * per_client:
-        tally.fail(f"throttle over {len(servers.ports)} instances: {total[200]} admitted of a budget of {budget} ({dict(total)})")
+        tally.fail(
+            f"throttle over {len(servers.ports)} instances: {total[200]} admitted of a budget of {budget} ({dict(total)})"
+        )
     return {"sent": clients * per_client, "admitted": total[200], "429": total[429], "budget": budget}
 
 
@@ -381,7 +431,10 @@ def main() -> int:
     check = manage(env, "check_references", check=False)
     orphans_line = [line for line in check.stdout.splitlines() if line.startswith("orphans:")]
     report["check_references"] = {"exit": check.returncode}
-    log("check_references: " + " | ".join(line for line in check.stdout.splitlines() if ": " in line and "batch" not in line))
+    log(
+        "check_references: "
+        + " | ".join(line for line in check.stdout.splitlines() if ": " in line and "batch" not in line)
+    )
     if check.returncode != 0:
         tally.fail(f"check_references found orphans: {orphans_line}")
     log(f"gunicorn x2 on {PORTS[2]},{PORTS[3]} with API_THROTTLE_RATE={budget}/hour")
@@ -392,17 +445,27 @@ def main() -> int:
     server_errors = tally.server_errors()
     print("== race drill figures")
     print(f"orphans (check_references)           : {'0' if check.returncode == 0 else orphans_line}")
-    print(f"posts left after each deletion        : {report['orphans'].get('posts_left_after_delete', 0)}"
-          f"  (writes: {report['orphans'].get('create_post_201', 0)} x 201, {report['orphans'].get('create_post_400', 0)} x 400;"
-          f" events {report['orphans'].get('create_event_201', 0)} x 201, {report['orphans'].get('create_event_400', 0)} x 400)")
-    print(f"concurrent deletes                    : {report['deletes'].get('204', 0)} x 204, {report['deletes'].get('404', 0)} x 404"
-          f" over {rounds} users")
-    print(f"lost updates (If-Match)               : {report['if_match']['lost_updates']}"
-          f"  ({report['if_match'].get('200', 0)} x 200, {report['if_match'].get('412', 0)} x 412, final counter {report['if_match']['final_counter']})")
-    print(f"writes per idempotency key            : {report['idempotency'].get('writes', 0)} over {rounds} keys"
-          f"  ({report['idempotency'].get('answers_201', 0)} x 201, {report['idempotency'].get('409_in_progress', 0)} x 409 retried)")
-    print(f"throttle admitted / budget            : {report['throttle']['admitted']} / {report['throttle']['budget']}"
-          f"  ({report['throttle']['sent']} sent, {report['throttle']['429']} x 429)")
+    print(
+        f"posts left after each deletion        : {report['orphans'].get('posts_left_after_delete', 0)}"
+        f"  (writes: {report['orphans'].get('create_post_201', 0)} x 201, {report['orphans'].get('create_post_400', 0)} x 400;"
+        f" events {report['orphans'].get('create_event_201', 0)} x 201, {report['orphans'].get('create_event_400', 0)} x 400)"
+    )
+    print(
+        f"concurrent deletes                    : {report['deletes'].get('204', 0)} x 204, {report['deletes'].get('404', 0)} x 404"
+        f" over {rounds} users"
+    )
+    print(
+        f"lost updates (If-Match)               : {report['if_match']['lost_updates']}"
+        f"  ({report['if_match'].get('200', 0)} x 200, {report['if_match'].get('412', 0)} x 412, final counter {report['if_match']['final_counter']})"
+    )
+    print(
+        f"writes per idempotency key            : {report['idempotency'].get('writes', 0)} over {rounds} keys"
+        f"  ({report['idempotency'].get('answers_201', 0)} x 201, {report['idempotency'].get('409_in_progress', 0)} x 409 retried)"
+    )
+    print(
+        f"throttle admitted / budget            : {report['throttle']['admitted']} / {report['throttle']['budget']}"
+        f"  ({report['throttle']['sent']} sent, {report['throttle']['429']} x 429)"
+    )
     print(f"5xx or no answer                      : {server_errors}")
     print(f"statuses: {dict(sorted((f'{op} {s}', n) for (op, s), n in tally.statuses.items()))}")
     print(f"duration: {time.time() - started:.1f}s")

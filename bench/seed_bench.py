@@ -18,12 +18,12 @@ import django
 
 django.setup()
 
-from django.core.management import call_command  # noqa: E402
-from django.db import connections  # noqa: E402
-from core.tokens.services import token_create  # noqa: E402
+from django.core.management import call_command
+from django.db import connections
 
-from core import aliases  # noqa: E402
-from core.legacy.schema import ensure_customers_table  # noqa: E402
+from core import aliases
+from core.legacy.schema import ensure_customers_table
+from core.tokens.services import token_create
 
 EVENT_TYPES = ("page_view", "click", "login", "logout", "purchase", "search")
 
@@ -81,9 +81,13 @@ def seed(users: int, posts: int, events: int, customers: int) -> None:
             "NOW() - INTERVAL seq MINUTE FROM seq_1_to_" + str(int(customers)),
         )
     with timed("VACUUM ANALYZE (visibility map for index-only scans)"):
-        for alias, table in ((aliases.USERS, "users_user"), (aliases.DEFAULT, "blog_post"),
-                             (aliases.ANALYTICS, "analytics_event"), (aliases.ANALYTICS, "analytics_daily_count"),
-                             (aliases.ANALYTICS, "analytics_user_daily_count")):
+        for alias, table in (
+            (aliases.USERS, "users_user"),
+            (aliases.DEFAULT, "blog_post"),
+            (aliases.ANALYTICS, "analytics_event"),
+            (aliases.ANALYTICS, "analytics_daily_count"),
+            (aliases.ANALYTICS, "analytics_user_daily_count"),
+        ):
             run(alias, f"VACUUM ANALYZE {table}")
 
 
@@ -147,8 +151,12 @@ def main() -> None:
     token_file = Path(os.environ.get("SWITCHYARD_VAR_DIR", "var/bench")) / "token"
     token_file.write_text(key)
     token_file.chmod(0o600)
-    for alias, table in ((aliases.USERS, "users_user"), (aliases.DEFAULT, "blog_post"),
-                         (aliases.ANALYTICS, "analytics_event"), (aliases.LEGACY, "customers")):
+    for alias, table in (
+        (aliases.USERS, "users_user"),
+        (aliases.DEFAULT, "blog_post"),
+        (aliases.ANALYTICS, "analytics_event"),
+        (aliases.LEGACY, "customers"),
+    ):
         print(f"{alias}: {count(alias, table)} rows in {table}")
     print(f"API token in {token_file}")
 

@@ -59,8 +59,9 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def manage(env: dict[str, str], *args: str) -> str:
-    return subprocess.run([sys.executable, str(ROOT / "manage.py"), *args], env=env, check=True, text=True,
-                          capture_output=True).stdout
+    return subprocess.run(
+        [sys.executable, str(ROOT / "manage.py"), *args], env=env, check=True, text=True, capture_output=True
+    ).stdout
 
 
 def create_token(env: dict[str, str]) -> str:
@@ -156,8 +157,10 @@ class Trickler(threading.Thread):
                     self.send(sock, b"X-Slow-%d: a\r\n" % n)
                     n += 1
             else:
-                head = (b"POST /api/v1/posts/ HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
-                        b"Authorization: Token " + self.token.encode() + b"\r\nContent-Length: 200\r\n\r\n")
+                head = (
+                    b"POST /api/v1/posts/ HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+                    b"Authorization: Token " + self.token.encode() + b"\r\nContent-Length: 200\r\n\r\n"
+                )
                 self.send(sock, head)
                 for byte in (b"{", b'"', b"t"):
                     if self.poll_closed(sock, 2.0):
@@ -203,9 +206,14 @@ def phase_figures(samples: list[tuple[float, float, str]]) -> dict[str, Any]:
     for s in samples:
         if s[2]:
             errors[s[2]] = errors.get(s[2], 0) + 1
-    return {"requests": len(samples), "errors": sum(errors.values()), "error_kinds": errors,
-            "p50_ms": round(percentile(ok, 0.5), 1), "p99_ms": round(percentile(ok, 0.99), 1),
-            "max_ms": round(max(ok), 1) if ok else None}
+    return {
+        "requests": len(samples),
+        "errors": sum(errors.values()),
+        "error_kinds": errors,
+        "p50_ms": round(percentile(ok, 0.5), 1),
+        "p99_ms": round(percentile(ok, 0.99), 1),
+        "max_ms": round(max(ok), 1) if ok else None,
+    }
 
 
 def drill(port: int, token: str, args: argparse.Namespace) -> dict[str, Any]:
@@ -230,7 +238,8 @@ def drill(port: int, token: str, args: argparse.Namespace) -> dict[str, Any]:
             first = t.answer.split(b"\r\n", 1)[0].decode("latin-1") if t.answer else "no answer"
             statuses[first] = statuses.get(first, 0) + 1
         closure[kind] = {
-            "connections": len(group), "closed_by_server": len(closed),
+            "connections": len(group),
+            "closed_by_server": len(closed),
             "still_open_at_end": len(group) - len(closed) - sum(1 for t in group if t.error and t.closed_at is None),
             "connect_errors": sum(1 for t in group if t.closed_at is None and t.error),
             "closed_after_s_min": round(min(closed), 2) if closed else None,
@@ -255,23 +264,35 @@ def main() -> int:
     var_dir = ROOT / "var" / "slowclients"
     shutil.rmtree(var_dir, ignore_errors=True)
     var_dir.mkdir(parents=True)
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "core.settings", "SWITCHYARD_VAR_DIR": str(var_dir),
-           "SECRET_KEY": os.environ.get("SECRET_KEY") or secrets.token_urlsafe(50), "LOG_LEVEL": "WARNING",
-           "WEB_CONCURRENCY": os.environ.get("WEB_CONCURRENCY", "2"),
-           "GUNICORN_THREADS": os.environ.get("GUNICORN_THREADS", "4"),
-           "NGINX_CLIENT_HEADER_TIMEOUT": str(timeout), "NGINX_CLIENT_BODY_TIMEOUT": str(timeout)}
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "core.settings",
+        "SWITCHYARD_VAR_DIR": str(var_dir),
+        "SECRET_KEY": os.environ.get("SECRET_KEY") or secrets.token_urlsafe(50),
+        "LOG_LEVEL": "WARNING",
+        "WEB_CONCURRENCY": os.environ.get("WEB_CONCURRENCY", "2"),
+        "GUNICORN_THREADS": os.environ.get("GUNICORN_THREADS", "4"),
+        "NGINX_CLIENT_HEADER_TIMEOUT": str(timeout),
+        "NGINX_CLIENT_BODY_TIMEOUT": str(timeout),
+    }
     log("migrating (manage.py migrate_all)")
     manage(env, "migrate_all")
     token = create_token(env)
-    report: dict[str, Any] = {"clients": args.clients, "baseline_s": args.baseline, "attack_s": args.attack,
-                              "nginx_client_header_timeout_s": timeout, "nginx_client_body_timeout_s": timeout,
-                              "gunicorn": f"{env['WEB_CONCURRENCY']} workers x {env['GUNICORN_THREADS']} threads"}
+    report: dict[str, Any] = {
+        "clients": args.clients,
+        "baseline_s": args.baseline,
+        "attack_s": args.attack,
+        "nginx_client_header_timeout_s": timeout,
+        "nginx_client_body_timeout_s": timeout,
+        "gunicorn": f"{env['WEB_CONCURRENCY']} workers x {env['GUNICORN_THREADS']} threads",
+    }
     failures: list[str] = []
 
     def start(cmd: list[str], extra: dict[str, str], name: str) -> subprocess.Popen[bytes]:
         out = (var_dir / f"{name}.log").open("wb")
-        return subprocess.Popen(cmd, cwd=ROOT, env={**env, **extra}, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True)
+        return subprocess.Popen(
+            cmd, cwd=ROOT, env={**env, **extra}, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
 
     def stop(process: subprocess.Popen[bytes]) -> None:
         process.send_signal(signal.SIGTERM)
@@ -282,7 +303,9 @@ def main() -> int:
             process.wait(timeout=10)
 
     log(f"nginx on 127.0.0.1:{PROXY_PORT} in front of gunicorn (scripts/proxy)")
-    proxy = start([str(ROOT / "scripts" / "proxy"), str(var_dir / "proxy")], {"BIND": f"127.0.0.1:{PROXY_PORT}"}, "proxy")
+    proxy = start(
+        [str(ROOT / "scripts" / "proxy"), str(var_dir / "proxy")], {"BIND": f"127.0.0.1:{PROXY_PORT}"}, "proxy"
+    )
     try:
         wait_health(PROXY_PORT)
         report["proxy"] = drill(PROXY_PORT, token, args)
@@ -290,8 +313,11 @@ def main() -> int:
         stop(proxy)
     if not args.no_bare:
         log(f"bare gunicorn on 127.0.0.1:{BARE_PORT} (for the record)")
-        bare = start([sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py"],
-                     {"BIND": f"127.0.0.1:{BARE_PORT}", "PROMETHEUS_MULTIPROC_DIR": str(var_dir / "bare-metrics")}, "bare")
+        bare = start(
+            [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py"],
+            {"BIND": f"127.0.0.1:{BARE_PORT}", "PROMETHEUS_MULTIPROC_DIR": str(var_dir / "bare-metrics")},
+            "bare",
+        )
         try:
             wait_health(BARE_PORT)
             report["bare_gunicorn"] = drill(BARE_PORT, token, args)
@@ -308,7 +334,9 @@ def main() -> int:
     for kind, limit in (("header", timeout + SLACK), ("body", timeout + SLACK)):
         group = proxied["tricklers"][kind]
         if group["closed_by_server"] != group["connections"]:
-            failures.append(f"{group['connections'] - group['closed_by_server']} {kind} tricklers not closed by the proxy")
+            failures.append(
+                f"{group['connections'] - group['closed_by_server']} {kind} tricklers not closed by the proxy"
+            )
         elif group["closed_after_s_max"] > limit:
             failures.append(f"a {kind} trickler was closed after {group['closed_after_s_max']} s (limit {limit} s)")
     report["failures"] = failures

@@ -82,8 +82,13 @@ def main() -> None:
     with open(args.rounds) as f:
         results = analyse(f.readlines())
     bare = sorted({b for r in results.values() for b in r["bare_rps"]})
-    doc = {"label": args.label, "commit": args.commit, "setup": args.setup,
-           "bare_rps_range": [bare[0], bare[-1]] if bare else [], "endpoints": results}
+    doc = {
+        "label": args.label,
+        "commit": args.commit,
+        "setup": args.setup,
+        "bare_rps_range": [bare[0], bare[-1]] if bare else [],
+        "endpoints": results,
+    }
     with open(args.out, "w") as f:
         json.dump(doc, f, indent=1)
     print(f"{args.label} ({args.commit}; {args.setup}); bare view {doc['bare_rps_range']} req/s")
@@ -91,9 +96,11 @@ def main() -> None:
     failed = False
     for r in results.values():
         met = "" if r["target"] is None else ("met" if r["ratio_median"] >= r["target"] else "NOT met")
-        print(f"{r['endpoint']:58} {r['ratio_median']:7.3f} {r['ratio_min']:6.3f}-{r['ratio_max']:.3f}"
-              f" {'' if r['target'] is None else r['target']:>7} {met}"
-              + (f"  ({r['non_2xx']} non-2xx!)" if r["non_2xx"] else ""))
+        print(
+            f"{r['endpoint']:58} {r['ratio_median']:7.3f} {r['ratio_min']:6.3f}-{r['ratio_max']:.3f}"
+            f" {'' if r['target'] is None else r['target']:>7} {met}"
+            + (f"  ({r['non_2xx']} non-2xx!)" if r["non_2xx"] else "")
+        )
         failed |= bool(r["non_2xx"])
     print(f"written: {args.out}")
     sys.exit(1 if failed else 0)

@@ -22,15 +22,15 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "core.settings")
 os.environ.setdefault("DJANGO_DEBUG", "1")
 os.environ.setdefault("LOG_LEVEL", "WARNING")
 
-import django  # noqa: E402
+import django
 
 django.setup()
 
-from django.conf import settings  # noqa: E402
-from django.core.management import call_command  # noqa: E402
+from django.conf import settings
+from django.core.management import call_command
 
-from api.authentication import ScopedTokenAuthentication  # noqa: E402
-from core.tokens.services import token_create  # noqa: E402
+from api.authentication import ScopedTokenAuthentication
+from core.tokens.services import token_create
 
 ROUNDS, CALLS = 7, 5000
 
@@ -48,8 +48,10 @@ def main() -> None:
         per_call.append((time.perf_counter() - started) / CALLS * 1e6)
     per_call.sort()
     shared = settings.API_TOKEN_REVOCATION_CACHE or "none"
-    print(f"shared revocation cache: {shared}; per call: median {statistics.median(per_call):.1f} us, "
-          f"p10-p90 {per_call[0]:.1f}-{per_call[-1]:.1f} us ({ROUNDS} rounds of {CALLS})")
+    print(
+        f"shared revocation cache: {shared}; per call: median {statistics.median(per_call):.1f} us, "
+        f"p10-p90 {per_call[0]:.1f}-{per_call[-1]:.1f} us ({ROUNDS} rounds of {CALLS})"
+    )
 
 
 if __name__ == "__main__":

@@ -25,10 +25,27 @@ class SagaStepInline(admin.TabularInline):
 
 @admin.register(SagaRun)
 class SagaRunAdmin(ReadOnlyAdmin):
-    list_display = ["id", "name", "status", "failed_step", "recovery_attempts", "created_at", "updated_at",
-                    "finished_at"]
-    fields = ["id", "name", "status", "failed_step", "error", "recovery_attempts", "created_at", "updated_at",
-              "finished_at"]
+    list_display = [
+        "id",
+        "name",
+        "status",
+        "failed_step",
+        "recovery_attempts",
+        "created_at",
+        "updated_at",
+        "finished_at",
+    ]
+    fields = [
+        "id",
+        "name",
+        "status",
+        "failed_step",
+        "error",
+        "recovery_attempts",
+        "created_at",
+        "updated_at",
+        "finished_at",
+    ]
     list_filter = ["status", "name"]
     date_hierarchy = "created_at"
     inlines = [SagaStepInline]
@@ -36,10 +53,19 @@ class SagaRunAdmin(ReadOnlyAdmin):
 
 @admin.register(SagaStep)
 class SagaStepAdmin(ReadOnlyAdmin):
-    list_display = ["id", "saga", "position", "name", "alias", "status", "started_at", "finished_at",
-                    "compensated_at"]
-    fields = ["id", "saga", "position", "name", "alias", "status", "error", "started_at", "finished_at",
-              "compensated_at"]
+    list_display = ["id", "saga", "position", "name", "alias", "status", "started_at", "finished_at", "compensated_at"]
+    fields = [
+        "id",
+        "saga",
+        "position",
+        "name",
+        "alias",
+        "status",
+        "error",
+        "started_at",
+        "finished_at",
+        "compensated_at",
+    ]
     list_filter = ["status", "alias", "name"]
     list_select_related = ["saga"]
 
@@ -47,7 +73,16 @@ class SagaStepAdmin(ReadOnlyAdmin):
 @admin.register(IdempotencyRecord)
 class IdempotencyRecordAdmin(ReadOnlyAdmin):
     list_display = ["id", "key", "status", "response_status", "created_at", "expires_at"]
-    fields = ["id", "key", "fingerprint", "status", "response_status", "response_content_type", "created_at",
-              "updated_at", "expires_at"]
+    fields = [
+        "id",
+        "key",
+        "fingerprint",
+        "status",
+        "response_status",
+        "response_content_type",
+        "created_at",
+        "updated_at",
+        "expires_at",
+    ]
     list_filter = ["status", "response_status"]
     search_fields = ["key"]

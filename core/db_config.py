@@ -87,11 +87,7 @@ def _sqlite_options(environ: Mapping[str, str]) -> dict[str, Any]:
     return {
         "transaction_mode": "IMMEDIATE",
         "timeout": busy_ms / 1000,
-        "init_command": (
-            "PRAGMA journal_mode=WAL;"
-            "PRAGMA synchronous=NORMAL;"
-            f"PRAGMA busy_timeout={busy_ms};"
-        ),
+        "init_command": (f"PRAGMA journal_mode=WAL;PRAGMA synchronous=NORMAL;PRAGMA busy_timeout={busy_ms};"),
     }
 
 
@@ -159,9 +155,7 @@ def build_databases(environ: Mapping[str, str], var_dir: Path) -> dict[str, dict
             url = f"sqlite:///{var_dir / aliases.EMBEDDED_FILE[primary]}"
         databases[primary] = _configure(primary, url, environ)
         replica_urls = environ.get(aliases.replica_env(primary), "")
-        for index, replica_url in enumerate(
-            (u.strip() for u in replica_urls.split(",") if u.strip()), start=1
-        ):
+        for index, replica_url in enumerate((u.strip() for u in replica_urls.split(",") if u.strip()), start=1):
             alias = aliases.replica_alias(primary, index)
             config = _configure(alias, replica_url, environ)
             # A replica holds the primary's data. In tests, REPLICA_TEST_MIRROR=1 points it at the
@@ -188,7 +182,7 @@ def monthly_databases(
             raise ValueError(first_month)
     except ValueError:
         raise ImproperlyConfigured("TIMESERIES_FIRST_MONTH must be YYYY-MM (2000-01 or later).") from None
-    today = datetime.datetime.now(datetime.timezone.utc)
+    today = datetime.datetime.now(datetime.UTC)
     databases: dict[str, dict[str, Any]] = {}
     while (year, month) <= (today.year, today.month):
         try:

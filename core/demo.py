@@ -28,12 +28,70 @@ from routers.state import allow_legacy_writes
 
 EVENT_TYPES = ("page_view", "click", "login", "logout", "search", "purchase", "signup", "share")
 EVENT_WEIGHTS = (50, 25, 8, 5, 6, 2, 2, 2)
-FIRST = ("Ada", "Grace", "Alan", "Linus", "Edsger", "Barbara", "Donald", "Frances", "Ken", "Radia",
-         "Zoë", "José", "Łukasz", "Søren", "Chloé", "Mei", "Aarav", "Fatima", "Olu", "Yuki")
-LAST = ("Lovelace", "Hopper", "Turing", "Torvalds", "Dijkstra", "Liskov", "Knuth", "Allen", "Thompson",
-        "Perlman", "Müller", "García", "Nowak", "Kierkegaard", "Dubois", "Chen", "Patel", "Haddad", "Adeyemi", "Sato")
-WORDS = ("database", "replica", "router", "query", "index", "latency", "cache", "schema", "migration",
-         "pool", "shard", "vacuum", "join", "cursor", "transaction", "lock", "event", "stream")
+FIRST = (
+    "Ada",
+    "Grace",
+    "Alan",
+    "Linus",
+    "Edsger",
+    "Barbara",
+    "Donald",
+    "Frances",
+    "Ken",
+    "Radia",
+    "Zoë",
+    "José",
+    "Łukasz",
+    "Søren",
+    "Chloé",
+    "Mei",
+    "Aarav",
+    "Fatima",
+    "Olu",
+    "Yuki",
+)
+LAST = (
+    "Lovelace",
+    "Hopper",
+    "Turing",
+    "Torvalds",
+    "Dijkstra",
+    "Liskov",
+    "Knuth",
+    "Allen",
+    "Thompson",
+    "Perlman",
+    "Müller",
+    "García",
+    "Nowak",
+    "Kierkegaard",
+    "Dubois",
+    "Chen",
+    "Patel",
+    "Haddad",
+    "Adeyemi",
+    "Sato",
+)
+WORDS = (
+    "database",
+    "replica",
+    "router",
+    "query",
+    "index",
+    "latency",
+    "cache",
+    "schema",
+    "migration",
+    "pool",
+    "shard",
+    "vacuum",
+    "join",
+    "cursor",
+    "transaction",
+    "lock",
+    "event",
+    "stream",
+)
 CUSTOMER_DOMAIN = "demo.switchyard.test"
 
 
@@ -97,11 +155,13 @@ def _copy_events(rows: list[tuple], alias: str) -> None:
             )
             + "\n"
         )
-    with connection.cursor() as cursor:
-        with cursor.cursor.copy(
+    with (
+        connection.cursor() as cursor,
+        cursor.cursor.copy(
             "COPY analytics_event (event_type, user_id, session_id, timestamp, data) FROM STDIN"
-        ) as copy:
-            copy.write(buffer.getvalue())
+        ) as copy,
+    ):
+        copy.write(buffer.getvalue())
 
 
 def seed_demo(
@@ -140,8 +200,9 @@ def seed_demo(
         progress(f"users_db: {len(user_ids)} users written")
 
         profiles = [
-            UserProfile(user_id=uid, bio=_sentence(rng, 8), avatar_url=f"https://avatars.example.com/{uid}.png",
-                        created_at=now)
+            UserProfile(
+                user_id=uid, bio=_sentence(rng, 8), avatar_url=f"https://avatars.example.com/{uid}.png", created_at=now
+            )
             for uid in user_ids
         ]
         for start in range(0, len(profiles), batch_size):
@@ -153,8 +214,15 @@ def seed_demo(
         for uid in user_ids:
             for _ in range(sizes.posts_per_user):
                 created = now - dt.timedelta(days=rng.randint(0, 120), seconds=rng.randint(0, 86_399))
-                batch.append(Post(title=_sentence(rng, 5)[:200], content=_sentence(rng, 40), author_id=uid,
-                                  created_at=created, updated_at=created))
+                batch.append(
+                    Post(
+                        title=_sentence(rng, 5)[:200],
+                        content=_sentence(rng, 40),
+                        author_id=uid,
+                        created_at=created,
+                        updated_at=created,
+                    )
+                )
                 if len(batch) >= batch_size:
                     Post.objects.bulk_create(batch, batch_size=batch_size)
                     total_posts += len(batch)
@@ -176,15 +244,24 @@ def seed_demo(
             user_id = rng.choice(user_ids) if user_ids and rng.random() < 0.9 else None
             event_type = rng.choices(EVENT_TYPES, EVENT_WEIGHTS)[0]
             data = {"path": f"/{rng.choice(WORDS)}/{rng.randint(1, 500)}", "demo": True}
-            rows.append((event_type, user_id, f"demo-{rng.randint(1, 10**9):x}",
-                         now - dt.timedelta(seconds=rng.randint(0, span)), data))
+            rows.append(
+                (
+                    event_type,
+                    user_id,
+                    f"demo-{rng.randint(1, 10**9):x}",
+                    now - dt.timedelta(seconds=rng.randint(0, span)),
+                    data,
+                )
+            )
         with transaction.atomic(using=alias):
             if use_copy:
                 _copy_events(rows, alias)
             else:
                 AnalyticsEvent.objects.bulk_create(
-                    [AnalyticsEvent(event_type=t, user_id=u, session_id=s, timestamp=ts, data=d)
-                     for t, u, s, ts, d in rows],
+                    [
+                        AnalyticsEvent(event_type=t, user_id=u, session_id=s, timestamp=ts, data=d)
+                        for t, u, s, ts, d in rows
+                    ],
                     batch_size=batch_size,
                 )
         written += count
@@ -204,8 +281,11 @@ def seed_demo(
     progress(f"legacy_db: {len(customers)} customers written")
 
     entries = [
-        CacheEntry(key=f"demo:user:{uid}:profile", value=json.dumps({"user_id": uid, "warm": True}),
-                   expires_at=now + dt.timedelta(hours=rng.randint(-24, 72)))
+        CacheEntry(
+            key=f"demo:user:{uid}:profile",
+            value=json.dumps({"user_id": uid, "warm": True}),
+            expires_at=now + dt.timedelta(hours=rng.randint(-24, 72)),
+        )
         for uid in user_ids[: sizes.cache_entries]
     ]
     CacheEntry.objects.bulk_create(entries, batch_size=batch_size)

@@ -30,15 +30,15 @@ request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("switchyard
 
 ACCESS_LOGGER = "switchyard.access"
 
-_STANDARD_ATTRS = frozenset(
-    vars(logging.LogRecord("x", logging.INFO, "x", 0, "x", None, None)).keys()
-) | {"message", "asctime", "taskName"}
+_STANDARD_ATTRS = frozenset(vars(logging.LogRecord("x", logging.INFO, "x", 0, "x", None, None)).keys()) | {
+    "message",
+    "asctime",
+    "taskName",
+}
 
 
 def _iso(created: float) -> str:
-    return dt.datetime.fromtimestamp(created, dt.timezone.utc).isoformat(timespec="milliseconds").replace(
-        "+00:00", "Z"
-    )
+    return dt.datetime.fromtimestamp(created, dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 class JSONFormatter(logging.Formatter):
@@ -69,12 +69,21 @@ class JSONFormatter(logging.Formatter):
 
 def db_summary(timings: dict[str, list[float]]) -> dict[str, dict[str, float]]:
     """``{"users_db": [2, 0.0031]}`` -> ``{"users_db": {"queries": 2, "ms": 3.1}}``."""
-    return {alias: {"queries": int(count), "ms": round(seconds * 1000, 3)} for alias, (count, seconds) in timings.items()}
+    return {
+        alias: {"queries": int(count), "ms": round(seconds * 1000, 3)} for alias, (count, seconds) in timings.items()
+    }
 
 
 def access_fields(
-    *, method: str, path: str, status: int, duration_ms: float, environ: dict[str, Any], remote: str = "",
-    size: int | None = None, user_agent: str = "",
+    *,
+    method: str,
+    path: str,
+    status: int,
+    duration_ms: float,
+    environ: dict[str, Any],
+    remote: str = "",
+    size: int | None = None,
+    user_agent: str = "",
 ) -> dict[str, Any]:
     fields: dict[str, Any] = {
         "event": "access",
@@ -126,10 +135,16 @@ class RequestContextMiddleware:
             environ["switchyard.db"] = db_summary(state.current().timings)
             if "gunicorn.socket" not in environ:
                 logging.getLogger(ACCESS_LOGGER).info(
-                    "%s %s %s", request.method, request.path, response.status_code,
+                    "%s %s %s",
+                    request.method,
+                    request.path,
+                    response.status_code,
                     extra=access_fields(
-                        method=request.method, path=request.path, status=response.status_code,
-                        duration_ms=(time.perf_counter() - started) * 1000, environ=environ,
+                        method=request.method,
+                        path=request.path,
+                        status=response.status_code,
+                        duration_ms=(time.perf_counter() - started) * 1000,
+                        environ=environ,
                         remote=environ.get("REMOTE_ADDR", ""),
                     ),
                 )
@@ -186,9 +201,7 @@ class GunicornLogger(_GunicornLogger):  # type: ignore[misc,valid-type]
 
 def logging_config(level: str = "INFO", fmt: str = "json") -> dict[str, Any]:
     """The ``LOGGING`` dict: everything to stderr, as JSON (``fmt="json"``) or plain text."""
-    formatter = {"()": JSONFormatter} if fmt == "json" else {
-        "format": "%(asctime)s %(levelname)s %(name)s %(message)s"
-    }
+    formatter = {"()": JSONFormatter} if fmt == "json" else {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}
     return {
         "version": 1,
         "disable_existing_loggers": False,

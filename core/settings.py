@@ -222,8 +222,7 @@ if FANOUT_MAX_WORKERS < 1:
     raise ImproperlyConfigured("FANOUT_MAX_WORKERS must be at least 1")
 FANOUT_BUDGET_SECONDS = _env_float("FANOUT_BUDGET_SECONDS", 2.0)
 FANOUT_BUDGETS = {
-    alias: _env_float(f"FANOUT_BUDGET_{alias.upper()}_SECONDS", FANOUT_BUDGET_SECONDS)
-    for alias in aliases.PRIMARIES
+    alias: _env_float(f"FANOUT_BUDGET_{alias.upper()}_SECONDS", FANOUT_BUDGET_SECONDS) for alias in aliases.PRIMARIES
 }
 FANOUT_GRACE_SECONDS = _env_float("FANOUT_GRACE_SECONDS", 0.25)
 # FANOUT_MAX_PER_SOURCE: parts of one source in the pool at once (a bulkhead). A source that is
@@ -386,11 +385,22 @@ CORS_ALLOWED_ORIGINS = _env_list("CORS_ALLOWED_ORIGINS")
 # whether an Idempotency-Key answer was replayed, the version for If-Match, the request id, the
 # per-alias timings and the replica pin (sent back by a cross-origin frontend: see docs/api.md).
 CORS_EXPOSE_HEADERS = [
-    "Location", "Retry-After", "Idempotent-Replayed", "ETag", "X-Request-ID", "Server-Timing", REPLICA_PIN_HEADER,
+    "Location",
+    "Retry-After",
+    "Idempotent-Replayed",
+    "ETag",
+    "X-Request-ID",
+    "Server-Timing",
+    REPLICA_PIN_HEADER,
 ]
 # Headers a browser client may send: the defaults (authorization, content-type, ...) plus ours.
 CORS_ALLOW_HEADERS = (
-    *cors_default_headers, "idempotency-key", "x-request-id", "if-match", "if-none-match", REPLICA_PIN_HEADER.lower(),
+    *cors_default_headers,
+    "idempotency-key",
+    "x-request-id",
+    "if-match",
+    "if-none-match",
+    REPLICA_PIN_HEADER.lower(),
 )
 
 # ---------------------------------------------------------------------------------------------
@@ -401,12 +411,20 @@ SPECTACULAR_SETTINGS["TAGS"] = [
     {"name": "users", "description": "People (users_db). Personal fields are null without `pii:read`."},
     {"name": "posts", "description": "Blog posts (default), each embedding its author from users_db."},
     {"name": "analytics", "description": "Analytics events (analytics_db): one at a time, in batches, counted."},
-    {"name": "legacy", "description": "Customers of the legacy MariaDB database; read-only unless "
-     "`LEGACY_ALLOW_WRITES` is on."},
-    {"name": "aggregates", "description": "Answers that combine several databases (dashboard, stats, "
-     "activity, reports); a missing optional source degrades the answer instead of failing it."},
-    {"name": "registrations", "description": "A user, their profile and a first event, written as one "
-     "saga across three databases: all or nothing."},
+    {
+        "name": "legacy",
+        "description": "Customers of the legacy MariaDB database; read-only unless `LEGACY_ALLOW_WRITES` is on.",
+    },
+    {
+        "name": "aggregates",
+        "description": "Answers that combine several databases (dashboard, stats, "
+        "activity, reports); a missing optional source degrades the answer instead of failing it.",
+    },
+    {
+        "name": "registrations",
+        "description": "A user, their profile and a first event, written as one "
+        "saga across three databases: all or nothing.",
+    },
     {"name": "admin", "description": "Staff views of the databases: connections, pools, slow queries."},
     {"name": "operations", "description": "Probes and metrics for the platform (no token)."},
 ]
@@ -423,7 +441,7 @@ SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"] = [
 # ---------------------------------------------------------------------------------------------
 # LOG_LEVEL (INFO), LOG_FORMAT ("json": one JSON object per line with the request id and, on the
 # access line, the per-alias query time; "text" for humans). See core/logging.py.
-from core.logging import logging_config  # noqa: E402
+from core.logging import logging_config
 
 LOG_FORMAT = ENV.get("LOG_FORMAT", "json")
 if LOG_FORMAT not in {"json", "text"}:
@@ -441,7 +459,7 @@ LOGGING = logging_config(level=ENV.get("LOG_LEVEL", "INFO"), fmt=LOG_FORMAT)
 READINESS_TIMEOUT_SECONDS = _env_float("READINESS_TIMEOUT_SECONDS", 2.0)
 if READINESS_TIMEOUT_SECONDS <= 0:
     raise ImproperlyConfigured("READINESS_TIMEOUT_SECONDS must be positive")
-from core import aliases as _aliases  # noqa: E402
+from core import aliases as _aliases
 
 _readiness_optional_default = {_aliases.LEGACY, _aliases.CACHE}
 READINESS_REQUIRED_ALIASES = _env_list(
@@ -483,7 +501,7 @@ METRICS_TOKEN = ENV.get("METRICS_TOKEN", "")
 # variable without _URL: e.g. ANALYTICS_DATABASE_DEFAULT_INDEX_TABLESPACE=analytics_idx.
 # https://docs.djangoproject.com/en/5.2/topics/db/tablespaces/
 # ---------------------------------------------------------------------------------------------
-from core import tablespaces as _tablespaces  # noqa: E402
+from core import tablespaces as _tablespaces
 
 DATABASE_TABLESPACES, DATABASE_INDEX_TABLESPACES = _tablespaces.from_env(ENV, DATABASES)
 _tablespaces.apply(DATABASES, DATABASE_TABLESPACES)
@@ -533,4 +551,8 @@ X_FRAME_OPTIONS = "DENY"
 SESSION_COOKIE_HTTPONLY = True
 # A request with a bad Host: one WARNING line, no traceback (api.security.OneLineWarning).
 LOGGING.setdefault("filters", {})["one_line_warning"] = {"()": "api.security.OneLineWarning"}
-LOGGING["loggers"]["django.security.DisallowedHost"] = {"level": "WARNING", "filters": ["one_line_warning"], "propagate": True}
+LOGGING["loggers"]["django.security.DisallowedHost"] = {
+    "level": "WARNING",
+    "filters": ["one_line_warning"],
+    "propagate": True,
+}

@@ -23,22 +23,41 @@ EXAMPLE_ORIGIN = "http://127.0.0.1:8000"
 RESPONSES_FILE = Path(__file__).with_name("examples.json")
 
 REQUESTS: dict[str, dict[str, Any]] = {
-    "users_create": {"username": "ada_lovelace", "email": "ada@example.com", "first_name": "Ada",
-                     "last_name": "Lovelace"},
-    "users_update": {"username": "demo_000001", "email": "demo_000001@example.com", "first_name": "Grace",
-                     "last_name": "Hopper"},
+    "users_create": {
+        "username": "ada_lovelace",
+        "email": "ada@example.com",
+        "first_name": "Ada",
+        "last_name": "Lovelace",
+    },
+    "users_update": {
+        "username": "demo_000001",
+        "email": "demo_000001@example.com",
+        "first_name": "Grace",
+        "last_name": "Hopper",
+    },
     "users_partial_update": {"first_name": "Grace"},
     "posts_create": {"title": "Hello from Swagger UI", "content": "My first post.", "author_id": 1},
     "posts_update": {"title": "A better title", "content": "Rewritten from the first word.", "author_id": 1},
     "posts_partial_update": {"title": "An even better title"},
-    "analytics_events_create": {"event_type": "page_view", "user_id": 1, "session_id": "sess-42",
-                                "timestamp": "2026-11-25T10:00:00Z", "data": {"path": "/pricing"}},
-    "analytics_events_batch_create": {"events": [
-        {"event_type": "page_view", "user_id": 1, "session_id": "sess-42", "data": {"path": "/"}},
-        {"event_type": "click", "user_id": 1, "session_id": "sess-42", "data": {"button": "signup"}},
-    ]},
-    "registrations_create": {"username": "ada", "email": "ada.registered@example.com", "first_name": "Ada",
-                             "profile": {"bio": "Mathematician", "avatar_url": "https://example.com/ada.png"}},
+    "analytics_events_create": {
+        "event_type": "page_view",
+        "user_id": 1,
+        "session_id": "sess-42",
+        "timestamp": "2026-11-25T10:00:00Z",
+        "data": {"path": "/pricing"},
+    },
+    "analytics_events_batch_create": {
+        "events": [
+            {"event_type": "page_view", "user_id": 1, "session_id": "sess-42", "data": {"path": "/"}},
+            {"event_type": "click", "user_id": 1, "session_id": "sess-42", "data": {"button": "signup"}},
+        ]
+    },
+    "registrations_create": {
+        "username": "ada",
+        "email": "ada.registered@example.com",
+        "first_name": "Ada",
+        "profile": {"bio": "Mathematician", "avatar_url": "https://example.com/ada.png"},
+    },
     # Legacy writes are documented only when LEGACY_ALLOW_WRITES is on.
     "legacy_customers_create": {"customer_name": "Ada Lovelace", "customer_email": "ada@example.com"},
     "legacy_customers_update": {"customer_name": "Ada King", "customer_email": "ada.king@example.com"},
@@ -77,12 +96,17 @@ def problem_example(status: int, operation_id: str, operation: dict[str, Any]) -
     if status == 400:
         field = body_fields[0] if body_fields else (query[0] if query else None)
         if field is None:
-            return problem(400, "The request is malformed.", errors=[
-                {"field": None, "code": "parse_error", "message": "JSON parse error."}])
-        code, message = ("blank", "This field may not be blank.") if body_fields else (
-            "invalid", "Select a valid choice.")
-        return problem(400, "One or more fields are invalid.", errors=[{"field": field, "code": code,
-                                                                           "message": message}])
+            return problem(
+                400,
+                "The request is malformed.",
+                errors=[{"field": None, "code": "parse_error", "message": "JSON parse error."}],
+            )
+        code, message = (
+            ("blank", "This field may not be blank.") if body_fields else ("invalid", "Select a valid choice.")
+        )
+        return problem(
+            400, "One or more fields are invalid.", errors=[{"field": field, "code": code, "message": message}]
+        )
     if status == 401:
         return problem(401, "Authentication credentials were not provided.")
     if status == 403:
@@ -94,12 +118,20 @@ def problem_example(status: int, operation_id: str, operation: dict[str, Any]) -
         return problem(406, "Could not satisfy the request Accept header.")
     if status == 409:
         if registration:
-            return problem(409, "A user with this email already exists.", errors=[
-                {"field": "email", "code": "unique", "message": "A user with this email already exists."}])
-        return problem(409, "a request with Idempotency-Key 'k-1' is still being processed; retry shortly to get "
-                       "its answer", slug="idempotency-key-in-progress", title="Request in progress", errors=[
-                           {"field": "Idempotency-Key", "code": "in_progress",
-                            "message": "the first request has not answered yet"}])
+            return problem(
+                409,
+                "A user with this email already exists.",
+                errors=[{"field": "email", "code": "unique", "message": "A user with this email already exists."}],
+            )
+        return problem(
+            409,
+            "a request with Idempotency-Key 'k-1' is still being processed; retry shortly to get its answer",
+            slug="idempotency-key-in-progress",
+            title="Request in progress",
+            errors=[
+                {"field": "Idempotency-Key", "code": "in_progress", "message": "the first request has not answered yet"}
+            ],
+        )
     if status == 412:
         return problem(412, "The resource changed since the version named by If-Match; read it again and retry.")
     if status == 413:
@@ -107,19 +139,27 @@ def problem_example(status: int, operation_id: str, operation: dict[str, Any]) -
     if status == 415:
         return problem(415, 'Unsupported media type "text/plain" in request.')
     if status == 422:
-        return problem(422, "Idempotency-Key 'k-1' was first used with another request body (or path); use a new "
-                       "key for a new request", slug="idempotency-key-reused",
-                       title="Idempotency-Key reused with a different request", errors=[
-                           {"field": "Idempotency-Key", "code": "mismatch",
-                            "message": "this key belongs to a different request"}])
+        return problem(
+            422,
+            "Idempotency-Key 'k-1' was first used with another request body (or path); use a new key for a new request",
+            slug="idempotency-key-reused",
+            title="Idempotency-Key reused with a different request",
+            errors=[
+                {"field": "Idempotency-Key", "code": "mismatch", "message": "this key belongs to a different request"}
+            ],
+        )
     if status == 428:
         return problem(428, "This write needs an If-Match header naming the ETag of the version it changes.")
     if status == 429:
         return problem(429, "Request was throttled. Expected available in 12 seconds.")
     if status == 503:
         if registration:
-            return problem(503, "users_db is unavailable; nothing of the registration was kept.",
-                           alias="users_db", step="create_user")
+            return problem(
+                503,
+                "users_db is unavailable; nothing of the registration was kept.",
+                alias="users_db",
+                step="create_user",
+            )
         alias = {"posts": "default", "analytics": "analytics_db", "legacy": "legacy_db"}.get(resource, "users_db")
         return problem(503, f"The database {alias} is unavailable.", alias=alias)
     return problem(status, "See the description of this answer.")

@@ -126,8 +126,8 @@ def client_friendly_names(result: dict[str, Any], generator: Any, request: Any, 
 
         def fix_ref(node: dict) -> None:
             ref = node.get("$ref")
-            if isinstance(ref, str) and ref.startswith(prefix) and ref[len(prefix):] in renames:
-                node["$ref"] = prefix + renames[ref[len(prefix):]]
+            if isinstance(ref, str) and ref.startswith(prefix) and ref[len(prefix) :] in renames:
+                node["$ref"] = prefix + renames[ref[len(prefix) :]]
 
         _walk(result, fix_ref)
 
@@ -183,7 +183,7 @@ def add_examples(result: dict[str, Any], generator: Any, request: Any, public: b
 
     recorded = examples.recorded_responses()
     for path, operations in result.get("paths", {}).items():
-        for method, operation in operations.items():
+        for operation in operations.values():
             if not isinstance(operation, dict) or "operationId" not in operation:
                 continue
             op_id = operation["operationId"]
@@ -218,8 +218,11 @@ def add_examples(result: dict[str, Any], generator: Any, request: Any, public: b
                     continue
                 url = examples.EXAMPLE_ORIGIN + list_path
                 if "cursor=" in str(props[field]["example"]):
-                    props[field]["example"] = url + ("?cursor=cD0yMDI2LTExLTI1KzEwJTNBMDAlM0EwMFo%3D"
-                                                     if field == "next" else "?cursor=cj0xJnA9MjAyNi0xMS0yNQ%3D%3D")
+                    props[field]["example"] = url + (
+                        "?cursor=cD0yMDI2LTExLTI1KzEwJTNBMDAlM0EwMFo%3D"
+                        if field == "next"
+                        else "?cursor=cj0xJnA9MjAyNi0xMS0yNQ%3D%3D"
+                    )
                 else:
                     props[field]["example"] = url + ("?page=3" if field == "next" else "?page=1")
     return result

@@ -24,8 +24,9 @@ _failed_at: dict[str, float] = {}
 def mark_failed(alias: str) -> None:
     with _lock:
         _failed_at[alias] = time.monotonic()
-    logger.warning("replica %s failed a health check; skipping it for %ss", alias,
-                   settings.REPLICA_HEALTH_WINDOW_SECONDS)
+    logger.warning(
+        "replica %s failed a health check; skipping it for %ss", alias, settings.REPLICA_HEALTH_WINDOW_SECONDS
+    )
 
 
 def mark_healthy(alias: str) -> None:
@@ -110,7 +111,6 @@ def replica_guard(execute: Any, sql: str, params: Any, many: bool, context: dict
     except (OperationalError, InterfaceError):
         connection_failed(context["connection"].alias)
         raise
-
 
 
 def query_failed(alias: str, error: BaseException) -> None:

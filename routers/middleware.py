@@ -32,11 +32,7 @@ def parse_pin(raw: str | None, now: float) -> dict[str, float]:
     until = min(until, now + settings.REPLICA_PIN_SECONDS)
     if until <= now:
         return {}
-    return {
-        name: until
-        for name in names.split(",")
-        if name in aliases.PRIMARIES
-    }
+    return {name: until for name in names.split(",") if name in aliases.PRIMARIES}
 
 
 #: Requests that may always be answered a second time when a replica failed under the first attempt.

@@ -35,15 +35,9 @@ class RoutingState:
     failed_replicas: set[str] = field(default_factory=set)
 
 
-_state: contextvars.ContextVar[RoutingState | None] = contextvars.ContextVar(
-    "switchyard_routing_state", default=None
-)
-_force_primary: contextvars.ContextVar[int] = contextvars.ContextVar(
-    "switchyard_force_primary", default=0
-)
-_legacy_writes: contextvars.ContextVar[bool] = contextvars.ContextVar(
-    "switchyard_legacy_writes", default=False
-)
+_state: contextvars.ContextVar[RoutingState | None] = contextvars.ContextVar("switchyard_routing_state", default=None)
+_force_primary: contextvars.ContextVar[int] = contextvars.ContextVar("switchyard_force_primary", default=0)
+_legacy_writes: contextvars.ContextVar[bool] = contextvars.ContextVar("switchyard_legacy_writes", default=False)
 
 
 def current() -> RoutingState:
@@ -92,7 +86,7 @@ def is_pinned(primary: str) -> bool:
 class use_primary(contextlib.ContextDecorator):
     """Send every read to its primary inside this block (context manager or decorator)."""
 
-    def __enter__(self) -> "use_primary":
+    def __enter__(self) -> use_primary:
         self._token = _force_primary.set(_force_primary.get() + 1)
         return self
 

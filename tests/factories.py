@@ -74,7 +74,10 @@ def make_cache_entry(**fields: Any) -> CacheEntry:
 #: existed (and what migration tokens/0002 gives such tokens): reads with personal data, posts,
 #: events and registrations, unbound (a trusted backend). No users:write, legacy:write, admin.
 NON_STAFF_SCOPES: tuple[str, ...] = (
-    scope_names.READ, scope_names.POSTS_WRITE, scope_names.EVENTS_WRITE, scope_names.REGISTRATIONS_WRITE,
+    scope_names.READ,
+    scope_names.POSTS_WRITE,
+    scope_names.EVENTS_WRITE,
+    scope_names.REGISTRATIONS_WRITE,
     scope_names.PII_READ,
 )
 

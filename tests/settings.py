@@ -9,7 +9,7 @@ import secrets
 
 os.environ.setdefault("SECRET_KEY", secrets.token_urlsafe(50))
 
-from core import settings as _base  # noqa: E402
+from core import settings as _base
 
 globals().update({name: value for name, value in vars(_base).items() if name.isupper()})
 

@@ -3,7 +3,6 @@
 from rest_framework import serializers
 
 from api.serializers.fields import StrictCharField, StrictEmailField
-
 from core.legacy.models import LegacyCustomer
 
 

@@ -18,7 +18,6 @@ class PostAuthorSerializer(serializers.Serializer):
 # A plain Serializer with the fields a ModelSerializer of Post would build (same schema), not
 # rebuilt from the model for every instance (issue 12).
 class PostOutputSerializer(serializers.Serializer):
-
     id = serializers.BigIntegerField(label="ID", read_only=True)
     title = serializers.CharField(read_only=True)
     content = serializers.CharField(read_only=True, style={"base_template": "textarea.html"})

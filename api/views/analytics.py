@@ -84,11 +84,13 @@ class EventViewSet(ResourceViewSet):
         who.EventOwnership.check(request, [data.validated_data.get("user_id")])
         event = services.event_create(**data.validated_data)
         location = reverse("analytics-event-detail", kwargs={"pk": event.pk})
-        return Response(EventOutputSerializer(event).data, status=status.HTTP_201_CREATED, headers={"Location": location})
+        return Response(
+            EventOutputSerializer(event).data, status=status.HTTP_201_CREATED, headers={"Location": location}
+        )
 
     @extend_schema(
         summary="Record many events, all or none",
-        description=f"Body `{{\"events\": [...]}}` with 1 to {MAX_BATCH} events. Every event is validated "
+        description=f'Body `{{"events": [...]}}` with 1 to {MAX_BATCH} events. Every event is validated '
         "first; on any error nothing is written and `errors[]` names each bad field as "
         "`events[<index>].<field>`. Written in bulk inside one transaction. Honours `Idempotency-Key`. "
         "The body may be up to BATCH_MAX_BODY_BYTES (32 MB by default; larger is a 413).",
@@ -96,8 +98,14 @@ class EventViewSet(ResourceViewSet):
         parameters=[IDEMPOTENCY_PARAMETER],
         responses={201: EventBatchOutputSerializer, **IDEMPOTENCY_RESPONSES},
     )
-    @action(detail=False, methods=["post"], url_path="batch", pagination_class=None, filter_backends=[],
-            max_body_setting="BATCH_MAX_BODY_BYTES")
+    @action(
+        detail=False,
+        methods=["post"],
+        url_path="batch",
+        pagination_class=None,
+        filter_backends=[],
+        max_body_setting="BATCH_MAX_BODY_BYTES",
+    )
     @idempotent
     def batch(self, request: Request) -> Response:
         events = fast_batch_events(request.data)
@@ -131,8 +139,9 @@ class EventViewSet(ResourceViewSet):
             )
         empty = sorted(name for name in query.fields if request.query_params.get(name) == "")
         if empty:
-            raise ValidationError({name: ["A value is required when the parameter is given."] for name in empty},
-                                  code="blank")
+            raise ValidationError(
+                {name: ["A value is required when the parameter is given."] for name in empty}, code="blank"
+            )
         query.is_valid(raise_exception=True)
         counts = selectors.event_summary(**query.validated_data)
         body = {"counts": counts, "total": sum(int(c["count"]) for c in counts)}

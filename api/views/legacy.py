@@ -16,8 +16,8 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from api import conditional
-from api.filters import StrictOrderingFilter, StrictSearchFilter
 from api import permissions as who
+from api.filters import StrictOrderingFilter, StrictSearchFilter
 from api.problems import PROBLEM_CONTENT_TYPE, ProblemSerializer
 from api.serializers.legacy import LegacyCustomerInputSerializer, LegacyCustomerOutputSerializer
 from api.views.base import ResourceViewSet
@@ -138,7 +138,9 @@ class LegacyCustomerViewSet(ResourceViewSet):
         data.is_valid(raise_exception=True)
         customer = services.customer_create(**data.validated_data)
         return conditional.respond(
-            request, self._represent(customer), status_code=status.HTTP_201_CREATED,
+            request,
+            self._represent(customer),
+            status_code=status.HTTP_201_CREATED,
             location=reverse("legacy-customer-detail", kwargs={"customer_id": customer.pk}),
         )
 

@@ -114,7 +114,9 @@ class PostViewSet(ResourceViewSet):
         who.require_acting_for(self.request, data.validated_data["author_id"])
         post = services.post_create(**data.validated_data)
         return conditional.respond(
-            request, self._out(post, written=True), status_code=status.HTTP_201_CREATED,
+            request,
+            self._out(post, written=True),
+            status_code=status.HTTP_201_CREATED,
             location=reverse("post-detail", kwargs={"pk": post.pk}),
         )
 

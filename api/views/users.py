@@ -64,10 +64,13 @@ TAG = "users"
         responses={
             **conditional.PRECONDITION_RESPONSES,
             204: OpenApiResponse(description="Deleted everywhere."),
-            (409, PROBLEM_CONTENT_TYPE): OpenApiResponse(ProblemSerializer, description="A step hit a conflicting "
-                                                         "change; nothing was removed."),
-            (503, PROBLEM_CONTENT_TYPE): OpenApiResponse(ProblemSerializer, description="A database was unavailable "
-                                                         "or locked; nothing was removed (`alias`, `step`). Retry later."),
+            (409, PROBLEM_CONTENT_TYPE): OpenApiResponse(
+                ProblemSerializer, description="A step hit a conflicting change; nothing was removed."
+            ),
+            (503, PROBLEM_CONTENT_TYPE): OpenApiResponse(
+                ProblemSerializer,
+                description="A database was unavailable or locked; nothing was removed (`alias`, `step`). Retry later.",
+            ),
         },
     ),
 )
@@ -77,8 +80,11 @@ class UserViewSet(ResourceViewSet):
 
     write_scope = "users:write"  # api.permissions (who may do what)
     # Writing emails tells whether one is taken (a uniqueness 400): those writes need pii:read too.
-    action_scopes = {"create": ("users:write", "pii:read"), "update": ("users:write", "pii:read"),
-                     "partial_update": ("users:write", "pii:read")}
+    action_scopes = {
+        "create": ("users:write", "pii:read"),
+        "update": ("users:write", "pii:read"),
+        "partial_update": ("users:write", "pii:read"),
+    }
     filter_backends = [FilterBackend, StrictSearchFilter, StrictOrderingFilter]
     filterset_class = UserFilterSet
     search_fields = ["username", "email", "first_name", "last_name"]
@@ -112,7 +118,9 @@ class UserViewSet(ResourceViewSet):
         who.require_unbound(request, "create users")
         user = services.user_create(**data.validated_data)
         return conditional.respond(
-            request, self._represent(user), status_code=status.HTTP_201_CREATED,
+            request,
+            self._represent(user),
+            status_code=status.HTTP_201_CREATED,
             location=reverse("user-detail", kwargs={"pk": user.pk}),
         )
 

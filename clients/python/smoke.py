@@ -46,8 +46,10 @@ def main(base_url: str, token: str) -> None:
         check(first.headers.get("Location") == f"/api/v1/posts/{created.id}/", "Location names the post")
         again = posts_create.sync_detailed(client=c, body=body, idempotency_key=key)
         check(
-            again.status_code == 201 and again.headers.get("Idempotent-Replayed") == "true"
-            and isinstance(again.parsed, PostOutput) and again.parsed.id == created.id,
+            again.status_code == 201
+            and again.headers.get("Idempotent-Replayed") == "true"
+            and isinstance(again.parsed, PostOutput)
+            and again.parsed.id == created.id,
             "the same Idempotency-Key replays the first answer",
         )
         read = posts_retrieve.sync(client=c, id=created.id)
@@ -56,8 +58,10 @@ def main(base_url: str, token: str) -> None:
         bad = posts_create.sync_detailed(client=c, body=PostInput(title="", author_id=author_id))
         problem = bad.parsed
         check(
-            bad.status_code == 400 and bad.headers["Content-Type"].startswith("application/problem+json")
-            and isinstance(problem, Problem) and problem.status == 400
+            bad.status_code == 400
+            and bad.headers["Content-Type"].startswith("application/problem+json")
+            and isinstance(problem, Problem)
+            and problem.status == 400
             and any(error.field == "title" for error in problem.errors),
             "an empty title is a 400 read as Problem Details naming `title`",
         )

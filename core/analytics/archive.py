@@ -28,8 +28,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 import psycopg
-from psycopg import sql as pgsql
 from django.db import connections, router, transaction
+from psycopg import sql as pgsql
 
 from core import aliases
 from core.analytics import partitions
@@ -41,7 +41,7 @@ Progress = Callable[[str], None]
 _COLUMNS = ("id", "event_type", "user_id", "session_id", "timestamp", "data")
 _CHECKSUM = (
     "SELECT COUNT(*), COALESCE(SUM(('x' || substr(md5(concat_ws('|', id, event_type, user_id, session_id, "
-    "extract(epoch FROM \"timestamp\"), data::text)), 1, 15))::bit(60)::bigint), 0), MIN(id), MAX(id) FROM {table}"
+    'extract(epoch FROM "timestamp"), data::text)), 1, 15))::bit(60)::bigint), 0), MIN(id), MAX(id) FROM {table}'
 )
 
 
@@ -119,8 +119,10 @@ def archive_month(month: dt.date, *, progress: Progress | None = None) -> MonthR
         rows, checksum, min_id, max_id = src.fetchone()
         with transaction.atomic(using=alias), target.cursor() as dst:
             dst.execute(f"DELETE FROM {table}")
-            with src.cursor.copy(f"COPY (SELECT {columns} FROM {name}) TO STDOUT (FORMAT BINARY)") as out, \
-                    dst.cursor.copy(f"COPY {table} ({columns}) FROM STDIN (FORMAT BINARY)") as into:
+            with (
+                src.cursor.copy(f"COPY (SELECT {columns} FROM {name}) TO STDOUT (FORMAT BINARY)") as out,
+                dst.cursor.copy(f"COPY {table} ({columns}) FROM STDIN (FORMAT BINARY)") as into,
+            ):
                 for block in out:
                     into.write(block)
             dst.execute(_CHECKSUM.format(table=table))

@@ -50,7 +50,7 @@ def add_months(month: dt.date, n: int) -> dt.date:
 
 
 def bound(month: dt.date) -> dt.datetime:
-    return dt.datetime(month.year, month.month, 1, tzinfo=dt.timezone.utc)
+    return dt.datetime(month.year, month.month, 1, tzinfo=dt.UTC)
 
 
 def partition_name(month: dt.date) -> str:
@@ -215,7 +215,10 @@ def _index_definitions(cursor, table: str) -> list[tuple[str, str]]:  # type: ig
         "WHERE x.indrelid = to_regclass(%s) AND NOT x.indisprimary ORDER BY i.relname",
         [table],
     )
-    return [(name, definition + (f' TABLESPACE "{space}"' if space else "")) for name, definition, space in cursor.fetchall()]
+    return [
+        (name, definition + (f' TABLESPACE "{space}"' if space else ""))
+        for name, definition, space in cursor.fetchall()
+    ]
 
 
 def _key_tablespace(cursor, table: str) -> str:  # type: ignore[no-untyped-def]
@@ -266,10 +269,15 @@ def convert(
         cursor.execute(f"DROP TABLE IF EXISTS {NEW_PARENT}, {CHANGE_LOG} CASCADE")
         # Every id written, changed or deleted from now on is logged; the swap recopies them.
         cursor.execute(f"CREATE UNLOGGED TABLE {CHANGE_LOG} (id bigint NOT NULL)")
-        for op, referencing, rows in (("INSERT", "NEW TABLE AS new_rows", "SELECT id FROM new_rows"),
-                                      ("UPDATE", "OLD TABLE AS old_rows NEW TABLE AS new_rows",
-                                       "SELECT id FROM old_rows UNION SELECT id FROM new_rows"),
-                                      ("DELETE", "OLD TABLE AS old_rows", "SELECT id FROM old_rows")):
+        for op, referencing, rows in (
+            ("INSERT", "NEW TABLE AS new_rows", "SELECT id FROM new_rows"),
+            (
+                "UPDATE",
+                "OLD TABLE AS old_rows NEW TABLE AS new_rows",
+                "SELECT id FROM old_rows UNION SELECT id FROM new_rows",
+            ),
+            ("DELETE", "OLD TABLE AS old_rows", "SELECT id FROM old_rows"),
+        ):
             function = f"{CHANGE_LOG}_{op.lower()}"
             cursor.execute(
                 f"CREATE OR REPLACE FUNCTION {function}() RETURNS trigger LANGUAGE plpgsql AS $body$ BEGIN "
@@ -323,8 +331,11 @@ def convert(
         renames = []
         for name, definition in definitions:
             temporary = f"{name[:50]}_part"
-            statement = re.sub(r"^CREATE (UNIQUE )?INDEX \S+ ON (ONLY )?\S+ ",
-                               lambda m: f"CREATE {m[1] or ''}INDEX {temporary} ON {NEW_PARENT} ", definition)
+            statement = re.sub(
+                r"^CREATE (UNIQUE )?INDEX \S+ ON (ONLY )?\S+ ",
+                lambda m: f"CREATE {m[1] or ''}INDEX {temporary} ON {NEW_PARENT} ",
+                definition,
+            )
             cursor.execute(statement)
             renames.append((temporary, name))
     report.index_seconds = time.perf_counter() - index_started

@@ -99,7 +99,7 @@ def pg_drop_triggers_sql(table: str = EVENTS) -> list[str]:
 
 
 def _sqlite_add(row: str, sign: int) -> list[str]:
-    day = f"date({row}.\"timestamp\")"
+    day = f'date({row}."timestamp")'
     hour = _SQLITE_HOUR.format(t=row)
     return [
         f"INSERT INTO {HOURLY} (hour, event_type, event_count) VALUES ({hour}, {row}.event_type, {sign}) "
@@ -115,7 +115,7 @@ def _sqlite_add(row: str, sign: int) -> list[str]:
 def _sqlite_subtract(row: str) -> list[str]:
     """An UPDATE, not an upsert: a key with no rollup row (its rows already deleted, as Django's
     flush does table by table) is left alone rather than given a negative count."""
-    day = f"date({row}.\"timestamp\")"
+    day = f'date({row}."timestamp")'
     hour = _SQLITE_HOUR.format(t=row)
     return [
         f"UPDATE {HOURLY} SET event_count = event_count - 1 WHERE hour = {hour} AND event_type = {row}.event_type;",
@@ -126,7 +126,7 @@ def _sqlite_subtract(row: str) -> list[str]:
 
 
 def _sqlite_prune(row: str) -> list[str]:
-    day = f"date({row}.\"timestamp\")"
+    day = f'date({row}."timestamp")'
     hour = _SQLITE_HOUR.format(t=row)
     return [
         f"DELETE FROM {HOURLY} WHERE hour = {hour} AND event_type = {row}.event_type AND event_count = 0;",

@@ -25,11 +25,11 @@ Window = tuple[dt.datetime | None, dt.datetime | None]
 
 DAY = dt.timedelta(days=1)
 HOUR = dt.timedelta(hours=1)
-_EPOCH = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
+_EPOCH = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 
 
 def _floor(moment: dt.datetime, unit: dt.timedelta) -> dt.datetime:
-    moment = moment.astimezone(dt.timezone.utc)
+    moment = moment.astimezone(dt.UTC)
     return moment - (moment - _EPOCH) % unit
 
 
@@ -91,8 +91,14 @@ def counts_query(
     elif user_ids is not None:
         user_sql, user_params = in_clause(alias, "user_id", list(user_ids))
     # (unit, table, column, value adapter)
-    sources = [(DAY, rollups.USER_DAILY if per_user else rollups.DAILY, "day",
-                lambda moment: connection.ops.adapt_datefield_value(moment.date()))]
+    sources = [
+        (
+            DAY,
+            rollups.USER_DAILY if per_user else rollups.DAILY,
+            "day",
+            lambda moment: connection.ops.adapt_datefield_value(moment.date()),
+        )
+    ]
     if not per_user:
         sources.append((HOUR, rollups.HOURLY, "hour", lambda moment: datetime_param(alias, moment)))
     parts: list[str] = []
@@ -117,8 +123,15 @@ def counts_query(
         whole, raw = window_parts(since, until, [unit for unit, *_ in sources])
         for unit, table, column, adapt in sources:
             for lower, upper in whole[unit]:
-                part(table, column, "event_count", None if lower is None else adapt(lower),
-                     None if upper is None else adapt(upper), label, False)
+                part(
+                    table,
+                    column,
+                    "event_count",
+                    None if lower is None else adapt(lower),
+                    None if upper is None else adapt(upper),
+                    label,
+                    False,
+                )
         for lower, upper in raw:
             low = None if lower is None else datetime_param(alias, lower)
             high = None if upper is None else datetime_param(alias, upper)
@@ -145,9 +158,7 @@ def counts_query(
     return sql, params
 
 
-def window_counts(
-    alias: str, windows: Mapping[str, Window], **filters: Any
-) -> dict[str, dict[Any, int]]:
+def window_counts(alias: str, windows: Mapping[str, Window], **filters: Any) -> dict[str, dict[Any, int]]:
     """``{label: {event_type (or (user_id, event_type) when by_user): count}}``.
 
     The rollups keep archived months; the raw minutes at a window's edge that fall in an archived
@@ -167,9 +178,16 @@ def window_counts(
     return found
 
 
-def _add_archived_edges(found: dict[str, dict[Any, int]], windows: Mapping[str, Window], archived: list[Any],
-                        *, user_id: int | None = None, user_ids: Sequence[int] | None = None,
-                        by_user: bool = False, labelled: bool = True) -> None:
+def _add_archived_edges(
+    found: dict[str, dict[Any, int]],
+    windows: Mapping[str, Window],
+    archived: list[Any],
+    *,
+    user_id: int | None = None,
+    user_ids: Sequence[int] | None = None,
+    by_user: bool = False,
+    labelled: bool = True,
+) -> None:
     from core.analytics.partitions import add_months, bound
     from routers.timeseries import MONTH_HINT
 
@@ -184,7 +202,8 @@ def _add_archived_edges(found: dict[str, dict[Any, int]], windows: Mapping[str, 
                 if low >= high:
                     continue
                 events = AnalyticsEvent.objects.db_manager(hints={MONTH_HINT: month.month}).filter(
-                    timestamp__gte=low, timestamp__lt=high)
+                    timestamp__gte=low, timestamp__lt=high
+                )
                 if user_id is not None:
                     events = events.filter(user_id=user_id)
                 if user_ids is not None:
@@ -228,8 +247,12 @@ class MonthChain:
     asked (they hold disjoint months: newest first for a descending order, the next month read
     only while fewer than ``n`` rows were found), then merges them by ``(timestamp, id)``."""
 
-    def __init__(self, live: QuerySet[AnalyticsEvent], archived: Sequence[tuple[dt.date, QuerySet[AnalyticsEvent]]],
-                 ordering: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        live: QuerySet[AnalyticsEvent],
+        archived: Sequence[tuple[dt.date, QuerySet[AnalyticsEvent]]],
+        ordering: Sequence[str] = (),
+    ) -> None:
         self.live = live
         self.archived = list(archived)
         self.ordering = tuple(ordering)
@@ -238,8 +261,9 @@ class MonthChain:
         return MonthChain(self.live.order_by(*fields), [(m, q.order_by(*fields)) for m, q in self.archived], fields)
 
     def filter(self, *args: Any, **kwargs: Any) -> MonthChain:
-        return MonthChain(self.live.filter(*args, **kwargs),
-                          [(m, q.filter(*args, **kwargs)) for m, q in self.archived], self.ordering)
+        return MonthChain(
+            self.live.filter(*args, **kwargs), [(m, q.filter(*args, **kwargs)) for m, q in self.archived], self.ordering
+        )
 
     def __getitem__(self, item: slice) -> list[AnalyticsEvent]:
         if not isinstance(item, slice) or item.start not in (None, 0) or item.stop is None or item.step:

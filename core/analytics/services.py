@@ -95,7 +95,7 @@ def event_create(
 
 
 BIGINT_MAX = 2**63 - 1
-EARLIEST_EVENT = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
+EARLIEST_EVENT = dt.datetime(2000, 1, 1, tzinfo=dt.UTC)
 
 
 def timestamp_problem(moment: dt.datetime) -> tuple[str, str] | None:

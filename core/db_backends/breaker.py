@@ -15,7 +15,7 @@ _lock = threading.Lock()
 FAST_FAILURE_SECONDS = 0.25
 #: Longest a caller waits for another caller's probe before it is refused.
 PROBE_WAIT_SECONDS = 0.25
-_breakers: dict[tuple, "Breaker"] = {}
+_breakers: dict[tuple, Breaker] = {}
 
 
 @dataclass
@@ -66,7 +66,7 @@ class Breaker:
         started = time.monotonic()
         try:
             probe()
-        except Exception as exc:  # noqa: BLE001 - any failure to connect keeps the breaker open
+        except Exception as exc:
             self.failure(exc, time.monotonic() - started)
             raise BreakerOpen(self.alias, str(exc), self.window()) from exc
         else:
@@ -98,7 +98,7 @@ class Breaker:
         started = time.monotonic()
         try:
             probe()
-        except Exception as exc:  # noqa: BLE001 - any failure to connect opens the breaker
+        except Exception as exc:
             self.failure(exc, time.monotonic() - started)
             raise BreakerOpen(self.alias, str(exc), self.window()) from exc
 

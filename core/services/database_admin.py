@@ -43,9 +43,9 @@ def connection_settings(alias: str) -> dict[str, Any]:
         "conn_max_age": config.get("CONN_MAX_AGE"),
         "conn_health_checks": bool(config.get("CONN_HEALTH_CHECKS")),
         "options": shown,
-        "pool": {k: v for k, v in pool.items() if k in POOL_OPTIONS} if isinstance(pool, dict) else (
-            {} if pool is True else None
-        ),
+        "pool": {k: v for k, v in pool.items() if k in POOL_OPTIONS}
+        if isinstance(pool, dict)
+        else ({} if pool is True else None),
     }
 
 
@@ -127,14 +127,21 @@ def slow_queries(alias: str, *, limit: int = 20, order: str = "mean") -> SlowQue
     """The slowest statements run on ``alias``'s database, from ``pg_stat_statements`` (PostgreSQL 13+ columns)."""
     connection = connections[alias]
     if connection.vendor != "postgresql":
-        return SlowQueries(alias, connection.vendor, False, f"not available: pg_stat_statements is PostgreSQL only ({connection.vendor})")
+        return SlowQueries(
+            alias,
+            connection.vendor,
+            False,
+            f"not available: pg_stat_statements is PostgreSQL only ({connection.vendor})",
+        )
     column = SLOW_ORDER[order]
     try:
         with transaction.atomic(using=alias), connection.cursor() as cursor:
             cursor.execute("SELECT 1 FROM pg_extension WHERE extname = 'pg_stat_statements'")
             if cursor.fetchone() is None:
                 return SlowQueries(
-                    alias, connection.vendor, False,
+                    alias,
+                    connection.vendor,
+                    False,
                     "not available: the pg_stat_statements extension is not installed in this database "
                     "(CREATE EXTENSION pg_stat_statements; see scripts/enable-pg-stat-statements)",
                 )
@@ -153,7 +160,13 @@ def slow_queries(alias: str, *, limit: int = 20, order: str = "mean") -> SlowQue
         True,
         f"from pg_stat_statements, by {column} descending",
         [
-            {"query": q, "calls": int(calls), "total_exec_time_ms": float(total), "mean_exec_time_ms": float(mean), "rows": int(n)}
+            {
+                "query": q,
+                "calls": int(calls),
+                "total_exec_time_ms": float(total),
+                "mean_exec_time_ms": float(mean),
+                "rows": int(n),
+            }
             for q, calls, total, mean, n in rows
         ],
     )

@@ -510,9 +510,11 @@ def _run_multiplexed(
     statements = []
     for key, (part, alias, from_pool) in selects.items():
         deadline = submitted + budgets.get(key, budget_for(key))
-        statements.append(multiplex.Statement(
-            key, alias, part.sql, part.params_for(alias), deadline, deadline + grace, held=not from_pool
-        ))
+        statements.append(
+            multiplex.Statement(
+                key, alias, part.sql, part.params_for(alias), deadline, deadline + grace, held=not from_pool
+            )
+        )
     multiplex.run(statements, meanwhile)
     outcomes: dict[str, _Outcome] = {}
     for statement in statements:
@@ -620,8 +622,9 @@ def fan_out(
             continue  # run below, on this thread, holding its slot
         # Each part runs in its own copy of the caller's context (one context cannot be entered
         # by two threads at once).
-        future = pool.submit(context.copy().run, _run_part, key, part,
-                             submitted + budgets.get(key, budget_for(key)), key in essential)
+        future = pool.submit(
+            context.copy().run, _run_part, key, part, submitted + budgets.get(key, budget_for(key)), key in essential
+        )
         future.add_done_callback(lambda _f, key=key: _release_slot(key))  # also when cancelled
         futures[future] = key
 
@@ -698,8 +701,17 @@ def _is_timeout(error: BaseException) -> bool:
     if isinstance(error, (TimeoutError, BudgetExhausted, SourceBusy)):
         return True
     text = str(error).lower()
-    if any(sign in text for sign in ("refused", "could not connect", "couldn't get a connection",
-                                     "is unavailable", "connection failed", "can't connect")):
+    if any(
+        sign in text
+        for sign in (
+            "refused",
+            "could not connect",
+            "couldn't get a connection",
+            "is unavailable",
+            "connection failed",
+            "can't connect",
+        )
+    ):
         return False  # the database is down, not slow
     return "timeout" in text or "interrupted" in text or "max_statement_time" in text
 

@@ -98,7 +98,9 @@ def claim(*, scope: str, key: str, fingerprint: str) -> Claim:
     raise Conflict(f"Idempotency-Key {key!r} is changing hands too fast; retry the request")
 
 
-def complete(record: IdempotencyRecord, *, status: int, body: Any, content_type: str = "", headers: dict | None = None) -> None:
+def complete(
+    record: IdempotencyRecord, *, status: int, body: Any, content_type: str = "", headers: dict | None = None
+) -> None:
     """Store the first answer for replays."""
     IdempotencyRecord.objects.filter(pk=record.pk).update(
         status=IdempotencyRecord.Status.COMPLETED,

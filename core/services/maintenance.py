@@ -110,7 +110,9 @@ def cache_cleanup(*, batch_size: int, progress: Progress | None = None) -> Alias
 
 def idempotency_cleanup(*, batch_size: int, progress: Progress | None = None) -> AliasReport:
     """Delete Idempotency-Key records past their expiry."""
-    return _batched_delete(IdempotencyRecord, {"expires_at__lte": timezone.now()}, aliases.DEFAULT, batch_size, progress)
+    return _batched_delete(
+        IdempotencyRecord, {"expires_at__lte": timezone.now()}, aliases.DEFAULT, batch_size, progress
+    )
 
 
 def vacuum_aliases() -> list[str]:

@@ -99,8 +99,11 @@ def _check_kind(kind: str, *, fix: bool, batch_size: int, progress: Progress | N
         batches = _scan_cache(batch_size)
         model, ref, key_field = CacheEntry, None, "key"
     else:
-        model, ref = {"posts": (Post, "author_id"), "profiles": (UserProfile, "user_id"),
-                      "events": (AnalyticsEvent, "user_id")}[kind]
+        model, ref = {
+            "posts": (Post, "author_id"),
+            "profiles": (UserProfile, "user_id"),
+            "events": (AnalyticsEvent, "user_id"),
+        }[kind]
         key_field = "pk"
         batches = _scan_rows(model, ref, batch_size, {f"{ref}__isnull": False} if kind == "events" else {})
     for rows in batches:
@@ -134,10 +137,13 @@ def _check_kind(kind: str, *, fix: bool, batch_size: int, progress: Progress | N
 
 
 def check_references(
-    *, fix: bool = False, batch_size: int = DEFAULT_BATCH_SIZE, kinds: Iterable[str] = KINDS, progress: Progress | None = None
+    *,
+    fix: bool = False,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    kinds: Iterable[str] = KINDS,
+    progress: Progress | None = None,
 ) -> list[KindReport]:
     """Scan every kind (see the module docstring); remove the orphans found when ``fix``."""
     if batch_size < 1:
         raise ValueError("batch_size must be at least 1")
     return [_check_kind(kind, fix=fix, batch_size=batch_size, progress=progress) for kind in kinds]
-

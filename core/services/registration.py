@@ -13,8 +13,8 @@ from typing import Any
 from django.core.exceptions import ValidationError
 
 from core import aliases
-from core.analytics.models import AnalyticsEvent
 from core.analytics import services as analytics_services
+from core.analytics.models import AnalyticsEvent
 from core.blog.models import UserProfile
 from core.services import saga
 from core.users import services as users_services

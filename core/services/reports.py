@@ -35,7 +35,9 @@ def _event_counts(ids: list[int], since: dt.datetime, alias: str) -> dict[int, i
     """Events per user since ``since``: the per-user daily rollup plus the users' raw rows of the
     window's first, partial day (:func:`core.analytics.selectors.counts_query`)."""
     counts: dict[int, int] = {}
-    for (user_id, _event_type), n in window_counts(alias, {"w": (since, None)}, user_ids=ids, by_user=True)["w"].items():
+    for (user_id, _event_type), n in window_counts(alias, {"w": (since, None)}, user_ids=ids, by_user=True)[
+        "w"
+    ].items():
         counts[user_id] = counts.get(user_id, 0) + n
     return counts
 

@@ -38,7 +38,15 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.db import DatabaseError, DataError, IntegrityError, InterfaceError, OperationalError, connections, transaction
+from django.db import (
+    DatabaseError,
+    DataError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    connections,
+    transaction,
+)
 from django.db.models import F
 from django.utils import timezone
 
@@ -167,7 +175,9 @@ class SagaStepUnavailable(SagaStepFailed, SourceUnavailable):
 
 
 _UNIQUE_FIELD = (
-    re.compile(r"Key \((?:lower\()?\"?(\w+)\"?(?:::\w+)?\)?\)=", re.I),  # PostgreSQL (lower(username::text) too)
+    re.compile(
+        r"Key \((?:lower\()?\"?(\w+)\"?(?:::\w+)?\)?\)=", re.IGNORECASE
+    ),  # PostgreSQL (lower(username::text) too)
     re.compile(r"UNIQUE constraint failed: \w+\.(\w+)"),  # SQLite
     re.compile(r"UNIQUE constraint failed: index '\w*?_(username|email)_\w*'"),  # SQLite, an expression index
     re.compile(r"Duplicate entry .* for key '(?:\w+\.)?(\w+)'"),  # MySQL/MariaDB
@@ -191,10 +201,14 @@ def _classify(exc: Exception, failure: Failure) -> SagaStepFailed | None:
     if isinstance(exc, FieldErrors) and not isinstance(exc, SagaStepFailed):
         return SagaStepInvalid(failure, exc.errors)  # a service's own check inside the step
     if isinstance(exc, ValidationError):
-        errors = {
-            name: [(getattr(e, "code", None) or "invalid", str(m)) for e in errs for m in e.messages]
-            for name, errs in exc.error_dict.items()
-        } if hasattr(exc, "error_dict") else {"non_field_errors": [("invalid", m) for m in exc.messages]}
+        errors = (
+            {
+                name: [(getattr(e, "code", None) or "invalid", str(m)) for e in errs for m in e.messages]
+                for name, errs in exc.error_dict.items()
+            }
+            if hasattr(exc, "error_dict")
+            else {"non_field_errors": [("invalid", m) for m in exc.messages]}
+        )
         return SagaStepInvalid(failure, errors)
     if isinstance(exc, IntegrityError):
         column = _field_of(exc)

@@ -34,9 +34,9 @@ def iso(value: Any) -> str | None:
             return value
         value = parsed
     if value.tzinfo is None:
-        value = value.replace(tzinfo=dt.timezone.utc)
+        value = value.replace(tzinfo=dt.UTC)
     else:
-        value = value.astimezone(dt.timezone.utc)
+        value = value.astimezone(dt.UTC)
     return value.isoformat().replace("+00:00", "Z")
 
 

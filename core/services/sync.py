@@ -81,7 +81,10 @@ def users_sync(
         now = timezone.now()
         user_ids = [u.pk for u in batch]
         post_counts = dict(
-            Post.objects.filter(author_id__in=user_ids).values("author_id").annotate(n=Count("id")).values_list("author_id", "n")
+            Post.objects.filter(author_id__in=user_ids)
+            .values("author_id")
+            .annotate(n=Count("id"))
+            .values_list("author_id", "n")
         )
         expires_at = now + dt.timedelta(seconds=settings.SYNC_CACHE_SECONDS)
         entries = [
@@ -112,13 +115,18 @@ def users_sync(
             if entries:
                 with transaction.atomic(using=router.db_for_write(CacheEntry)):
                     CacheEntry.objects.bulk_create(
-                        entries, update_conflicts=True, unique_fields=["key"], update_fields=["value", "expires_at"],
+                        entries,
+                        update_conflicts=True,
+                        unique_fields=["key"],
+                        update_fields=["value", "expires_at"],
                         batch_size=len(entries),
                     )
                 with transaction.atomic(using=router.db_for_write(AnalyticsEvent)):
                     AnalyticsEvent.objects.bulk_create(
                         [
-                            AnalyticsEvent(event_type=EVENT_TYPE, user_id=u.pk, timestamp=now, data={"sync_id": report.sync_id})
+                            AnalyticsEvent(
+                                event_type=EVENT_TYPE, user_id=u.pk, timestamp=now, data={"sync_id": report.sync_id}
+                            )
                             for u in batch
                         ],
                         batch_size=len(batch),

@@ -29,9 +29,7 @@ ACTIVITY_DAYS = 7
 
 _USER_SQL = f"SELECT id, username, email FROM {User._meta.db_table} WHERE id = %s"
 _POST_COUNT_SQL = f"SELECT COUNT(*) FROM {Post._meta.db_table} WHERE author_id = %s"
-_ACTIVITY_SQL = (
-    f'SELECT COUNT(*) FROM {AnalyticsEvent._meta.db_table} WHERE user_id = %s AND "timestamp" >= %s'
-)
+_ACTIVITY_SQL = f'SELECT COUNT(*) FROM {AnalyticsEvent._meta.db_table} WHERE user_id = %s AND "timestamp" >= %s'
 
 
 def _user(user_id: int, alias: str) -> dict[str, Any]:

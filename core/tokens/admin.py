@@ -17,8 +17,16 @@ if admin.site.is_registered(TokenProxy):
 
 @admin.register(ApiToken)
 class ApiTokenAdmin(ReadOnlyAdmin):
-    list_display = ["prefix", "account", "scopes", "bound_user_id", "created_at", "expires_at", "last_used_at",
-                    "revoked_at"]
+    list_display = [
+        "prefix",
+        "account",
+        "scopes",
+        "bound_user_id",
+        "created_at",
+        "expires_at",
+        "last_used_at",
+        "revoked_at",
+    ]
     fields = list_display
     list_filter = ["revoked_at"]
     search_fields = ["prefix", "account__username"]

@@ -12,7 +12,16 @@ PII_READ = "pii:read"
 ADMIN = "admin"
 
 #: Every scope, in the order they are documented.
-ALL: tuple[str, ...] = (READ, POSTS_WRITE, EVENTS_WRITE, USERS_WRITE, REGISTRATIONS_WRITE, LEGACY_WRITE, PII_READ, ADMIN)
+ALL: tuple[str, ...] = (
+    READ,
+    POSTS_WRITE,
+    EVENTS_WRITE,
+    USERS_WRITE,
+    REGISTRATIONS_WRITE,
+    LEGACY_WRITE,
+    PII_READ,
+    ADMIN,
+)
 
 DESCRIPTIONS: dict[str, str] = {
     READ: "Every GET except those needing `admin`; personal data stays null without `pii:read`.",

@@ -67,9 +67,10 @@ def check_unique(*, username: str | None, email: str | None, exclude_id: int | N
         others = others.exclude(pk=exclude_id)
     # LOWER(column) = lower(value): the very expressions of the unique LOWER(username) index
     # and the LOWER(email) index, so both checks are index lookups.
-    if username is not None and others.alias(_u=Lower("username")).filter(
-        _u=normalize_username(username).lower()
-    ).exists():
+    if (
+        username is not None
+        and others.alias(_u=Lower("username")).filter(_u=normalize_username(username).lower()).exists()
+    ):
         errors["username"] = [("unique", UNIQUE_MESSAGES["username"])]
     if email is not None and others.alias(_e=Lower("email")).filter(_e=email.lower()).exists():
         errors["email"] = [("unique", UNIQUE_MESSAGES["email"])]

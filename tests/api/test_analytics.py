@@ -19,7 +19,7 @@ from tests.factories import api_client, make_event
 
 URL = "/api/v1/analytics/events/"
 pytestmark = pytest.mark.django_db(databases=[aliases.DEFAULT, aliases.ANALYTICS])
-T0 = dt.datetime(2026, 11, 1, 12, 0, tzinfo=dt.timezone.utc)
+T0 = dt.datetime(2026, 11, 1, 12, 0, tzinfo=dt.UTC)
 
 
 def events_at(n: int, **fields: object) -> list[AnalyticsEvent]:
@@ -54,9 +54,10 @@ def test_list_query_counts_constant_in_page_size(client_) -> None:
     events_at(60)
     counts = []
     for size in (5, 50):
-        with CaptureQueriesContext(connections[aliases.DEFAULT]) as default, CaptureQueriesContext(
-            connections[aliases.ANALYTICS]
-        ) as analytics:
+        with (
+            CaptureQueriesContext(connections[aliases.DEFAULT]) as default,
+            CaptureQueriesContext(connections[aliases.ANALYTICS]) as analytics,
+        ):
             assert client_.get(URL, {"page_size": size}).status_code == 200
         counts.append((len(default), len(analytics)))
     # the token (looked up once and its first use stamped, then remembered); one page query (no COUNT
@@ -120,7 +121,7 @@ def test_batch_writes_all_in_bulk(client_) -> None:
     assert AnalyticsEvent.objects.count() == 2500
     assert "analytics_db;dur=" in response["Server-Timing"]
     first = AnalyticsEvent.objects.get(data__i=0)
-    assert first.timestamp == dt.datetime(2026, 1, 2, 1, 4, 5, 678901, tzinfo=dt.timezone.utc)
+    assert first.timestamp == dt.datetime(2026, 1, 2, 1, 4, 5, 678901, tzinfo=dt.UTC)
     assert first.data == {"i": 0, "s": "ü🚀"} and first.user_id == 1 and first.session_id == ""
     inserts = [q for q in analytics.captured_queries if q["sql"].lstrip().upper().startswith("INSERT")]
     if connections[aliases.ANALYTICS].vendor == "postgresql":
@@ -226,14 +227,26 @@ def test_batch_service_validates_on_its_own() -> None:
     from core.errors import FieldErrors
 
     good = {"event_type": "view", "timestamp": T0}
-    bad = [good, {"event_type": ""}, {"event_type": "x" * 51}, {"event_type": "v", "user_id": 0},
-           {"event_type": "v", "user_id": True}, {"event_type": "v", "timestamp": dt.datetime(2026, 1, 1)},
-           {"event_type": "v", "data": [1]}, {"event_type": "v", "session_id": "s" * 101}]
+    bad = [
+        good,
+        {"event_type": ""},
+        {"event_type": "x" * 51},
+        {"event_type": "v", "user_id": 0},
+        {"event_type": "v", "user_id": True},
+        {"event_type": "v", "timestamp": dt.datetime(2026, 1, 1)},
+        {"event_type": "v", "data": [1]},
+        {"event_type": "v", "session_id": "s" * 101},
+    ]
     with pytest.raises(FieldErrors) as caught:
         event_batch_create(events=bad)
     assert set(caught.value.errors) == {
-        "events[1].event_type", "events[2].event_type", "events[3].user_id", "events[4].user_id",
-        "events[5].timestamp", "events[6].data", "events[7].session_id",
+        "events[1].event_type",
+        "events[2].event_type",
+        "events[3].user_id",
+        "events[4].user_id",
+        "events[5].timestamp",
+        "events[6].data",
+        "events[7].session_id",
     }
     assert AnalyticsEvent.objects.count() == 0
     assert event_batch_create(events=[good, {"event_type": "click", "user_id": 3}]) == 2
@@ -248,8 +261,11 @@ def test_implausible_event_times_are_refused(stamp):
     single = client.post("/api/v1/analytics/events/", {"event_type": "x", "timestamp": stamp}, format="json")
     assert single.status_code == 400, single.content
     assert single.json()["errors"][0]["field"] == "timestamp"
-    batch = client.post("/api/v1/analytics/events/batch/",
-                        {"events": [{"event_type": "ok"}, {"event_type": "x", "timestamp": stamp}]}, format="json")
+    batch = client.post(
+        "/api/v1/analytics/events/batch/",
+        {"events": [{"event_type": "ok"}, {"event_type": "x", "timestamp": stamp}]},
+        format="json",
+    )
     assert batch.status_code == 400
     assert batch.json()["errors"][0]["field"] == "events[1].timestamp"
     assert AnalyticsEvent.objects.count() == 0

@@ -18,11 +18,20 @@ def _serializer(data):  # type: ignore[no-untyped-def]
 VALID = {
     "events": [
         {"event_type": "click"},
-        {"event_type": "page_view", "user_id": 7, "session_id": "s-1", "timestamp": "2026-11-25T10:00:00Z",
-         "data": {"path": "/a", "n": 3, "nested": {"list": [1, "zoë 🚀", None, True, 1.5]}}},
+        {
+            "event_type": "page_view",
+            "user_id": 7,
+            "session_id": "s-1",
+            "timestamp": "2026-11-25T10:00:00Z",
+            "data": {"path": "/a", "n": 3, "nested": {"list": [1, "zoë 🚀", None, True, 1.5]}},
+        },
         {"event_type": "ünïcode-✓", "user_id": None, "session_id": "", "data": {}},
-        {"event_type": "x" * 50, "user_id": 2**63 - 1, "session_id": "y" * 100,
-         "timestamp": "2026-11-25T12:30:15.123456+05:30"},
+        {
+            "event_type": "x" * 50,
+            "user_id": 2**63 - 1,
+            "session_id": "y" * 100,
+            "timestamp": "2026-11-25T12:30:15.123456+05:30",
+        },
         {"event_type": "purchase", "timestamp": "2026-01-01T00:00:00-08:00", "data": {"": ""}},
     ]
 }
@@ -68,7 +77,16 @@ def test_anything_unusual_is_left_to_the_serializer(event):
     assert fast_batch_events({"events": [{"event_type": "ok"}, event]}) is None
 
 
-@pytest.mark.parametrize("body", [{"events": []}, {"events": {}}, {}, [], {"events": [{"event_type": "a"}], "x": 1},
-                                  {"events": [{"event_type": "a"}] * 10_001}])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"events": []},
+        {"events": {}},
+        {},
+        [],
+        {"events": [{"event_type": "a"}], "x": 1},
+        {"events": [{"event_type": "a"}] * 10_001},
+    ],
+)
 def test_batch_shapes_it_does_not_know_are_left_to_the_serializer(body):
     assert fast_batch_events(body) is None

@@ -44,8 +44,13 @@ def test_each_cap_on_both_sides(client_) -> None:
 
 
 def test_a_full_batch_of_large_events_fits_the_default_cap(client_) -> None:
-    event = {"event_type": "page_view", "user_id": 12345, "session_id": "s" * 36,
-             "timestamp": "2026-11-25T10:00:00Z", "data": {"path": "/p/" + "x" * 400}}
+    event = {
+        "event_type": "page_view",
+        "user_id": 12345,
+        "session_id": "s" * 36,
+        "timestamp": "2026-11-25T10:00:00Z",
+        "data": {"path": "/p/" + "x" * 400},
+    }
     body = json.dumps({"events": [event] * MAX_BATCH}).encode()
     assert 5 * 1024 * 1024 < len(body) < 32 * 1024 * 1024  # above MAX_BODY_BYTES' default
     response = client_.generic("POST", BATCH, body, content_type="application/json")
@@ -58,8 +63,15 @@ def test_a_chunked_body_without_content_length_is_411(client_, method) -> None:
     body = json.dumps({"events": [{"event_type": "v"}]}).encode()
     # The WSGI environ gunicorn builds for `Transfer-Encoding: chunked`: no CONTENT_LENGTH, the
     # body on wsgi.input, wsgi.input_terminated set.
-    response = client_.generic(method, BATCH, body, content_type="application/json", CONTENT_LENGTH="",
-                               HTTP_TRANSFER_ENCODING="chunked", **{"wsgi.input_terminated": True})
+    response = client_.generic(
+        method,
+        BATCH,
+        body,
+        content_type="application/json",
+        CONTENT_LENGTH="",
+        HTTP_TRANSFER_ENCODING="chunked",
+        **{"wsgi.input_terminated": True},
+    )
     body_411 = assert_problem(response, 411)
     assert "Content-Length" in body_411["detail"]
     assert AnalyticsEvent.objects.count() == 0

@@ -8,7 +8,6 @@ from django.conf import settings
 from django.test import override_settings
 from rest_framework.test import APIClient
 
-from core import aliases
 from tests.factories import api_client, make_customer, make_user
 
 pytestmark = pytest.mark.django_db(databases="__all__")
@@ -22,7 +21,9 @@ def test_every_201_names_what_it_created(staff_client) -> None:
     assert staff_client.get(user["Location"]).json()["username"] == "loc"
 
     post = staff_client.post(
-        "/api/v1/posts/", {"title": "Where", "author_id": user.json()["id"]}, format="json",
+        "/api/v1/posts/",
+        {"title": "Where", "author_id": user.json()["id"]},
+        format="json",
         HTTP_IDEMPOTENCY_KEY="loc-1",
     )
     assert post.status_code == 201
@@ -30,7 +31,9 @@ def test_every_201_names_what_it_created(staff_client) -> None:
     assert staff_client.get(post["Location"]).json()["title"] == "Where"
     # A replayed answer names the same resource.
     again = staff_client.post(
-        "/api/v1/posts/", {"title": "Where", "author_id": user.json()["id"]}, format="json",
+        "/api/v1/posts/",
+        {"title": "Where", "author_id": user.json()["id"]},
+        format="json",
         HTTP_IDEMPOTENCY_KEY="loc-1",
     )
     assert again["Idempotent-Replayed"] == "true" and again["Location"] == post["Location"]
@@ -40,9 +43,7 @@ def test_every_201_names_what_it_created(staff_client) -> None:
     assert event["Location"] == f"/api/v1/analytics/events/{event.json()['id']}/"
     assert staff_client.get(event["Location"]).json()["id"] == event.json()["id"]
 
-    batch = staff_client.post(
-        "/api/v1/analytics/events/batch/", {"events": [{"event_type": "click"}]}, format="json"
-    )
+    batch = staff_client.post("/api/v1/analytics/events/batch/", {"events": [{"event_type": "click"}]}, format="json")
     assert batch.status_code == 201 and batch["Location"] == "/api/v1/analytics/events/"
 
     registration = staff_client.post(
@@ -72,7 +73,12 @@ def test_cors_exposes_what_browser_code_needs(staff_client) -> None:
     assert response["Access-Control-Allow-Origin"] == ORIGIN
     exposed = {h.strip().lower() for h in response["Access-Control-Expose-Headers"].split(",")}
     assert {
-        "location", "retry-after", "idempotent-replayed", "etag", "x-request-id", "server-timing",
+        "location",
+        "retry-after",
+        "idempotent-replayed",
+        "etag",
+        "x-request-id",
+        "server-timing",
         settings.REPLICA_PIN_HEADER.lower(),
     } <= exposed
 

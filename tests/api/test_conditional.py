@@ -31,8 +31,11 @@ def _user():
 
 def _customer():
     customer = make_customer()
-    return (f"/api/v1/legacy/customers/{customer.pk}/", {"customer_name": "Changed"},
-            lambda: LegacyCustomer.objects.get(pk=customer.pk).customer_name)
+    return (
+        f"/api/v1/legacy/customers/{customer.pk}/",
+        {"customer_name": "Changed"},
+        lambda: LegacyCustomer.objects.get(pk=customer.pk).customer_name,
+    )
 
 
 RESOURCES = {"post": _post, "user": _user, "customer": _customer}
@@ -75,7 +78,7 @@ def test_if_match_refuses_a_write_on_a_changed_resource(resource, staff_client) 
     assert_problem(staff_client.put(url, other, format="json", HTTP_IF_MATCH=f"W/{current}"), 412)  # strong only
     assert read() == before
     ok = staff_client.patch(url, other, format="json", HTTP_IF_MATCH=f'"nope", {current}')
-    assert ok.status_code == 200 and read() == list(other.values())[0]
+    assert ok.status_code == 200 and read() == next(iter(other.values()))
     assert staff_client.patch(url, change, format="json", HTTP_IF_MATCH="*").status_code == 200
     assert_problem(staff_client.delete(url, HTTP_IF_MATCH=stale), 412)
     assert staff_client.delete(url, HTTP_IF_MATCH=staff_client.get(url)["ETag"]).status_code == 204

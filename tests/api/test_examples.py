@@ -45,8 +45,9 @@ pytestmark = pytest.mark.django_db(transaction=True, reset_sequences=True, datab
 
 def _operations() -> list[tuple[str, str, dict[str, Any]]]:
     schema = yaml.safe_load(SCHEMA_FILE.read_text(encoding="utf-8"))
-    found = [(path, method, op) for path, ops in schema["paths"].items() for method, op in ops.items()
-             if method in METHODS]
+    found = [
+        (path, method, op) for path, ops in schema["paths"].items() for method, op in ops.items() if method in METHODS
+    ]
     return sorted(found, key=lambda item: ORDER[item[1]])
 
 
@@ -82,9 +83,12 @@ def _normalised(body: Any, origin: str) -> Any:
 
 
 def test_every_operation_with_a_body_has_a_request_example() -> None:
-    missing = [op["operationId"] for _, _, op in _operations()
-               if "requestBody" in op and "seed_demo" not in
-               next(iter(op["requestBody"]["content"].values())).get("examples", {})]
+    missing = [
+        op["operationId"]
+        for _, _, op in _operations()
+        if "requestBody" in op
+        and "seed_demo" not in next(iter(op["requestBody"]["content"].values())).get("examples", {})
+    ]
     assert not missing, f"operations with a body but no request example: {missing}"
 
 
@@ -146,7 +150,7 @@ def test_every_example_replays_on_a_live_server(live_server) -> None:
             continue
         try:
             schema[path][method.upper()].validate_response(response)
-        except Exception as exc:  # schemathesis raises a failure group naming every mismatch
+        except Exception as exc:  # noqa: BLE001 - schemathesis raises a failure group naming every mismatch
             failures.append(f"{where}: not as the schema says: {exc}")
             continue
         if not response.content or "json" not in response.headers.get("Content-Type", ""):
@@ -162,6 +166,5 @@ def test_every_example_replays_on_a_live_server(live_server) -> None:
         elif not _same_shape(recorded[op_id][status], live):
             failures.append(f"{where}: the recorded {status} example no longer has the live answer's shape")
     if RECORD:
-        examples.RESPONSES_FILE.write_text(json.dumps(recorded, indent=1, ensure_ascii=False) + "\n",
-                                           encoding="utf-8")
+        examples.RESPONSES_FILE.write_text(json.dumps(recorded, indent=1, ensure_ascii=False) + "\n", encoding="utf-8")
     assert not failures, "\n".join(failures)

@@ -19,11 +19,19 @@ EVENTS = "/api/v1/analytics/events/"
 def _cases() -> list[tuple[str, dict, dict, object]]:
     author = make_user()
     return [
-        ("/api/v1/posts/", {"title": "t", "content": "c", "author_id": author.pk},
-         {"title": "other", "content": "c", "author_id": author.pk}, Post),
+        (
+            "/api/v1/posts/",
+            {"title": "t", "content": "c", "author_id": author.pk},
+            {"title": "other", "content": "c", "author_id": author.pk},
+            Post,
+        ),
         (EVENTS, {"event_type": "view", "user_id": 1}, {"event_type": "click", "user_id": 1}, AnalyticsEvent),
-        (f"{EVENTS}batch/", {"events": [{"event_type": "a"}, {"event_type": "b"}]},
-         {"events": [{"event_type": "a"}]}, AnalyticsEvent),
+        (
+            f"{EVENTS}batch/",
+            {"events": [{"event_type": "a"}, {"event_type": "b"}]},
+            {"events": [{"event_type": "a"}]},
+            AnalyticsEvent,
+        ),
     ]
 
 
@@ -47,7 +55,9 @@ def test_replay_writes_once_and_another_body_is_422(client_, queries, index: int
 
 
 def test_a_rejected_event_does_not_use_up_the_key(client_) -> None:
-    assert_problem(client_.post(EVENTS, {"event_type": ""}, format="json", HTTP_IDEMPOTENCY_KEY="e-1"), 400, "event_type")
+    assert_problem(
+        client_.post(EVENTS, {"event_type": ""}, format="json", HTTP_IDEMPOTENCY_KEY="e-1"), 400, "event_type"
+    )
     assert not IdempotencyRecord.objects.exists()
     assert client_.post(EVENTS, {"event_type": "view"}, format="json", HTTP_IDEMPOTENCY_KEY="e-1").status_code == 201
 

@@ -45,9 +45,10 @@ def test_list_query_counts_constant_in_page_size(client_) -> None:
         make_customer()
     counts = []
     for size in (5, 50):
-        with CaptureQueriesContext(connections[aliases.DEFAULT]) as default, CaptureQueriesContext(
-            connections[aliases.LEGACY]
-        ) as legacy:
+        with (
+            CaptureQueriesContext(connections[aliases.DEFAULT]) as default,
+            CaptureQueriesContext(connections[aliases.LEGACY]) as legacy,
+        ):
             assert client_.get(URL, {"page_size": size}).status_code == 200
         counts.append((len(default), len(legacy)))
     assert counts == [(2, 2), (0, 2)]  # the token is looked up (and its use stamped) once, then remembered
@@ -99,9 +100,16 @@ def test_staff_writes_when_allowed(staff_client) -> None:
     response = staff_client.post(URL, {"customer_name": "New", "customer_email": "new@example.com"}, format="json")
     assert response.status_code == 201, response.content
     pk = response.json()["customer_id"]
-    assert staff_client.patch(f"{URL}{pk}/", {"customer_name": "Renamed"}, format="json").json()["customer_name"] == "Renamed"
-    assert_problem(staff_client.post(URL, {"customer_name": "x" * 101, "customer_email": "bad"}, format="json"), 400,
-                   "customer_name", "customer_email")
+    assert (
+        staff_client.patch(f"{URL}{pk}/", {"customer_name": "Renamed"}, format="json").json()["customer_name"]
+        == "Renamed"
+    )
+    assert_problem(
+        staff_client.post(URL, {"customer_name": "x" * 101, "customer_email": "bad"}, format="json"),
+        400,
+        "customer_name",
+        "customer_email",
+    )
     assert staff_client.delete(f"{URL}{pk}/").status_code == 204
     assert not LegacyCustomer.objects.filter(pk=pk).exists()
 

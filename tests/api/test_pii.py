@@ -18,7 +18,7 @@ def user_records(path: str, body: dict) -> list[dict]:
     """Every user object of an answer that carries users (by path)."""
     if path.startswith("/api/v1/users/?") or path == "/api/v1/users/activity/":
         return body["results"]
-    if path.endswith("/dashboard/") or path.endswith("/stats/"):
+    if path.endswith(("/dashboard/", "/stats/")):
         return [body["user"]]
     if path == "/api/v1/reports/new-user-activity/":
         return body["users"]
@@ -26,8 +26,14 @@ def user_records(path: str, body: dict) -> list[dict]:
 
 
 def answers(user_id: int) -> list[str]:
-    return [f"/api/v1/users/?page_size=200", f"/api/v1/users/{user_id}/", f"/api/v1/users/{user_id}/dashboard/",
-            f"/api/v1/users/{user_id}/stats/", "/api/v1/users/activity/", "/api/v1/reports/new-user-activity/"]
+    return [
+        "/api/v1/users/?page_size=200",
+        f"/api/v1/users/{user_id}/",
+        f"/api/v1/users/{user_id}/dashboard/",
+        f"/api/v1/users/{user_id}/stats/",
+        "/api/v1/users/activity/",
+        "/api/v1/reports/new-user-activity/",
+    ]
 
 
 @pytest.mark.django_db(transaction=True, databases=ALL_USER_DBS)
@@ -67,9 +73,13 @@ def test_email_filter_search_and_ordering_need_pii_read(query: str) -> None:
 def test_registration_needs_pii_read_and_a_taken_email_is_a_409() -> None:
     make_user(username="first", email="taken@example.com")
     body = {"username": "second", "email": "TAKEN@example.com"}
-    refused = assert_problem(api_client(scopes=["registrations:write"]).post("/api/v1/registrations/", body,
-                                                                             format="json"), 403)
+    refused = assert_problem(
+        api_client(scopes=["registrations:write"]).post("/api/v1/registrations/", body, format="json"), 403
+    )
     assert refused["required_scope"] == "pii:read"  # before the body is looked at: no answer depends on the email
-    conflict = assert_problem(api_client(scopes=["registrations:write", "pii:read"]).post(
-        "/api/v1/registrations/", body, format="json"), 409, "email")
+    conflict = assert_problem(
+        api_client(scopes=["registrations:write", "pii:read"]).post("/api/v1/registrations/", body, format="json"),
+        409,
+        "email",
+    )
     assert conflict["errors"][0]["code"] == "unique"

@@ -41,9 +41,10 @@ def test_list_costs_one_users_db_query_whatever_the_page_size(client_) -> None:
         make_post(author=authors[i % 6])
     counts = []
     for size in (5, 50):
-        with CaptureQueriesContext(connections[aliases.DEFAULT]) as default, CaptureQueriesContext(
-            connections[aliases.USERS]
-        ) as users:
+        with (
+            CaptureQueriesContext(connections[aliases.DEFAULT]) as default,
+            CaptureQueriesContext(connections[aliases.USERS]) as users,
+        ):
             response = client_.get(URL, {"page_size": size})
         assert response.status_code == 200 and len(response.json()["results"]) == size
         counts.append((len(default), len(users)))
@@ -145,9 +146,10 @@ def test_empty_typed_parameters_are_400(client_, params) -> None:
 
 def test_retrieve_costs_one_query_per_alias(client_) -> None:
     post = make_post()
-    with CaptureQueriesContext(connections[aliases.DEFAULT]) as default, CaptureQueriesContext(
-        connections[aliases.USERS]
-    ) as users:
+    with (
+        CaptureQueriesContext(connections[aliases.DEFAULT]) as default,
+        CaptureQueriesContext(connections[aliases.USERS]) as users,
+    ):
         body = client_.get(f"{URL}{post.pk}/").json()
     assert body["author"]["id"] == post.author_id
     assert (len(default), len(users)) == (3, 1)  # token + its last use stamped + post; the author

@@ -67,11 +67,15 @@ def test_docs_pages_answer_and_use_only_local_assets(url: str) -> None:
             asset = APIClient().get(ref)  # served by the process itself (WhiteNoise), not only by runserver
             assert asset.status_code == 200, ref
             asset.close()
-    assert not re.search(r"https?://(?!localhost)", html.replace("http://www.w3.org", "")), "an absolute URL in the page"
+    assert not re.search(r"https?://(?!localhost)", html.replace("http://www.w3.org", "")), (
+        "an absolute URL in the page"
+    )
 
 
 @pytest.mark.django_db(databases=[])
-@pytest.mark.parametrize("params,headers,status", [({"format": "xml"}, {}, 404), ({}, {"HTTP_ACCEPT": "text/html"}, 406)])
+@pytest.mark.parametrize(
+    "params,headers,status", [({"format": "xml"}, {}, 404), ({}, {"HTTP_ACCEPT": "text/html"}, 406)]
+)
 def test_schema_errors_are_problem_json_bodies(params, headers, status) -> None:
     from tests.api.conftest import assert_problem
 

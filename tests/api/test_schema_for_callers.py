@@ -10,8 +10,12 @@ import yaml
 from django.conf import settings
 
 SCHEMA = yaml.safe_load((Path(__file__).resolve().parents[2] / "openapi" / "schema.yaml").read_text(encoding="utf-8"))
-OPERATIONS = [(path, method, op) for path, ops in SCHEMA["paths"].items() for method, op in ops.items()
-              if method in ("get", "post", "put", "patch", "delete")]
+OPERATIONS = [
+    (path, method, op)
+    for path, ops in SCHEMA["paths"].items()
+    for method, op in ops.items()
+    if method in ("get", "post", "put", "patch", "delete")
+]
 
 
 def test_tags_in_reading_order_each_described() -> None:
@@ -23,8 +27,12 @@ def test_tags_in_reading_order_each_described() -> None:
 
 
 def test_every_property_is_described() -> None:
-    missing = [f"{name}.{prop}" for name, schema in SCHEMA["components"]["schemas"].items()
-               for prop, body in (schema.get("properties") or {}).items() if not body.get("description")]
+    missing = [
+        f"{name}.{prop}"
+        for name, schema in SCHEMA["components"]["schemas"].items()
+        for prop, body in (schema.get("properties") or {}).items()
+        if not body.get("description")
+    ]
     assert not missing, missing
 
 
@@ -43,9 +51,13 @@ def test_component_and_enum_names_read_well() -> None:
             for value in node:
                 yield from enums(value)
 
-    unnamed = [node["enum"] for node in enums(SCHEMA)
-               if all(isinstance(v, str) for v in node["enum"])
-               and not all(v.isidentifier() for v in node["enum"]) and "x-enum-varnames" not in node]
+    unnamed = [
+        node["enum"]
+        for node in enums(SCHEMA)
+        if all(isinstance(v, str) for v in node["enum"])
+        and not all(v.isidentifier() for v in node["enum"])
+        and "x-enum-varnames" not in node
+    ]
     assert not unnamed, unnamed
     ordering = next(node for node in enums(SCHEMA) if "-id" in node["enum"])
     assert dict(zip(ordering["enum"], ordering["x-enum-varnames"]))["-id"] == "id_desc"

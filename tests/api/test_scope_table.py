@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 import yaml
@@ -48,11 +49,15 @@ TABLE: dict[str, Row] = {
     "analytics_events_list": Row((S.READ,), 200),
     "analytics_events_retrieve": Row((S.READ,), 200),
     "analytics_events_summary_retrieve": Row((S.READ,), 200),
-    "analytics_events_create": Row((S.EVENTS_WRITE,), 201, owned=True,
-                                   body=lambda o: {"event_type": "click", "user_id": o["u"].pk}),
-    "analytics_events_batch_create": Row((S.EVENTS_WRITE,), 201, owned=True,
-                                         body=lambda o: {"events": [{"event_type": "click", "user_id": o["u"].pk},
-                                                                    {"event_type": "view"}]}),
+    "analytics_events_create": Row(
+        (S.EVENTS_WRITE,), 201, owned=True, body=lambda o: {"event_type": "click", "user_id": o["u"].pk}
+    ),
+    "analytics_events_batch_create": Row(
+        (S.EVENTS_WRITE,),
+        201,
+        owned=True,
+        body=lambda o: {"events": [{"event_type": "click", "user_id": o["u"].pk}, {"event_type": "view"}]},
+    ),
     "legacy_customers_list": Row((S.READ,), 200),
     "legacy_customers_retrieve": Row((S.READ,), 200),
     "posts_list": Row((S.READ,), 200),
@@ -61,8 +66,12 @@ TABLE: dict[str, Row] = {
     "posts_update": Row((S.POSTS_WRITE,), 200, owned=True, body=lambda o: {"title": "t2", "author_id": o["u"].pk}),
     "posts_partial_update": Row((S.POSTS_WRITE,), 200, owned=True, body=lambda o: {"title": "t3"}),
     "posts_destroy": Row((S.POSTS_WRITE,), 204, owned=True),
-    "registrations_create": Row((S.REGISTRATIONS_WRITE, S.PII_READ), 201, unbound_only=True,
-                                body=lambda o: {"username": o["name"], "email": f"{o['name']}@example.com"}),
+    "registrations_create": Row(
+        (S.REGISTRATIONS_WRITE, S.PII_READ),
+        201,
+        unbound_only=True,
+        body=lambda o: {"username": o["name"], "email": f"{o['name']}@example.com"},
+    ),
     "reports_new_user_activity": Row((S.READ,), 200),
     "stats": Row((S.READ,), 200),
     "users_list": Row((S.READ,), 200),
@@ -70,10 +79,18 @@ TABLE: dict[str, Row] = {
     "users_dashboard": Row((S.READ,), 200),
     "users_stats": Row((S.READ,), 200),
     "users_activity": Row((S.READ,), 200),
-    "users_create": Row((S.USERS_WRITE, S.PII_READ), 201, unbound_only=True,
-                        body=lambda o: {"username": o["name"], "email": f"{o['name']}@example.com"}),
-    "users_update": Row((S.USERS_WRITE, S.PII_READ), 200, owned=True,
-                        body=lambda o: {"username": o["u"].username, "email": f"{o['name']}@example.com"}),
+    "users_create": Row(
+        (S.USERS_WRITE, S.PII_READ),
+        201,
+        unbound_only=True,
+        body=lambda o: {"username": o["name"], "email": f"{o['name']}@example.com"},
+    ),
+    "users_update": Row(
+        (S.USERS_WRITE, S.PII_READ),
+        200,
+        owned=True,
+        body=lambda o: {"username": o["u"].username, "email": f"{o['name']}@example.com"},
+    ),
     "users_partial_update": Row((S.USERS_WRITE, S.PII_READ), 200, owned=True, body=lambda o: {"first_name": "X"}),
     "users_destroy": Row((S.USERS_WRITE,), 204, owned=True),
 }
@@ -167,12 +184,22 @@ def test_the_scope_table_holds_for_every_operation_and_kind_of_token() -> None:
             url = (
                 path.replace("{user_id}", str(u.pk))
                 .replace("{customer_id}", str(customer.pk))
-                .replace("{id}", str(objects["event"].pk if "/analytics/" in path else
-                                     objects["post"].pk if "/posts/" in path else u.pk))
+                .replace(
+                    "{id}",
+                    str(
+                        objects["event"].pk
+                        if "/analytics/" in path
+                        else objects["post"].pk
+                        if "/posts/" in path
+                        else u.pk
+                    ),
+                )
             )
             client = _client(kind, u.pk, other.pk)
             body = row.body(objects) if row.body else None
-            response = getattr(client, method)(url, body, format="json") if body is not None else getattr(client, method)(url)
+            response = (
+                getattr(client, method)(url, body, format="json") if body is not None else getattr(client, method)(url)
+            )
             want = expected(row, kind)
             if response.status_code != want:
                 failures.append(f"{op} {kind}: {response.status_code} (want {want}) {response.content[:160]!r}")

@@ -30,8 +30,13 @@ def test_every_answer_carries_the_same_security_headers(settings) -> None:  # ty
         "401": client.get("/api/v1/posts/"),
         "404": client.get("/nowhere"),
         "411": client.generic("POST", "/api/v1/posts/", b"", HTTP_TRANSFER_ENCODING="chunked"),
-        "413": client.generic("POST", "/api/v1/posts/", b"{}", CONTENT_TYPE="application/json",
-                              CONTENT_LENGTH=str(settings.MAX_BODY_BYTES + 1)),
+        "413": client.generic(
+            "POST",
+            "/api/v1/posts/",
+            b"{}",
+            CONTENT_TYPE="application/json",
+            CONTENT_LENGTH=str(settings.MAX_BODY_BYTES + 1),
+        ),
         "400": client.get("/health", HTTP_HOST="evil.example"),
     }
     for name, response in answers.items():
@@ -59,22 +64,45 @@ def test_a_bad_host_logs_one_warning_line_without_traceback(caplog) -> None:  # 
 
 
 def test_check_deploy_is_clean_with_https_on() -> None:
-    env = {**os.environ, "DJANGO_HTTPS": "1", "DJANGO_DEBUG": "0", "ALLOWED_HOSTS": "example.com",
-           "SECRET_KEY": "k" + os.urandom(32).hex() + "-Q!z", "DJANGO_SETTINGS_MODULE": "core.settings"}
+    env = {
+        **os.environ,
+        "DJANGO_HTTPS": "1",
+        "DJANGO_DEBUG": "0",
+        "ALLOWED_HOSTS": "example.com",
+        "SECRET_KEY": "k" + os.urandom(32).hex() + "-Q!z",
+        "DJANGO_SETTINGS_MODULE": "core.settings",
+    }
     started = time.monotonic()
-    done = subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"], cwd=ROOT,
-                          env=env, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode == 0, done.stdout + done.stderr
     assert "no issues" in done.stdout, done.stdout
     assert time.monotonic() - started < 60
 
 
 def test_check_deploy_warns_without_https() -> None:
-    env = {**os.environ, "DJANGO_DEBUG": "0", "ALLOWED_HOSTS": "example.com",
-           "SECRET_KEY": "k" + os.urandom(32).hex() + "-Q!z", "DJANGO_SETTINGS_MODULE": "core.settings"}
+    env = {
+        **os.environ,
+        "DJANGO_DEBUG": "0",
+        "ALLOWED_HOSTS": "example.com",
+        "SECRET_KEY": "k" + os.urandom(32).hex() + "-Q!z",
+        "DJANGO_SETTINGS_MODULE": "core.settings",
+    }
     env.pop("DJANGO_HTTPS", None)
-    done = subprocess.run([sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"], cwd=ROOT,
-                          env=env, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "manage.py", "check", "--deploy", "--fail-level", "WARNING"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert done.returncode != 0 and "W004" in done.stderr + done.stdout
 
 

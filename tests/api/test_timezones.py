@@ -14,8 +14,14 @@ EVENTS = "/api/v1/analytics/events/"
 
 @pytest.mark.parametrize(
     "url,param",
-    [("/api/v1/users/", "created_after"), ("/api/v1/users/", "created_before"),
-     ("/api/v1/posts/", "created_after"), (EVENTS, "since"), (EVENTS, "until"), (f"{EVENTS}summary/", "since")],
+    [
+        ("/api/v1/users/", "created_after"),
+        ("/api/v1/users/", "created_before"),
+        ("/api/v1/posts/", "created_after"),
+        (EVENTS, "since"),
+        (EVENTS, "until"),
+        (f"{EVENTS}summary/", "since"),
+    ],
 )
 @pytest.mark.parametrize("value", ["2026-11-01T00:00:00", "2026-11-01", "2026-11-01 00:00"])
 def test_naive_times_in_filters_are_400(client_, url: str, param: str, value: str) -> None:
@@ -30,11 +36,13 @@ def test_times_with_a_timezone_are_accepted(client_, value: str) -> None:
 
 
 def test_a_naive_event_timestamp_is_400(client_) -> None:
-    body = assert_problem(client_.post(EVENTS, {"event_type": "v", "timestamp": "2026-11-25T10:00:00"}, format="json"),
-                          400, "timestamp")
+    body = assert_problem(
+        client_.post(EVENTS, {"event_type": "v", "timestamp": "2026-11-25T10:00:00"}, format="json"), 400, "timestamp"
+    )
     assert "timezone" in body["errors"][0]["message"]
-    batch = client_.post(f"{EVENTS}batch/", {"events": [{"event_type": "v", "timestamp": "2026-11-25T10:00:00"}]},
-                         format="json")
+    batch = client_.post(
+        f"{EVENTS}batch/", {"events": [{"event_type": "v", "timestamp": "2026-11-25T10:00:00"}]}, format="json"
+    )
     assert_problem(batch, 400, "events[0].timestamp")
     ok = client_.post(EVENTS, {"event_type": "v", "timestamp": "2026-11-25T10:00:00Z"}, format="json")
     assert ok.status_code == 201 and AnalyticsEvent.objects.count() == 1

@@ -23,7 +23,9 @@ def _token_lookups(client: APIClient, expected_status: int = 200) -> int:
     with CaptureQueriesContext(connections[aliases.DEFAULT]) as default:
         response = client.get("/api/v1/users/?page_size=1")
     assert response.status_code == expected_status, response.content
-    return sum("api_token" in q["sql"] and q["sql"].lstrip().upper().startswith("SELECT") for q in default.captured_queries)
+    return sum(
+        "api_token" in q["sql"] and q["sql"].lstrip().upper().startswith("SELECT") for q in default.captured_queries
+    )
 
 
 def _client(token: IssuedTestToken) -> APIClient:
@@ -72,8 +74,9 @@ def test_an_account_no_longer_staff_loses_its_staff_scopes_at_once() -> None:
     assert client.post("/api/v1/users/", body, format="json").status_code == 201
     user.is_staff = False
     user.save()
-    refused = assert_problem(client.post("/api/v1/users/", {**body, "username": "second", "email": "s@example.com"},
-                                         format="json"), 403)
+    refused = assert_problem(
+        client.post("/api/v1/users/", {**body, "username": "second", "email": "s@example.com"}, format="json"), 403
+    )
     assert refused["required_scope"] == "users:write"
 
 
@@ -113,8 +116,14 @@ def test_the_memory_is_bounded(monkeypatch) -> None:
 def _redis_caches(location: str) -> dict:
     from django.conf import settings
 
-    return {**settings.CACHES, "revocation": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
-                                              "LOCATION": location, "KEY_PREFIX": f"h10-{time.monotonic_ns()}"}}
+    return {
+        **settings.CACHES,
+        "revocation": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": location,
+            "KEY_PREFIX": f"h10-{time.monotonic_ns()}",
+        },
+    }
 
 
 def test_a_new_shared_generation_makes_the_process_look_the_token_up_again() -> None:

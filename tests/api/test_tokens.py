@@ -49,8 +49,9 @@ def test_the_key_appears_in_no_table_only_its_hash() -> None:
 
 def test_commands_list_and_revoke(capsys) -> None:  # type: ignore[no-untyped-def]
     user = make_user()
-    key = command("create_api_token", "lister", "--scopes", "read,events:write", "--user-id", str(user.pk),
-                  "--expires", "30d").strip()
+    key = command(
+        "create_api_token", "lister", "--scopes", "read,events:write", "--user-id", str(user.pk), "--expires", "30d"
+    ).strip()
     listing = command("list_api_tokens")
     assert key[:12] in listing and key not in listing
     line = next(l for l in listing.splitlines() if l.startswith(key[:12]))
@@ -64,9 +65,16 @@ def test_commands_list_and_revoke(capsys) -> None:  # type: ignore[no-untyped-de
         command("revoke_api_token", "nope")
 
 
-@pytest.mark.parametrize("args", [["x", "--scopes", "read,bogus"], ["x", "--scopes", "admin"],
-                                  ["x", "--staff", "--scopes", "read"], ["x", "--expires", "10y"],
-                                  ["x", "--user-id", "0"]])
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["x", "--scopes", "read,bogus"],
+        ["x", "--scopes", "admin"],
+        ["x", "--staff", "--scopes", "read"],
+        ["x", "--expires", "10y"],
+        ["x", "--user-id", "0"],
+    ],
+)
 def test_create_api_token_refuses_bad_requests(args: list[str]) -> None:
     with pytest.raises(CommandError):
         command("create_api_token", *args)
@@ -94,12 +102,13 @@ def test_last_use_is_written_at_most_once_a_minute(monkeypatch) -> None:  # type
 
         with CaptureQueriesContext(with_updates) as q:
             assert client.get("/api/v1/posts/?page_size=1").status_code == 200
-        writes.append(sum(s["sql"].lstrip().upper().startswith("UPDATE") and "api_token" in s["sql"]
-                          for s in q.captured_queries))
+        writes.append(
+            sum(s["sql"].lstrip().upper().startswith("UPDATE") and "api_token" in s["sql"] for s in q.captured_queries)
+        )
         clock[0] += 20
     assert writes == [1, 0, 0, 1, 0]
     stamped = ApiToken.objects.get(pk=token.token.pk).last_used_at
-    assert stamped == dt.datetime.fromtimestamp(1_000_060.0, dt.timezone.utc)
+    assert stamped == dt.datetime.fromtimestamp(1_000_060.0, dt.UTC)
 
 
 def test_bound_token_events_batch_with_another_user_is_refused_whole() -> None:
@@ -109,7 +118,9 @@ def test_bound_token_events_batch_with_another_user_is_refused_whole() -> None:
     events = [{"event_type": "click", "user_id": own.pk}, {"event_type": "click", "user_id": other.pk}]
     assert_problem(client.post("/api/v1/analytics/events/batch/", {"events": events}, format="json"), 403)
     assert make_event().__class__.objects.count() == before + 1  # only the probe event above
-    ok = client.post("/api/v1/analytics/events/batch/", {"events": events[:1] + [{"event_type": "view"}]}, format="json")
+    ok = client.post(
+        "/api/v1/analytics/events/batch/", {"events": events[:1] + [{"event_type": "view"}]}, format="json"
+    )
     assert ok.status_code == 201
 
 

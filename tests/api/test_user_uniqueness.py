@@ -35,11 +35,14 @@ def test_case_variants_of_username_and_email_are_unique_on_both_endpoints() -> N
         ({"username": "ｑａ＿ｒｅｇ１", "email": "fresh2@example.com"}, "username"),  # fullwidth look-alike
     ):
         # POST /users/ answers 400; a registration 409 for a taken email (docs/security.md), 400 otherwise.
-        answers = [assert_problem(r, status, field)
-                   for r, status in zip(_post_both(body), (400, 409 if field == "email" else 400))]
+        answers = [
+            assert_problem(r, status, field)
+            for r, status in zip(_post_both(body), (400, 409 if field == "email" else 400))
+        ]
         for answer in answers:
-            assert answer["errors"] == [{"field": field, "code": "unique",
-                                         "message": users_services.UNIQUE_MESSAGES[field]}]
+            assert answer["errors"] == [
+                {"field": field, "code": "unique", "message": users_services.UNIQUE_MESSAGES[field]}
+            ]
             assert answer["detail"] == f"A user with this {field} already exists."
         assert (answers[1]["step"], answers[1]["alias"]) == (registration.STEP_USER, aliases.USERS)
     assert User.objects.count() == 1
@@ -54,7 +57,9 @@ def test_usernames_outside_the_validator_rules_are_400_on_both_endpoints(usernam
 
 
 def test_usernames_are_stored_nfkc_normalised() -> None:
-    response = api_client(staff=True).post(USERS_URL, {"username": "ｎｅｏ.１", "email": "n@example.com"}, format="json")
+    response = api_client(staff=True).post(
+        USERS_URL, {"username": "ｎｅｏ.１", "email": "n@example.com"}, format="json"
+    )
     assert response.status_code == 201 and response.json()["username"] == "neo.1"
     staff = api_client(staff=True)
     other = staff.post(USERS_URL, {"username": "trinity", "email": "t@example.com"}, format="json").json()
@@ -65,8 +70,13 @@ def test_usernames_are_stored_nfkc_normalised() -> None:
 def test_users_db_refuses_a_case_variant_that_races_past_the_check(monkeypatch) -> None:
     users_services.user_create(username="ada", email="ada@example.com")
     with pytest.raises(saga.SagaStepInvalid) as checked:  # the check inside the create_user step
-        saga.run(registration.DEFINITION, {"user": {"username": "ADA", "email": "c@example.com", "first_name": "",
-                                                    "last_name": ""}, "profile": {"bio": "", "avatar_url": ""}})
+        saga.run(
+            registration.DEFINITION,
+            {
+                "user": {"username": "ADA", "email": "c@example.com", "first_name": "", "last_name": ""},
+                "profile": {"bio": "", "avatar_url": ""},
+            },
+        )
     assert checked.value.errors == {"username": [("unique", users_services.UNIQUE_MESSAGES["username"])]}
     # A race past the check (simulated by skipping it): the unique LOWER(username) index refuses it.
     monkeypatch.setattr(users_services, "check_unique", lambda **kwargs: None)
@@ -74,8 +84,13 @@ def test_users_db_refuses_a_case_variant_that_races_past_the_check(monkeypatch) 
         users_services._save(User(username="ADA", email="other@example.com"))
     assert caught.value.errors == {"username": [("unique", users_services.UNIQUE_MESSAGES["username"])]}
     with pytest.raises(saga.SagaStepConflict) as conflict:
-        saga.run(registration.DEFINITION, {"user": {"username": "Ada", "email": "b@example.com", "first_name": "",
-                                                    "last_name": ""}, "profile": {"bio": "", "avatar_url": ""}})
+        saga.run(
+            registration.DEFINITION,
+            {
+                "user": {"username": "Ada", "email": "b@example.com", "first_name": "", "last_name": ""},
+                "profile": {"bio": "", "avatar_url": ""},
+            },
+        )
     assert (conflict.value.field, conflict.value.step) == ("username", registration.STEP_USER)
     assert User.objects.count() == 1
 
@@ -94,9 +109,12 @@ def test_a_race_answered_by_the_saga_is_the_same_400(monkeypatch) -> None:
 @pytest.mark.parametrize("event_type", ["a\x07b", "tab\there", "zero\u200bwidth", "line\u2028sep"])
 def test_event_types_with_control_characters_are_400(event_type: str) -> None:
     client = api_client()
-    assert_problem(client.post("/api/v1/analytics/events/", {"event_type": event_type}, format="json"), 400, "event_type")
-    batch = client.post("/api/v1/analytics/events/batch/", {"events": [{"event_type": "ok"}, {"event_type": event_type}]},
-                        format="json")
+    assert_problem(
+        client.post("/api/v1/analytics/events/", {"event_type": event_type}, format="json"), 400, "event_type"
+    )
+    batch = client.post(
+        "/api/v1/analytics/events/batch/", {"events": [{"event_type": "ok"}, {"event_type": event_type}]}, format="json"
+    )
     assert_problem(batch, 400, "events[1].event_type")
     with pytest.raises(FieldErrors):
         from core.analytics.services import event_batch_create

@@ -10,11 +10,11 @@ from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from core import aliases
+from core.analytics.models import AnalyticsEvent
 from core.blog.models import Post, UserProfile
+from core.cache.models import CacheEntry
 from core.users.models import User
 from tests.api.conftest import assert_problem
-from core.analytics.models import AnalyticsEvent
-from core.cache.models import CacheEntry
 from tests.factories import make_cache_entry, make_event, make_post, make_profile, make_user
 
 URL = "/api/v1/users/"
@@ -28,9 +28,13 @@ QUERIES = {"anonymise": (6, 2, 2), "delete": (6, 2, 2)}
 
 def data_queries(captured: CaptureQueriesContext) -> list[str]:
     """Statements other than savepoints and the saga steps' per-transaction timeouts (PostgreSQL only)."""
-    return [q["sql"] for q in captured.captured_queries
-            if not q["sql"].startswith(("SAVEPOINT", "RELEASE SAVEPOINT")) and "set_config(" not in q["sql"]
-            and not q["sql"].upper().startswith("SET ")]
+    return [
+        q["sql"]
+        for q in captured.captured_queries
+        if not q["sql"].startswith(("SAVEPOINT", "RELEASE SAVEPOINT"))
+        and "set_config(" not in q["sql"]
+        and not q["sql"].upper().startswith("SET ")
+    ]
 
 
 def test_list_needs_a_token_401_with_www_authenticate() -> None:
@@ -74,7 +78,7 @@ def test_filters_search_ordering(client_) -> None:
     a = make_user(username="alice", email="Alice@Example.com")
     b = make_user(username="bob", email="bob@example.com", first_name="Robert")
     old = make_user(username="carol")
-    User.objects.filter(pk=old.pk).update(created_at=dt.datetime(2020, 1, 1, tzinfo=dt.timezone.utc))
+    User.objects.filter(pk=old.pk).update(created_at=dt.datetime(2020, 1, 1, tzinfo=dt.UTC))
 
     def ids(**params: str) -> list[int]:
         response = client_.get(URL, params)
@@ -109,9 +113,10 @@ def test_list_query_counts_are_constant_in_page_size(client_) -> None:
         make_user()
     counts = []
     for size in (5, 50):
-        with CaptureQueriesContext(connections[aliases.DEFAULT]) as default, CaptureQueriesContext(
-            connections[aliases.USERS]
-        ) as users:
+        with (
+            CaptureQueriesContext(connections[aliases.DEFAULT]) as default,
+            CaptureQueriesContext(connections[aliases.USERS]) as users,
+        ):
             assert client_.get(URL, {"page_size": size}).status_code == 200
         counts.append((len(default), len(users)))
     # default: the token, looked up (and its use stamped) once and then remembered; users_db:
@@ -151,7 +156,9 @@ def test_create_update_and_uniqueness_on_users_db(staff_client) -> None:
     assert patched.status_code == 200 and patched.json()["first_name"] == "Thomas"
     assert patched.json()["username"] == "neo"
 
-    replaced = staff_client.put(f"{URL}{created['id']}/", {"username": "anderson", "email": "a@example.com"}, format="json")
+    replaced = staff_client.put(
+        f"{URL}{created['id']}/", {"username": "anderson", "email": "a@example.com"}, format="json"
+    )
     assert replaced.status_code == 200
     assert replaced.json()["first_name"] == ""  # PUT replaces: omitted optional fields go back to default
 
@@ -179,7 +186,9 @@ def test_malformed_json_is_400(staff_client) -> None:
 
 
 def test_wrong_media_type_is_415(staff_client) -> None:
-    assert_problem(staff_client.generic("POST", URL, b"username=x", content_type="application/x-www-form-urlencoded"), 415)
+    assert_problem(
+        staff_client.generic("POST", URL, b"username=x", content_type="application/x-www-form-urlencoded"), 415
+    )
 
 
 @pytest.mark.django_db(databases=[*DBS, aliases.ANALYTICS, aliases.CACHE])
@@ -196,9 +205,11 @@ def test_destroy_deletes_everywhere_through_the_saga(staff_client, queries, sett
     theirs = make_event(user_id=other.pk)
     make_cache_entry(key=f"user:{user.pk}:stats")
     other_entry = make_cache_entry(key=f"user:{other.pk}:stats")
-    with queries(aliases.USERS) as on_users, queries(aliases.ANALYTICS) as on_analytics, queries(
-        aliases.CACHE
-    ) as on_cache:
+    with (
+        queries(aliases.USERS) as on_users,
+        queries(aliases.ANALYTICS) as on_analytics,
+        queries(aliases.CACHE) as on_cache,
+    ):
         response = staff_client.delete(f"{URL}{user.pk}/")
     assert response.status_code == 204, response.content
     assert not User.objects.filter(pk=user.pk).exists()
@@ -218,9 +229,10 @@ def test_destroy_deletes_everywhere_through_the_saga(staff_client, queries, sett
 
 def test_uniqueness_is_checked_on_users_db_not_default(staff_client) -> None:
     make_user(username="taken", email="taken@example.com")
-    with CaptureQueriesContext(connections[aliases.DEFAULT]) as default, CaptureQueriesContext(
-        connections[aliases.USERS]
-    ) as users:
+    with (
+        CaptureQueriesContext(connections[aliases.DEFAULT]) as default,
+        CaptureQueriesContext(connections[aliases.USERS]) as users,
+    ):
         response = staff_client.post(URL, {"username": "taken", "email": "fresh@example.com"}, format="json")
     assert_problem(response, 400, "username")
     # the token's look-up and its last use stamped (api_token), nothing else on default

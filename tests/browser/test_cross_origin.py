@@ -73,7 +73,7 @@ async function run(api, token, pinHeader) {
 
 
 class _PageHandler(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:  # noqa: N802 (http.server's name)
+    def do_GET(self) -> None:
         body = PAGE.encode()
         self.send_response(200)
         self.send_header("Content-Type", "text/html; charset=utf-8")
@@ -102,17 +102,16 @@ def test_a_page_on_another_origin_writes_a_post_and_reads_it_back(live_server, f
     api = live_server.url
     assert api.split("://")[1].split(":")[1] != frontend_origin.rsplit(":", 1)[1]  # another origin
     _, token = make_account(staff=True)
-    with override_settings(CORS_ALLOWED_ORIGINS=[frontend_origin]):
-        with sync_playwright() as p:
-            browser = p.chromium.launch(executable_path=CHROMIUM, headless=True,
-                                        args=["--no-sandbox", "--disable-gpu"])
-            try:
-                page = browser.new_page()
-                page.goto(frontend_origin + "/")
-                result = page.evaluate("([api, token, pin]) => run(api, token, pin)",
-                                       [api, token.key, settings.REPLICA_PIN_HEADER])
-            finally:
-                browser.close()
+    with override_settings(CORS_ALLOWED_ORIGINS=[frontend_origin]), sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"])
+        try:
+            page = browser.new_page()
+            page.goto(frontend_origin + "/")
+            result = page.evaluate(
+                "([api, token, pin]) => run(api, token, pin)", [api, token.key, settings.REPLICA_PIN_HEADER]
+            )
+        finally:
+            browser.close()
     print(json.dumps(result, indent=1))  # shown with -s / on failure
     assert result["origin"] == frontend_origin
 
@@ -131,8 +130,10 @@ def test_a_page_on_another_origin_writes_a_post_and_reads_it_back(live_server, f
     pinned, plain = result["pinnedRead"], result["plainRead"]
     assert pinned["status"] == 200 and pinned["etag"]
     # Read-your-writes across origins: with the pin the author comes from the primary...
-    assert pinned["body"]["author"] == {"id": registered["body"]["user"]["id"],
-                                        "username": registered["body"]["user"]["username"]}
+    assert pinned["body"]["author"] == {
+        "id": registered["body"]["user"]["id"],
+        "username": registered["body"]["user"]["username"],
+    }
     # ... without it from a replica that has not seen the new user.
     assert plain["status"] == 200 and plain["body"]["author"] is None
 

@@ -35,11 +35,13 @@ def operator() -> Client:
 def history() -> dict:
     """A registration (saga run with steps), a write with an Idempotency-Key, and tokens."""
     writer = api_client(staff=True)
-    registered = writer.post("/api/v1/registrations/", {"username": "admin_seen", "email": "seen@example.com"},
-                             format="json")
+    registered = writer.post(
+        "/api/v1/registrations/", {"username": "admin_seen", "email": "seen@example.com"}, format="json"
+    )
     assert registered.status_code == 201
-    created = writer.post("/api/v1/analytics/events/", {"event_type": "click"}, format="json",
-                          HTTP_IDEMPOTENCY_KEY="admin-visible-key")
+    created = writer.post(
+        "/api/v1/analytics/events/", {"event_type": "click"}, format="json", HTTP_IDEMPOTENCY_KEY="admin-visible-key"
+    )
     assert created.status_code == 201
     token = ApiToken.objects.order_by("-id").first()
     return {"run": SagaRun.objects.order_by("-id").first(), "token": token}

@@ -35,7 +35,9 @@ def _events_everywhere() -> list[tuple[int, dt.datetime, str, int | None]]:
             if "analytics_event" not in connection.introspection.table_names(cursor):
                 continue
         rows += list(
-            AnalyticsEvent.objects.db_manager(hints={MONTH_HINT: month}).values_list("id", "timestamp", "event_type", "user_id")
+            AnalyticsEvent.objects.db_manager(hints={MONTH_HINT: month}).values_list(
+                "id", "timestamp", "event_type", "user_id"
+            )
         )
     return rows
 
@@ -48,7 +50,9 @@ def _seed() -> None:
         for i in range(n):
             moment = start + dt.timedelta(hours=7 * i)
             if moment < NOW:
-                events.append({"event_type": ("view", "click", "buy")[i % 3], "user_id": 1 + i % 4, "timestamp": moment})
+                events.append(
+                    {"event_type": ("view", "click", "buy")[i % 3], "user_id": 1 + i % 4, "timestamp": moment}
+                )
     services.event_batch_create(events=events)
 
 
@@ -74,8 +78,10 @@ def test_archive_moves_whole_months_verified_and_reads_find_them(monkeypatch) ->
     # database committed its copy. Nothing is dropped or recorded; the next run copies again.
     monkeypatch.setattr(partitions, "LOCK_TIMEOUT", "300ms")
     holder = psycopg.connect(
-        host=settings.DATABASES[aliases.ANALYTICS]["HOST"], port=settings.DATABASES[aliases.ANALYTICS]["PORT"] or 5432,
-        user=settings.DATABASES[aliases.ANALYTICS]["USER"], dbname=connections[aliases.ANALYTICS].settings_dict["NAME"],
+        host=settings.DATABASES[aliases.ANALYTICS]["HOST"],
+        port=settings.DATABASES[aliases.ANALYTICS]["PORT"] or 5432,
+        user=settings.DATABASES[aliases.ANALYTICS]["USER"],
+        dbname=connections[aliases.ANALYTICS].settings_dict["NAME"],
     )
     try:
         holder.execute("BEGIN")
@@ -98,7 +104,8 @@ def test_archive_moves_whole_months_verified_and_reads_find_them(monkeypatch) ->
     remaining = partitions.months(connections[aliases.ANALYTICS])
     assert OLDER not in remaining and OLD not in remaining and CURRENT in remaining
     assert [(a.month, a.alias, a.rows) for a in AnalyticsArchivedMonth.objects.order_by("month")] == [
-        (OLDER, MONTHS[0], 70), (OLD, MONTHS[1], 90)
+        (OLDER, MONTHS[0], 70),
+        (OLD, MONTHS[1], 90),
     ]
     # every event is in exactly one place, as it was
     assert sorted(_events_everywhere()) == before
@@ -132,7 +139,8 @@ def test_archive_moves_whole_months_verified_and_reads_find_them(monkeypatch) ->
     # filters apply in every month; the detail endpoint answers for an archived event
     response = client.get(f"/api/v1/analytics/events/?user_id=3&until={partitions.bound(OLD):%Y-%m-%dT%H:%M:%SZ}")
     assert [i["id"] for i in response.json()["results"]] == [
-        row[0] for row in sorted(before, key=lambda r: (r[1], r[0]), reverse=True)
+        row[0]
+        for row in sorted(before, key=lambda r: (r[1], r[0]), reverse=True)
         if row[3] == 3 and row[1] < partitions.bound(OLD)
     ][:50]
     assert client.get(f"/api/v1/analytics/events/{old_id}/").json()["id"] == old_id
@@ -142,8 +150,9 @@ def test_archive_creates_a_missing_monthly_database() -> None:
     alias = alias_for(CURRENT)  # configured, not used by any test: its real name
     name = connections[alias].settings_dict["NAME"]
     config = settings.DATABASES[alias]
-    with psycopg.connect(host=config["HOST"], port=config["PORT"] or 5432, user=config["USER"], dbname="postgres",
-                         autocommit=True) as conn:
+    with psycopg.connect(
+        host=config["HOST"], port=config["PORT"] or 5432, user=config["USER"], dbname="postgres", autocommit=True
+    ) as conn:
         conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
         try:
             assert archive.ensure_database(alias) is True

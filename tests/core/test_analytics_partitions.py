@@ -17,6 +17,7 @@ from core.analytics import partitions, rollups, services
 from core.analytics.models import AnalyticsEvent
 from tests.core.test_analytics_rollups import assert_figures_match_raw, assert_rollups_match_raw, spread_events
 
+
 def _pg() -> None:
     if connections[aliases.ANALYTICS].vendor != "postgresql":
         pytest.skip("partitions are PostgreSQL's (SQLite keeps one plain table)")
@@ -38,14 +39,19 @@ def test_the_migrated_table_is_partitioned_by_month_with_the_indexes_on_each_par
     _pg()
     connection = connections[aliases.ANALYTICS]
     assert partitions.is_partitioned(connection)
-    assert _catalog("SELECT pg_get_partkeydef('analytics_event'::regclass)") == [("RANGE (\"timestamp\")",)]
+    assert _catalog("SELECT pg_get_partkeydef('analytics_event'::regclass)") == [('RANGE ("timestamp")',)]
     now = timezone.now()
     partitions.ensure_ahead(using=aliases.ANALYTICS, ahead=3, now=now)
     months = partitions.months(connection)
     current = partitions.month_start(now)
     assert [partitions.add_months(current, n) for n in range(4)] == [m for m in months if m >= current]
     assert partitions.has_default(connection)
-    expected = {"(id, timestamp)", "(timestamp)", "(event_type, timestamp)", "(user_id, timestamp) INCLUDE (event_type)"}
+    expected = {
+        "(id, timestamp)",
+        "(timestamp)",
+        "(event_type, timestamp)",
+        "(user_id, timestamp) INCLUDE (event_type)",
+    }
     for month in months:
         assert partition_indexes(partitions.partition_name(month)) == expected
     # an event lands in its month's partition
@@ -54,10 +60,13 @@ def test_the_migrated_table_is_partitioned_by_month_with_the_indexes_on_each_par
         (partitions.partition_name(current),)
     ]
     # the queries use the indexes of the partitions they need only (pruning by timestamp)
-    plan = "\n".join(r[0] for r in _catalog(
-        "EXPLAIN SELECT COUNT(*) FROM analytics_event WHERE \"timestamp\" >= %s AND \"timestamp\" < %s",
-        [partitions.bound(current), partitions.bound(partitions.add_months(current, 1))],
-    ))
+    plan = "\n".join(
+        r[0]
+        for r in _catalog(
+            'EXPLAIN SELECT COUNT(*) FROM analytics_event WHERE "timestamp" >= %s AND "timestamp" < %s',
+            [partitions.bound(current), partitions.bound(partitions.add_months(current, 1))],
+        )
+    )
     assert partitions.partition_name(current) in plan
     assert partitions.partition_name(partitions.add_months(current, 1)) not in plan
 
@@ -65,7 +74,7 @@ def test_the_migrated_table_is_partitioned_by_month_with_the_indexes_on_each_par
 @pytest.mark.django_db(databases=[aliases.ANALYTICS])
 def test_an_event_outside_every_partition_lands_in_the_default_partition_and_is_reported() -> None:
     _pg()
-    old = dt.datetime(2005, 3, 15, 12, tzinfo=dt.timezone.utc)
+    old = dt.datetime(2005, 3, 15, 12, tzinfo=dt.UTC)
     services.event_create(event_type="legacy_import", user_id=9, timestamp=old)
     services.event_create(event_type="legacy_import", timestamp=old + dt.timedelta(days=40))
     assert _catalog("SELECT COUNT(*) FROM analytics_event_default") == [(2,)]
@@ -160,4 +169,6 @@ def test_convert_copies_in_batches_while_writers_go_on_and_loses_or_doubles_noth
     assert event.pk > _catalog("SELECT MAX(id) FROM analytics_event WHERE id <> %s", [event.pk])[0][0]
     assert_rollups_match_raw()
     assert_figures_match_raw(now)
-    assert not _catalog("SELECT 1 FROM pg_class WHERE relname IN ('analytics_event_partitioned', 'analytics_event_convert_log')")
+    assert not _catalog(
+        "SELECT 1 FROM pg_class WHERE relname IN ('analytics_event_partitioned', 'analytics_event_convert_log')"
+    )

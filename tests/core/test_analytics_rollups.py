@@ -26,7 +26,7 @@ TYPES = ("page_view", "click", "login", "purchase")
 
 
 def utc_day(moment: dt.datetime) -> dt.date:
-    return moment.astimezone(dt.timezone.utc).date()
+    return moment.astimezone(dt.UTC).date()
 
 
 def raw_events() -> list[tuple[str, int | None, dt.datetime]]:
@@ -36,7 +36,7 @@ def raw_events() -> list[tuple[str, int | None, dt.datetime]]:
 def assert_rollups_match_raw() -> None:
     """The rollup tables hold exactly the counts of the events table (no zero rows either)."""
     events = raw_events()
-    hourly = Counter((ts.astimezone(dt.timezone.utc).replace(minute=0, second=0, microsecond=0), t) for t, _, ts in events)
+    hourly = Counter((ts.astimezone(dt.UTC).replace(minute=0, second=0, microsecond=0), t) for t, _, ts in events)
     got_hourly = {(r.hour, r.event_type): r.event_count for r in AnalyticsHourlyCount.objects.all()}
     assert got_hourly == dict(hourly)
     daily = Counter((utc_day(ts), t) for t, _, ts in events)
@@ -51,8 +51,10 @@ def raw_counts(*, since=None, until=None, user_id=None, user_ids=None) -> Counte
     return Counter(
         t
         for t, u, ts in raw_events()
-        if (since is None or ts >= since) and (until is None or ts < until)
-        and (user_id is None or u == user_id) and (user_ids is None or u in user_ids)
+        if (since is None or ts >= since)
+        and (until is None or ts < until)
+        and (user_id is None or u == user_id)
+        and (user_ids is None or u in user_ids)
     )
 
 
@@ -68,7 +70,7 @@ def assert_figures_match_raw(now: dt.datetime) -> None:
         assert figures[name] == sum(expected.values())
     assert figures["total"] == sum(expected_total.values())
 
-    midnight = dt.datetime.combine(utc_day(now), dt.time(), tzinfo=dt.timezone.utc)
+    midnight = dt.datetime.combine(utc_day(now), dt.time(), tzinfo=dt.UTC)
     windows = [
         (None, None),
         (now - dt.timedelta(days=3, hours=5), None),
@@ -136,14 +138,17 @@ def test_rollups_and_every_figure_follow_writes_updates_and_deletes() -> None:
 def test_a_failed_batch_leaves_no_count_behind() -> None:
     now = timezone.now()
     services.event_batch_create(events=spread_events(now, 50))
-    before = list(AnalyticsDailyCount.objects.order_by("day", "event_type").values_list("day", "event_type", "event_count"))
+    before = list(
+        AnalyticsDailyCount.objects.order_by("day", "event_type").values_list("day", "event_type", "event_count")
+    )
     from django.db import transaction
 
-    with pytest.raises(RuntimeError):
-        with transaction.atomic(using=aliases.ANALYTICS):
-            services.event_batch_create(events=spread_events(now, 30, seed=9))
-            raise RuntimeError("the writer fails after the insert")
-    after = list(AnalyticsDailyCount.objects.order_by("day", "event_type").values_list("day", "event_type", "event_count"))
+    with pytest.raises(RuntimeError), transaction.atomic(using=aliases.ANALYTICS):
+        services.event_batch_create(events=spread_events(now, 30, seed=9))
+        raise RuntimeError("the writer fails after the insert")
+    after = list(
+        AnalyticsDailyCount.objects.order_by("day", "event_type").values_list("day", "event_type", "event_count")
+    )
     assert after == before
     assert_rollups_match_raw()
 
@@ -191,7 +196,11 @@ def test_user_deletion_keeps_the_rollups_right(mode: str) -> None:
     gone, kept = make_user(), make_user()
     services.event_batch_create(
         events=[
-            {"event_type": TYPES[i % 4], "user_id": (gone.pk, kept.pk)[i % 2], "timestamp": now - dt.timedelta(hours=7 * i)}
+            {
+                "event_type": TYPES[i % 4],
+                "user_id": (gone.pk, kept.pk)[i % 2],
+                "timestamp": now - dt.timedelta(hours=7 * i),
+            }
             for i in range(120)
         ]
     )
@@ -258,14 +267,16 @@ def test_concurrent_writers_deleters_and_retention_never_lose_or_double_a_count(
 
 
 def _t(text: str) -> dt.datetime:
-    return dt.datetime.fromisoformat(text).replace(tzinfo=dt.timezone.utc)
+    return dt.datetime.fromisoformat(text).replace(tzinfo=dt.UTC)
 
 
 def test_a_window_splits_into_whole_days_whole_hours_and_raw_minutes_at_its_edges() -> None:
     whole, raw = selectors.window_parts(_t("2026-11-03 10:20"), _t("2026-11-07 05:45"))
     assert whole[selectors.DAY] == [(_t("2026-11-04 00:00"), _t("2026-11-07 00:00"))]
-    assert whole[selectors.HOUR] == [(_t("2026-11-03 11:00"), _t("2026-11-04 00:00")),
-                                     (_t("2026-11-07 00:00"), _t("2026-11-07 05:00"))]
+    assert whole[selectors.HOUR] == [
+        (_t("2026-11-03 11:00"), _t("2026-11-04 00:00")),
+        (_t("2026-11-07 00:00"), _t("2026-11-07 05:00")),
+    ]
     assert raw == [(_t("2026-11-03 10:20"), _t("2026-11-03 11:00")), (_t("2026-11-07 05:00"), _t("2026-11-07 05:45"))]
     # unbounded sides, aligned bounds, a window inside one hour, days only (per-user figures)
     whole, raw = selectors.window_parts(None, None)
@@ -273,6 +284,10 @@ def test_a_window_splits_into_whole_days_whole_hours_and_raw_minutes_at_its_edge
     whole, raw = selectors.window_parts(_t("2026-11-03 00:00"), None)
     assert whole[selectors.DAY] == [(_t("2026-11-03 00:00"), None)] and raw == []
     whole, raw = selectors.window_parts(_t("2026-11-03 10:20"), _t("2026-11-03 10:50"))
-    assert whole == {selectors.DAY: [], selectors.HOUR: []} and raw == [(_t("2026-11-03 10:20"), _t("2026-11-03 10:50"))]
+    assert whole == {selectors.DAY: [], selectors.HOUR: []} and raw == [
+        (_t("2026-11-03 10:20"), _t("2026-11-03 10:50"))
+    ]
     whole, raw = selectors.window_parts(_t("2026-11-03 10:20"), None, [selectors.DAY])
-    assert whole[selectors.DAY] == [(_t("2026-11-04 00:00"), None)] and raw == [(_t("2026-11-03 10:20"), _t("2026-11-04 00:00"))]
+    assert whole[selectors.DAY] == [(_t("2026-11-04 00:00"), None)] and raw == [
+        (_t("2026-11-03 10:20"), _t("2026-11-04 00:00"))
+    ]

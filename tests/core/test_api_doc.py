@@ -26,7 +26,7 @@ OUTSIDE_SCHEMA = {"301", "308", "405", "500"}
 #: Paths the page names that are not API operations: the schema and docs pages, the admin.
 OTHER_PATHS = {"/api/schema/", "/api/docs/", "/api/redoc/", "/admin/", "/api/v1/"}
 
-ROW = re.compile(r"^\| `(GET|POST|PUT|PATCH|DELETE) (/\S*)` \| ([^|]*) \| [^|]* \| ([^|]*) \|$", re.M)
+ROW = re.compile(r"^\| `(GET|POST|PUT|PATCH|DELETE) (/\S*)` \| ([^|]*) \| [^|]* \| ([^|]*) \|$", re.MULTILINE)
 NAMED_OPERATION = re.compile(r"`(GET|POST|PUT|PATCH|DELETE) (/[^`\s?]*)")
 NAMED_PATH = re.compile(r"`(/(?:api|health|metrics|admin)[^`\s?]*)")
 NAMED_STATUS = re.compile(r"(?:`|\b(?:a|an|the|with|gives a|is a)\s)([1-5]\d\d)\b")

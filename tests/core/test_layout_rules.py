@@ -36,9 +36,14 @@ def bare_defaults(tree: ast.AST) -> list[int]:
             found += [node.lineno for kw in node.keywords if kw.arg in ALIAS_NAMES and _is_default(kw.value)]
         elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             args = node.args.args + node.args.kwonlyargs
-            defaults = [None] * (len(node.args.args) - len(node.args.defaults)) + node.args.defaults + node.args.kw_defaults
-            found += [node.lineno for arg, default in zip(args, defaults, strict=True)
-                      if arg.arg in ALIAS_NAMES and _is_default(default)]
+            defaults = (
+                [None] * (len(node.args.args) - len(node.args.defaults)) + node.args.defaults + node.args.kw_defaults
+            )
+            found += [
+                node.lineno
+                for arg, default in zip(args, defaults, strict=True)
+                if arg.arg in ALIAS_NAMES and _is_default(default)
+            ]
         elif isinstance(node, ast.Compare) and any(isinstance(op, (ast.Eq, ast.NotEq)) for op in node.ops):
             operands = [node.left, *node.comparators]
             names = [o.id if isinstance(o, ast.Name) else getattr(o, "attr", "") for o in operands]

@@ -56,8 +56,9 @@ def test_strict_mode_refuses_too_long_values_instead_of_truncating():
 
 def test_writes_are_refused_unless_allowed():
     with pytest.raises(LegacyWriteForbidden):
-        LegacyCustomer.objects.create(customer_name="n", customer_email="e@example.com",
-                                      created_date="2026-01-01T00:00:00Z")
+        LegacyCustomer.objects.create(
+            customer_name="n", customer_email="e@example.com", created_date="2026-01-01T00:00:00Z"
+        )
     customer = make_customer()
     customer.customer_name = "changed"
     with pytest.raises(LegacyWriteForbidden):

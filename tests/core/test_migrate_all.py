@@ -23,14 +23,20 @@ pytestmark = pytest.mark.real_engines
 
 def _pg_admin() -> psycopg.Connection:
     cfg = settings.DATABASES[aliases.DEFAULT]
-    return psycopg.connect(host=cfg["HOST"], port=cfg["PORT"] or 5432, user=cfg["USER"], dbname="postgres",
-                           autocommit=True)
+    return psycopg.connect(
+        host=cfg["HOST"], port=cfg["PORT"] or 5432, user=cfg["USER"], dbname="postgres", autocommit=True
+    )
 
 
 def _my_admin():  # type: ignore[no-untyped-def]
     cfg = settings.DATABASES[aliases.LEGACY]
-    return MySQLdb.connect(host=cfg["HOST"], port=int(cfg["PORT"] or 3306), user=cfg["USER"],
-                           passwd=cfg["PASSWORD"] or "", charset="utf8mb4")
+    return MySQLdb.connect(
+        host=cfg["HOST"],
+        port=int(cfg["PORT"] or 3306),
+        user=cfg["USER"],
+        passwd=cfg["PASSWORD"] or "",
+        charset="utf8mb4",
+    )
 
 
 @pytest.fixture
@@ -72,8 +78,9 @@ def _pg_tables(name: str) -> set[str]:
 
 
 def _run(env: dict, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True,
-                          timeout=300)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+    )
 
 
 def test_migrate_all_puts_every_table_on_its_own_database_only(empty_databases):
@@ -84,13 +91,21 @@ def test_migrate_all_puts_every_table_on_its_own_database_only(empty_databases):
     assert result.returncode == 0, result.stderr
     lines = result.stdout.strip().splitlines()
     assert [line.split(" ")[0].rstrip(":") for line in lines] == [
-        "legacy_db", "default", "users_db", "analytics_db", "cache_db"
+        "legacy_db",
+        "default",
+        "users_db",
+        "analytics_db",
+        "cache_db",
     ]
     assert "skipped" in lines[0]
 
     found = {alias: _pg_tables(name) for alias, name in names.items()}
-    found[aliases.CACHE] = {r[0] for r in sqlite3.connect(cache_file).execute(
-        "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'")}
+    found[aliases.CACHE] = {
+        r[0]
+        for r in sqlite3.connect(cache_file).execute(
+            "SELECT name FROM sqlite_master WHERE type='table' AND name NOT LIKE 'sqlite_%'"
+        )
+    }
     conn = _my_admin()
     cur = conn.cursor()
     cur.execute(f"SHOW TABLES FROM `{legacy}`")
@@ -108,7 +123,7 @@ def test_migrate_all_puts_every_table_on_its_own_database_only(empty_databases):
 
 
 def test_migrate_all_can_be_narrowed_and_refuses_unknown_aliases(empty_databases):
-    env, names, legacy, cache_file = empty_databases
+    env, names, _legacy, _cache_file = empty_databases
     result = _run(env, "migrate_all", "--database", aliases.USERS)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[0].startswith("users_db (postgresql): migrated")
@@ -130,11 +145,10 @@ def test_email_index_is_built_concurrently_on_postgresql(empty_databases):
     env, names, _, _ = empty_databases
     assert _run(env, "migrate_all", "--database", aliases.USERS).returncode == 0
     pg = settings.DATABASES[aliases.DEFAULT]
-    with psycopg.connect(host=pg["HOST"], port=pg["PORT"] or 5432, user=pg["USER"],
-                         dbname=names[aliases.USERS]) as conn:
-        row = conn.execute(
-            "SELECT indexdef FROM pg_indexes WHERE indexname = 'users_user_email_lower'"
-        ).fetchone()
+    with psycopg.connect(
+        host=pg["HOST"], port=pg["PORT"] or 5432, user=pg["USER"], dbname=names[aliases.USERS]
+    ) as conn:
+        row = conn.execute("SELECT indexdef FROM pg_indexes WHERE indexname = 'users_user_email_lower'").fetchone()
     assert row is not None and "lower((email)::text)" in row[0]
 
 
@@ -158,15 +172,16 @@ def test_the_covering_events_index_migrates_forwards_and_back(empty_databases):
     pg = settings.DATABASES[aliases.DEFAULT]
 
     def indexes() -> dict[str, str]:
-        with psycopg.connect(host=pg["HOST"], port=pg["PORT"] or 5432, user=pg["USER"],
-                             dbname=names[aliases.ANALYTICS]) as conn:
+        with psycopg.connect(
+            host=pg["HOST"], port=pg["PORT"] or 5432, user=pg["USER"], dbname=names[aliases.ANALYTICS]
+        ) as conn:
             rows = conn.execute("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'analytics_event'")
             return dict(rows.fetchall())
 
     assert _run(env, "migrate_all", "--database", aliases.ANALYTICS).returncode == 0
     found = indexes()
     assert "analytics_user_ts" not in found
-    assert 'INCLUDE (event_type)' in found["analytics_user_ts_type"].replace('"', "")
+    assert "INCLUDE (event_type)" in found["analytics_user_ts_type"].replace('"', "")
     back = _run(env, "migrate", "analytics", "0001", "--database", aliases.ANALYTICS)
     assert back.returncode == 0, back.stderr
     found = indexes()

@@ -38,8 +38,9 @@ def test_a_connection_killed_while_idle_in_the_pool_is_replaced():
 
 def _terminate_pooled_backends(connection) -> int:
     cfg = settings.DATABASES[aliases.ANALYTICS]
-    with psycopg.connect(host=cfg["HOST"], port=cfg["PORT"] or 5432, user=cfg["USER"], dbname="postgres",
-                         autocommit=True) as admin:
+    with psycopg.connect(
+        host=cfg["HOST"], port=cfg["PORT"] or 5432, user=cfg["USER"], dbname="postgres", autocommit=True
+    ) as admin:
         return admin.execute(
             "SELECT count(pg_terminate_backend(pid, 5000)) FROM pg_stat_activity "
             "WHERE datname = %s AND pid <> pg_backend_pid()",
@@ -65,8 +66,9 @@ def round_trip_checks(monkeypatch) -> list:
 
     checked: list = []
     real_check = ConnectionPool.check_connection
-    monkeypatch.setattr(ConnectionPool, "check_connection",
-                        staticmethod(lambda conn: (checked.append(conn), real_check(conn))[1]))
+    monkeypatch.setattr(
+        ConnectionPool, "check_connection", staticmethod(lambda conn: (checked.append(conn), real_check(conn))[1])
+    )
     return checked
 
 

@@ -27,10 +27,20 @@ ROOT = Path(__file__).resolve().parents[2]
 SCANNED = ("api", "core", "routers", "bench", "scripts", "tests", "clients", "gunicorn.conf.py", "manage.py")
 PROJECT_PACKAGES = {"api", "core", "routers", "bench", "scripts", "tests", "clients"}
 DOCUMENTED = {
-    "_meta", "_state", "_default_manager", "_base_manager",  # Django's Model API
+    "_meta",
+    "_state",
+    "_default_manager",
+    "_base_manager",  # Django's Model API
     "_exit",  # os._exit
-    "_asdict", "_replace", "_fields", "_make", "_field_defaults",  # collections.namedtuple
-    "_name_", "_value_", "_missing_", "_generate_next_value_",  # enum
+    "_asdict",
+    "_replace",
+    "_fields",
+    "_make",
+    "_field_defaults",  # collections.namedtuple
+    "_name_",
+    "_value_",
+    "_missing_",
+    "_generate_next_value_",  # enum
 }
 
 
@@ -83,11 +93,19 @@ def violations(tree: ast.AST, ours: set[str]) -> list[tuple[int, str]]:
                 found.append((node.lineno, f"private attribute set on another object: {ast.unparse(node)}"))
             else:
                 found.append((node.lineno, f"private attribute of another library: {ast.unparse(node)}"))
-        elif (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
-              and node.func.id in ("getattr", "setattr", "hasattr", "delattr") and len(node.args) >= 2):
+        elif (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id in ("getattr", "setattr", "hasattr", "delattr")
+            and len(node.args) >= 2
+        ):
             name = node.args[1]
-            if (isinstance(name, ast.Constant) and isinstance(name.value, str) and _private(name.value)
-                    and name.value not in ours):
+            if (
+                isinstance(name, ast.Constant)
+                and isinstance(name.value, str)
+                and _private(name.value)
+                and name.value not in ours
+            ):
                 if node.func.id in ("setattr", "delattr") and not _is_self(node.args[0]):
                     found.append((node.lineno, f"private attribute set on another object: {ast.unparse(node)}"))
                 else:
@@ -106,8 +124,11 @@ def project_files() -> list[Path]:
 def test_no_private_internals_of_other_libraries() -> None:
     trees = {path: ast.parse(path.read_text(), str(path)) for path in project_files()}
     ours = defined_names(list(trees.values()))
-    found = [f"{path.relative_to(ROOT)}:{line}: {what}"
-             for path, tree in trees.items() for line, what in violations(tree, ours)]
+    found = [
+        f"{path.relative_to(ROOT)}:{line}: {what}"
+        for path, tree in trees.items()
+        for line, what in violations(tree, ours)
+    ]
     assert not found, "private internals of other libraries:\n" + "\n".join(found)
 
 
@@ -145,5 +166,7 @@ def test_the_scan_allows_documented_and_own_names(source: str) -> None:
 
 
 def test_a_name_the_project_defines_is_its_own() -> None:
-    tree = ast.parse("class Part:\n    def __init__(self):\n        self._raw = None\n\nx = part._raw\ny = part._other\n")
+    tree = ast.parse(
+        "class Part:\n    def __init__(self):\n        self._raw = None\n\nx = part._raw\ny = part._other\n"
+    )
     assert [line for line, _ in violations(tree, defined_names([tree]))] == [6]

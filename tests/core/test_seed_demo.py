@@ -18,8 +18,20 @@ from core.tokens.services import key_digest
 from core.users.models import User
 
 pytestmark = pytest.mark.django_db(databases="__all__")
-ARGS = ["--users", "30", "--posts-per-user", "3", "--events", "900", "--customers", "25",
-        "--cache-entries", "10", "--batch-size", "200"]
+ARGS = [
+    "--users",
+    "30",
+    "--posts-per-user",
+    "3",
+    "--events",
+    "900",
+    "--customers",
+    "25",
+    "--cache-entries",
+    "10",
+    "--batch-size",
+    "200",
+]
 
 
 def _counts() -> dict[str, int]:

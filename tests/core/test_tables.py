@@ -17,9 +17,7 @@ def _tables(alias: str) -> set[str]:
 
 
 @pytest.mark.django_db(databases="__all__")
-@pytest.mark.parametrize(
-    "model", [m for m in apps.get_models()], ids=lambda m: m._meta.label
-)
+@pytest.mark.parametrize("model", [m for m in apps.get_models()], ids=lambda m: m._meta.label)
 def test_each_table_exists_on_exactly_its_own_database(model):
     home = _db_for_model(model)
     table = model._meta.db_table

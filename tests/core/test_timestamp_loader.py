@@ -25,7 +25,7 @@ LITERALS = [
 
 
 def _fetch(cursor) -> list:
-    cursor.execute("SELECT " + ", ".join(f"%s::timestamptz" for _ in LITERALS), LITERALS)
+    cursor.execute("SELECT " + ", ".join("%s::timestamptz" for _ in LITERALS), LITERALS)
     return list(cursor.fetchone())
 
 
@@ -37,10 +37,10 @@ def test_the_connection_uses_the_c_parser_and_agrees_with_djangos_loader() -> No
         ours = _fetch(cursor)
     raw = connection.connection
     with raw.cursor() as plain:
-        register_tzloader(dt.timezone.utc, plain)  # Django's loader, on this cursor only
+        register_tzloader(dt.UTC, plain)  # Django's loader, on this cursor only
         theirs = _fetch(plain)
     assert ours == theirs
-    assert all(value.tzinfo is dt.timezone.utc for value in ours)
+    assert all(value.tzinfo is dt.UTC for value in ours)
 
 
 def test_values_from_a_session_in_another_time_zone_still_come_out_in_utc() -> None:
@@ -53,5 +53,5 @@ def test_values_from_a_session_in_another_time_zone_still_come_out_in_utc() -> N
                 (value,) = fresh.fetchone()
         finally:
             cursor.execute("SET TIME ZONE 'UTC'")
-    assert value == dt.datetime(2026, 7, 1, 12, tzinfo=dt.timezone.utc)
-    assert value.tzinfo is dt.timezone.utc
+    assert value == dt.datetime(2026, 7, 1, 12, tzinfo=dt.UTC)
+    assert value.tzinfo is dt.UTC

@@ -32,7 +32,9 @@ def orphans() -> dict[str, list[int]]:
     return {
         "posts": [p for p, a in Post.objects.values_list("pk", "author_id") if a not in users],
         "profiles": [p for p, u in UserProfile.objects.values_list("pk", "user_id") if u not in users],
-        "events": [e for e, u in AnalyticsEvent.objects.exclude(user_id=None).values_list("pk", "user_id") if u not in users],
+        "events": [
+            e for e, u in AnalyticsEvent.objects.exclude(user_id=None).values_list("pk", "user_id") if u not in users
+        ],
     }
 
 

@@ -46,8 +46,19 @@ def test_processes_sharing_redis_admit_exactly_the_budget(processes: int, per_pr
     start_at = time.time() + 3.0  # every process imported Django and waits for this moment
     workers = [
         subprocess.Popen(
-            [sys.executable, "-m", "tests.integrity.throttle_worker", repr(start_at), str(per_process), "tok-" + prefix],
-            cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+            [
+                sys.executable,
+                "-m",
+                "tests.integrity.throttle_worker",
+                repr(start_at),
+                str(per_process),
+                "tok-" + prefix,
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
         )
         for _ in range(processes)
     ]
@@ -64,8 +75,14 @@ def test_processes_sharing_redis_admit_exactly_the_budget(processes: int, per_pr
 def test_the_shared_throttle_says_how_long_to_wait() -> None:
     from api.throttling import TokenRateThrottle
 
-    caches_conf = {**settings.CACHES, "shared": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
-                                                 "LOCATION": REDIS_URL, "KEY_PREFIX": f"h11-{uuid.uuid4().hex[:8]}"}}
+    caches_conf = {
+        **settings.CACHES,
+        "shared": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": f"h11-{uuid.uuid4().hex[:8]}",
+        },
+    }
     rest = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"token": "2/minute"}}
     request = SimpleNamespace(auth=SimpleNamespace(key="wait-token"))
     with override_settings(CACHES=caches_conf, API_THROTTLE_CACHE="shared", REST_FRAMEWORK=rest):

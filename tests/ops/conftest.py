@@ -11,7 +11,9 @@ from core import aliases
 
 
 def tablespaces_configured() -> bool:
-    return aliases.ANALYTICS in settings.DATABASE_TABLESPACES and aliases.ANALYTICS in settings.DATABASE_INDEX_TABLESPACES
+    return (
+        aliases.ANALYTICS in settings.DATABASE_TABLESPACES and aliases.ANALYTICS in settings.DATABASE_INDEX_TABLESPACES
+    )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

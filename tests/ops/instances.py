@@ -28,10 +28,12 @@ from typing import Any
 from django.conf import settings
 from django.db import connections
 
-
 ROOT = Path(__file__).resolve().parents[2]
 #: Loopback ports the harness may listen on (the issue-13 helper's range; any free one is taken).
-PORT_RANGE = range(int(os.environ.get("SWITCHYARD_TEST_PORT_FIRST", "18340")), int(os.environ.get("SWITCHYARD_TEST_PORT_LAST", "18399")) + 1)
+PORT_RANGE = range(
+    int(os.environ.get("SWITCHYARD_TEST_PORT_FIRST", "18340")),
+    int(os.environ.get("SWITCHYARD_TEST_PORT_LAST", "18399")) + 1,
+)
 REDIS_DB = int(os.environ.get("SWITCHYARD_TEST_REDIS_DB", "13"))
 
 
@@ -84,8 +86,15 @@ def database_env(*, mirror_replicas: bool = False) -> dict[str, str]:
 class Instances:
     """``count`` gunicorn instances behind nginx, started by ``scripts/proxy``; stopped on exit."""
 
-    def __init__(self, tmp_path: Path, *, count: int = 2, env: dict[str, str] | None = None,
-                 mirror_replicas: bool = False, startup_seconds: float = 60) -> None:
+    def __init__(
+        self,
+        tmp_path: Path,
+        *,
+        count: int = 2,
+        env: dict[str, str] | None = None,
+        mirror_replicas: bool = False,
+        startup_seconds: float = 60,
+    ) -> None:
         self.run_dir = tmp_path / f"proxy-{uuid.uuid4().hex[:6]}"
         self.count = count
         self.port = free_port()
@@ -116,7 +125,11 @@ class Instances:
         self.log = self.log_path.open("wb")
         self.process = subprocess.Popen(
             [str(ROOT / "scripts" / "proxy"), str(self.run_dir)],
-            cwd=ROOT, env=self.env, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
+            cwd=ROOT,
+            env=self.env,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
         deadline = time.monotonic() + self.startup_seconds
         while True:
@@ -133,7 +146,7 @@ class Instances:
                 raise RuntimeError("scripts/proxy did not come up; its log ends:\n" + self.tail())
             time.sleep(0.3)
 
-    def __exit__(self, *exc: Any) -> None:
+    def __exit__(self, *exc: object) -> None:
         self.stop()
 
     def stop(self) -> None:
@@ -158,9 +171,17 @@ class Instances:
     def socket_path(self, instance: int) -> str:
         return str(self.run_dir / f"gunicorn-{instance + 1}.sock")
 
-    def request(self, method: str, path: str, *, instance: int | None = None, token: str | None = None,
-                body: Any = None, headers: dict[str, str] | None = None,
-                timeout: float = 15) -> tuple[int, dict[str, str], Any]:
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        instance: int | None = None,
+        token: str | None = None,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+        timeout: float = 15,
+    ) -> tuple[int, dict[str, str], Any]:
         """One request on a new connection: through nginx (``instance=None``) or straight to
         instance ``instance`` (0-based). Returns (status, headers, JSON body or raw bytes)."""
         if instance is None:

@@ -48,7 +48,10 @@ def test_gunicorn_serves_with_json_logs_shared_metrics_and_stops_gracefully(tmp_
     log = (tmp_path / "gunicorn.log").open("w+")
     server = subprocess.Popen(
         [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py"],
-        cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     base = f"http://127.0.0.1:{port}"
     try:
@@ -70,8 +73,11 @@ def test_gunicorn_serves_with_json_logs_shared_metrics_and_stops_gracefully(tmp_
         status, _, body = get(f"{base}/metrics")
         assert status == 200
         text = body.decode()
-        line = next(l for l in text.splitlines()
-                    if l.startswith('switchyard_http_requests_total{') and 'route="/health"' in l and 'status="200"' in l)
+        line = next(
+            l
+            for l in text.splitlines()
+            if l.startswith("switchyard_http_requests_total{") and 'route="/health"' in l and 'status="200"' in l
+        )
         counted = float(line.rsplit(" ", 1)[1])
     finally:
         server.send_signal(signal.SIGTERM)
@@ -117,8 +123,13 @@ def test_sigterm_lets_an_in_flight_request_finish(tmp_path: Path) -> None:
     }
     env.pop("ANALYTICS_DATABASE_REPLICA_URLS", None)
     log = (tmp_path / "gunicorn.log").open("w+")
-    server = subprocess.Popen([sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py"],
-                              cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + 30
@@ -135,7 +146,7 @@ def test_sigterm_lets_an_in_flight_request_finish(tmp_path: Path) -> None:
             pending = pool.submit(get, f"{base}/health/ready")
             time.sleep(0.5)
             server.send_signal(signal.SIGTERM)
-            status, headers, body = pending.result(timeout=20)
+            status, _headers, body = pending.result(timeout=20)
             elapsed = time.monotonic() - started
         assert status == 503
         check = json.loads(body)["checks"]["analytics_db:responseTime"][0]

@@ -119,7 +119,7 @@ def test_ready_checks_every_alias_replicas_included() -> None:
         assert entry["observedUnit"] == "ms"
         assert 0 < entry["time_ms"] == entry["observedValue"] < 2000
         observed = dt.datetime.fromisoformat(entry["time"])
-        assert abs((dt.datetime.now(dt.timezone.utc) - observed).total_seconds()) < 30
+        assert abs((dt.datetime.now(dt.UTC) - observed).total_seconds()) < 30
         assert "output" not in entry
 
 
@@ -133,8 +133,11 @@ def test_ready_ignores_accept_and_needs_no_token() -> None:
 @pytest.mark.django_db(databases=ALL_DATABASES, transaction=True)
 def test_required_alias_on_a_closed_port_is_503_naming_it_within_the_timeout() -> None:
     timeout = 1.0
-    with broken(aliases.ANALYTICS, READINESS_TIMEOUT_SECONDS=timeout,
-                READINESS_REQUIRED_ALIASES=[aliases.DEFAULT, aliases.USERS, aliases.ANALYTICS]):
+    with broken(
+        aliases.ANALYTICS,
+        READINESS_TIMEOUT_SECONDS=timeout,
+        READINESS_REQUIRED_ALIASES=[aliases.DEFAULT, aliases.USERS, aliases.ANALYTICS],
+    ):
         response, body, elapsed = get_ready()
     assert response.status_code == 503, body
     assert response["Content-Type"] == "application/health+json"
@@ -179,21 +182,27 @@ def readiness_threads() -> list[threading.Thread]:
 @pytest.mark.django_db(databases=ALL_DATABASES, transaction=True)
 def test_a_hung_database_cannot_hang_the_probe() -> None:
     timeout = 0.5
-    with silent_server() as port:
-        with broken(aliases.ANALYTICS, port=port, READINESS_TIMEOUT_SECONDS=timeout,
-                    READINESS_REQUIRED_ALIASES=[aliases.ANALYTICS]):
-            first, body, elapsed = get_ready()
-            assert first.status_code == 503, body
-            assert elapsed < timeout + 1.0
-            assert check_of(body, aliases.ANALYTICS)["output"] == f"timed out after {timeout:g}s"
-            stuck = [t.name for t in readiness_threads()]
-            assert stuck == [f"readiness-{aliases.ANALYTICS}"]
-            # A second probe while the first check still hangs does not start another thread.
-            second, body, elapsed = get_ready()
-            assert second.status_code == 503
-            assert elapsed < timeout + 1.0
-            assert "still waiting" in check_of(body, aliases.ANALYTICS)["output"]
-            assert [t.name for t in readiness_threads()] == stuck
+    with (
+        silent_server() as port,
+        broken(
+            aliases.ANALYTICS,
+            port=port,
+            READINESS_TIMEOUT_SECONDS=timeout,
+            READINESS_REQUIRED_ALIASES=[aliases.ANALYTICS],
+        ),
+    ):
+        first, body, elapsed = get_ready()
+        assert first.status_code == 503, body
+        assert elapsed < timeout + 1.0
+        assert check_of(body, aliases.ANALYTICS)["output"] == f"timed out after {timeout:g}s"
+        stuck = [t.name for t in readiness_threads()]
+        assert stuck == [f"readiness-{aliases.ANALYTICS}"]
+        # A second probe while the first check still hangs does not start another thread.
+        second, body, elapsed = get_ready()
+        assert second.status_code == 503
+        assert elapsed < timeout + 1.0
+        assert "still waiting" in check_of(body, aliases.ANALYTICS)["output"]
+        assert [t.name for t in readiness_threads()] == stuck
     # The server is gone: the stuck check fails fast and its thread ends.
     deadline = time.monotonic() + 10
     while readiness_threads() and time.monotonic() < deadline:

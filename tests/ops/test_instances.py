@@ -38,8 +38,13 @@ def test_two_instances_share_the_cached_aggregates(tmp_path: Path) -> None:
         first = service.request("GET", url, instance=0, token=token.key)
         second = service.request("GET", url, instance=1, token=token.key)
         # A post written through instance 1 drops the figure for every instance.
-        created = service.request("POST", "/api/v1/posts/", instance=1, token=token.key,
-                                  body={"title": "shared", "content": "cache", "author_id": user.pk})
+        created = service.request(
+            "POST",
+            "/api/v1/posts/",
+            instance=1,
+            token=token.key,
+            body={"title": "shared", "content": "cache", "author_id": user.pk},
+        )
         third = service.request("GET", url, instance=0, token=token.key)
         fourth = service.request("GET", url, instance=1, token=token.key)
     assert first[0] == second[0] == 200 and created[0] == 201, service.tail()
@@ -55,17 +60,25 @@ def test_a_pin_set_by_one_instance_is_honoured_by_the_other(tmp_path: Path) -> N
     author = make_user()
     # default and users_db each get one replica alias (a mirror of the primary's database): the
     # alias that served a read is named in Server-Timing.
-    with Instances(tmp_path, env={"CACHE_URL": redis_url(), "REPLICA_PIN_SECONDS": "30"},
-                   mirror_replicas=True) as service:
+    with Instances(
+        tmp_path, env={"CACHE_URL": redis_url(), "REPLICA_PIN_SECONDS": "30"}, mirror_replicas=True
+    ) as service:
         unpinned = service.request("GET", "/api/v1/posts/", instance=1, token=token.key)
-        created = service.request("POST", "/api/v1/posts/", instance=0, token=token.key,
-                                  body={"title": "pinned", "content": "read your writes", "author_id": author.pk})
+        created = service.request(
+            "POST",
+            "/api/v1/posts/",
+            instance=0,
+            token=token.key,
+            body={"title": "pinned", "content": "read your writes", "author_id": author.pk},
+        )
         pin = created[1].get("X-Switchyard-Pin", "")
         cookie = created[1].get("Set-Cookie", "")
-        by_header = service.request("GET", "/api/v1/posts/", instance=1, token=token.key,
-                                    headers={"X-Switchyard-Pin": pin})
-        by_cookie = service.request("GET", "/api/v1/posts/", instance=1, token=token.key,
-                                    headers={"Cookie": cookie.split(";", 1)[0]})
+        by_header = service.request(
+            "GET", "/api/v1/posts/", instance=1, token=token.key, headers={"X-Switchyard-Pin": pin}
+        )
+        by_cookie = service.request(
+            "GET", "/api/v1/posts/", instance=1, token=token.key, headers={"Cookie": cookie.split(";", 1)[0]}
+        )
         through_proxy = service.request("GET", "/api/v1/posts/", token=token.key, headers={"X-Switchyard-Pin": pin})
     assert created[0] == 201, (created, service.tail())
     assert pin.startswith("default") and cookie.startswith("switchyard_pin=")

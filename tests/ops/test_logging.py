@@ -7,9 +7,9 @@ import json
 import logging
 
 import pytest
+from django.http import JsonResponse
 from django.test import override_settings
 from django.urls import path
-from django.http import JsonResponse
 
 from core import aliases
 from core.logging import ACCESS_LOGGER, JSONFormatter, request_id_var

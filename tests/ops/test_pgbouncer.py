@@ -23,8 +23,11 @@ pytestmark = pytest.mark.real_engines
 
 
 def test_db_pgbouncer_disables_server_side_cursors_and_prepared_statements(tmp_path: Path) -> None:
-    environ = {"DATABASE_URL": "postgres://postgres@127.0.0.1:6433/x", "USERS_DATABASE_URL": "postgres://postgres@127.0.0.1:6433/y",
-               "LEGACY_DATABASE_URL": "mysql://root@127.0.0.1:3306/z"}
+    environ = {
+        "DATABASE_URL": "postgres://postgres@127.0.0.1:6433/x",
+        "USERS_DATABASE_URL": "postgres://postgres@127.0.0.1:6433/y",
+        "LEGACY_DATABASE_URL": "mysql://root@127.0.0.1:3306/z",
+    }
     plain = build_databases(environ, tmp_path)
     behind = build_databases({**environ, "DB_PGBOUNCER": "1"}, tmp_path)
     for alias in (aliases.DEFAULT, aliases.USERS):
@@ -35,7 +38,10 @@ def test_db_pgbouncer_disables_server_side_cursors_and_prepared_statements(tmp_p
     # MariaDB and SQLite are not behind PgBouncer: untouched.
     assert behind[aliases.LEGACY] == plain[aliases.LEGACY]
     with pytest.raises(ImproperlyConfigured, match="server_side_binding"):
-        build_databases({**environ, "DB_PGBOUNCER": "1", "DATABASE_URL": environ["DATABASE_URL"] + "?server_side_binding=true"}, tmp_path)
+        build_databases(
+            {**environ, "DB_PGBOUNCER": "1", "DATABASE_URL": environ["DATABASE_URL"] + "?server_side_binding=true"},
+            tmp_path,
+        )
 
 
 @pytest.mark.django_db(transaction=True, databases=[aliases.USERS])
@@ -48,7 +54,10 @@ def test_iterators_on_many_threads_at_once() -> None:
     def walk() -> None:
         try:
             start.wait(10)
-            seen = [user.pk for user in User.objects.using(aliases.USERS).filter(pk__in=ids).order_by("pk").iterator(chunk_size=2)]
+            seen = [
+                user.pk
+                for user in User.objects.using(aliases.USERS).filter(pk__in=ids).order_by("pk").iterator(chunk_size=2)
+            ]
             results.append(seen)
         except Exception as exc:  # noqa: BLE001 - reported below
             results.append(exc)

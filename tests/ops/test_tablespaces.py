@@ -18,9 +18,13 @@ SQLITE = {"ENGINE": "django.db.backends.sqlite3", "OPTIONS": {}}
 
 def test_env_names_follow_the_url_variables() -> None:
     assert tablespaces.env_names(aliases.ANALYTICS) == (
-        "ANALYTICS_DATABASE_DEFAULT_TABLESPACE", "ANALYTICS_DATABASE_DEFAULT_INDEX_TABLESPACE"
+        "ANALYTICS_DATABASE_DEFAULT_TABLESPACE",
+        "ANALYTICS_DATABASE_DEFAULT_INDEX_TABLESPACE",
     )
-    assert tablespaces.env_names(aliases.DEFAULT) == ("DATABASE_DEFAULT_TABLESPACE", "DATABASE_DEFAULT_INDEX_TABLESPACE")
+    assert tablespaces.env_names(aliases.DEFAULT) == (
+        "DATABASE_DEFAULT_TABLESPACE",
+        "DATABASE_DEFAULT_INDEX_TABLESPACE",
+    )
 
 
 def test_from_env_per_alias_and_only_on_postgresql() -> None:
@@ -45,7 +49,10 @@ def test_tablespace_names_must_be_plain_identifiers(bad: str) -> None:
 def test_apply_sets_default_tablespace_on_the_connection() -> None:
     databases = {aliases.ANALYTICS: {"OPTIONS": {"options": "-c statement_timeout=5000"}}, aliases.USERS: {}}
     tablespaces.apply(databases, {aliases.ANALYTICS: "fast_disk", aliases.USERS: "users_disk"})
-    assert databases[aliases.ANALYTICS]["OPTIONS"]["options"] == "-c statement_timeout=5000 -c default_tablespace=fast_disk"
+    assert (
+        databases[aliases.ANALYTICS]["OPTIONS"]["options"]
+        == "-c statement_timeout=5000 -c default_tablespace=fast_disk"
+    )
     assert databases[aliases.USERS]["OPTIONS"]["options"] == "-c default_tablespace=users_disk"
 
 

@@ -37,7 +37,10 @@ def test_staff_sees_every_alias_with_size_and_settings_but_never_a_password():
         if connection.vendor == "sqlite":
             assert info["size_bytes"] == os.path.getsize(connection.settings_dict["NAME"])
         else:
-            assert (info["host"], info["port"]) == (connection.settings_dict["HOST"], int(connection.settings_dict["PORT"]))
+            assert (info["host"], info["port"]) == (
+                connection.settings_dict["HOST"],
+                int(connection.settings_dict["PORT"]),
+            )
             assert info["name"] == connection.settings_dict["NAME"]
         if "pool" in connection.settings_dict["OPTIONS"]:
             assert info["connection"]["pool"]["max_size"] == connection.settings_dict["OPTIONS"]["pool"]["max_size"]
@@ -51,7 +54,9 @@ def test_sizes_come_from_each_engine():
         cursor.execute("SELECT pg_database_size(current_database())")
         pg_size = cursor.fetchone()[0]
     with connections[aliases.LEGACY].cursor() as cursor:
-        cursor.execute("SELECT SUM(data_length + index_length) FROM information_schema.tables WHERE table_schema = DATABASE()")
+        cursor.execute(
+            "SELECT SUM(data_length + index_length) FROM information_schema.tables WHERE table_schema = DATABASE()"
+        )
         mysql_size = int(cursor.fetchone()[0])
     assert abs(body[aliases.DEFAULT]["size_bytes"] - pg_size) < 1024 * 1024
     assert body[aliases.LEGACY]["size_bytes"] == mysql_size
@@ -84,8 +89,13 @@ def test_slow_queries_not_available_on_sqlite():
     body = api_client(staff=True).get(f"{SLOW}?alias={aliases.CACHE}").json()
     assert body["available"] is False
     assert body["sources"] == [
-        {"alias": aliases.CACHE, "vendor": "sqlite", "available": False, "queries": [],
-         "detail": "not available: pg_stat_statements is PostgreSQL only (sqlite)"}
+        {
+            "alias": aliases.CACHE,
+            "vendor": "sqlite",
+            "available": False,
+            "queries": [],
+            "detail": "not available: pg_stat_statements is PostgreSQL only (sqlite)",
+        }
     ]
 
 

@@ -94,9 +94,10 @@ def test_one_query_per_batch_per_database() -> None:
     user = make_user()
     for _ in range(10):
         make_post(author=user)
-    with CaptureQueriesContext(connections[aliases.DEFAULT]) as on_default, CaptureQueriesContext(
-        connections[aliases.USERS]
-    ) as on_users:
+    with (
+        CaptureQueriesContext(connections[aliases.DEFAULT]) as on_default,
+        CaptureQueriesContext(connections[aliases.USERS]) as on_users,
+    ):
         (report,) = check_references(batch_size=4, kinds=["posts"])
     assert (report.scanned, report.batches, report.orphans) == (10, 3, 0)
     assert len(on_default.captured_queries) == 3

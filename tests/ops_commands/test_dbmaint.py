@@ -55,7 +55,10 @@ def test_cleanup_analytics_deletes_in_batches_with_one_statement_each(queries, o
     # Besides the deletes, only catalog reads (is the table partitioned, which months) on PostgreSQL.
     sql = [s for s in statements(captured) if "pg_class" not in s and "pg_inherits" not in s]
     assert len(sql) == deletes and all(s.upper().startswith("DELETE") for s in sql)
-    assert f"analytics_db ({connections[aliases.ANALYTICS].vendor}): ok, deleted {old} events older than 90 days in {old // 1000 + (old % 1000 > 0)} batches" in output
+    assert (
+        f"analytics_db ({connections[aliases.ANALYTICS].vendor}): ok, deleted {old} events older than 90 days in {old // 1000 + (old % 1000 > 0)} batches"
+        in output
+    )
 
 
 @pytest.mark.django_db(databases=[aliases.CACHE])
@@ -75,7 +78,10 @@ def test_cleanup_cache_deletes_only_expired_entries():
 def test_cleanup_idempotency_deletes_expired_keys():
     now = timezone.now()
     IdempotencyRecord.objects.bulk_create(
-        [IdempotencyRecord(scope="s", key=f"k{i}", fingerprint="f", expires_at=now - dt.timedelta(seconds=1)) for i in range(3)]
+        [
+            IdempotencyRecord(scope="s", key=f"k{i}", fingerprint="f", expires_at=now - dt.timedelta(seconds=1))
+            for i in range(3)
+        ]
         + [IdempotencyRecord(scope="s", key="live", fingerprint="f", expires_at=now + dt.timedelta(hours=1))]
     )
     assert "deleted 3 expired idempotency keys" in dbmaint("--cleanup-idempotency")
@@ -128,7 +134,9 @@ def test_health_check_reports_an_optional_alias_down_without_failing(settings):
 
 def _manage(*args: str, **env: str) -> subprocess.CompletedProcess:
     environ = {**os.environ, "DJANGO_SETTINGS_MODULE": "tests.settings", **env}
-    return subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=environ, capture_output=True, text=True, timeout=60)
+    return subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=environ, capture_output=True, text=True, timeout=60
+    )
 
 
 def test_health_check_exit_status_of_the_real_command():
@@ -136,9 +144,13 @@ def test_health_check_exit_status_of_the_real_command():
     ok = _manage("dbmaint", "--health-check")
     assert ok.returncode == 0, ok.stdout + ok.stderr
     if connections[aliases.USERS].vendor == "sqlite":
-        down = _manage("dbmaint", "--health-check", USERS_DATABASE_URL="sqlite:////nonexistent-switchyard-dir/u.sqlite3")
+        down = _manage(
+            "dbmaint", "--health-check", USERS_DATABASE_URL="sqlite:////nonexistent-switchyard-dir/u.sqlite3"
+        )
     else:
-        down = _manage("dbmaint", "--health-check", USERS_DATABASE_URL=f"postgres://postgres@127.0.0.1:{closed_port()}/x")
+        down = _manage(
+            "dbmaint", "--health-check", USERS_DATABASE_URL=f"postgres://postgres@127.0.0.1:{closed_port()}/x"
+        )
     assert down.returncode == 1
     assert "users_db" in down.stdout and "DOWN" in down.stdout
 

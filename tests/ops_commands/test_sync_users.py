@@ -52,8 +52,12 @@ def run(*args: str) -> str:
 @pytest.mark.parametrize("n,batches", [(1200, 3), (2400, 5)])
 def test_queries_per_alias_grow_with_batches_not_rows(queries, n, batches):
     seed_users(n)
-    with queries(aliases.USERS) as on_users, queries(aliases.DEFAULT) as on_default, \
-            queries(aliases.CACHE) as on_cache, queries(aliases.ANALYTICS) as on_analytics:
+    with (
+        queries(aliases.USERS) as on_users,
+        queries(aliases.DEFAULT) as on_default,
+        queries(aliases.CACHE) as on_cache,
+        queries(aliases.ANALYTICS) as on_analytics,
+    ):
         output = run("--since", "1h", "--batch-size", "500")
     # one SELECT, one grouped post count, one upsert, one bulk insert per batch
     # per batch: the users' SELECT and the fence's locking SELECT (core.users.fence)
@@ -104,8 +108,10 @@ def test_window_and_ids():
 
 
 @pytest.mark.django_db(databases=DBS)
-@pytest.mark.parametrize("args", [["--ids", "1,x"], ["--ids", "0"], ["--since", "soon"], ["--batch-size", "0"],
-                                  ["--ids", "1", "--since", "1h"]])
+@pytest.mark.parametrize(
+    "args",
+    [["--ids", "1,x"], ["--ids", "0"], ["--since", "soon"], ["--batch-size", "0"], ["--ids", "1", "--since", "1h"]],
+)
 def test_bad_arguments_are_refused(args):
     with pytest.raises(CommandError):
         run(*args)

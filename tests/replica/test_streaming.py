@@ -137,14 +137,20 @@ def test_writes_never_reach_the_replica(queries) -> None:  # type: ignore[no-unt
     # Every statement ran on the primary: the insert, the two updates and the delete (plus
     # whatever reads the delete needs inside its transaction, which depends on signal receivers).
     verbs = [query["sql"].split()[0].upper() for query in on_primary.captured_queries]
-    assert [verb for verb in verbs if verb in {"INSERT", "UPDATE", "DELETE"}] == ["INSERT", "UPDATE", "UPDATE", "DELETE"]
+    assert [verb for verb in verbs if verb in {"INSERT", "UPDATE", "DELETE"}] == [
+        "INSERT",
+        "UPDATE",
+        "UPDATE",
+        "DELETE",
+    ]
     assert router.db_for_write(User) == aliases.USERS
     assert not router.allow_migrate(USERS_REPLICA, "users")
     # And the standby itself would refuse: it is read-only.
-    with pytest.raises(Exception, match="read-only"):
-        with connections[USERS_REPLICA].cursor() as cursor:
-            cursor.execute("INSERT INTO users_user (username, email, first_name, last_name, created_at, updated_at)"
-                           " VALUES ('x', 'x@example.com', '', '', now(), now())")
+    with pytest.raises(Exception, match="read-only"), connections[USERS_REPLICA].cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO users_user (username, email, first_name, last_name, created_at, updated_at)"
+            " VALUES ('x', 'x@example.com', '', '', now(), now())"
+        )
 
 
 @pytest.mark.django_db(databases=[aliases.DEFAULT, DEFAULT_REPLICA, *DBS], transaction=True)
@@ -328,12 +334,14 @@ def _terminate_soon(alias: str, marker: str) -> threading.Thread:
     db = settings.DATABASES[alias]
 
     def run() -> None:
-        with psycopg.connect(host=db["HOST"], port=db["PORT"] or 5432, user=db["USER"], dbname=db["NAME"],
-                             autocommit=True) as killer:
+        with psycopg.connect(
+            host=db["HOST"], port=db["PORT"] or 5432, user=db["USER"], dbname=db["NAME"], autocommit=True
+        ) as killer:
             for _ in range(200):
                 gone = killer.execute(
                     "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity "
-                    "WHERE query LIKE %s AND pid <> pg_backend_pid()", [f"%{marker}%"],
+                    "WHERE query LIKE %s AND pid <> pg_backend_pid()",
+                    [f"%{marker}%"],
                 ).fetchone()[0]
                 if gone:
                     return

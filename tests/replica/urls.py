@@ -27,8 +27,7 @@ def create_and_read_back(request: HttpRequest) -> JsonResponse:
     before = {alias: entry[0] for alias, entry in state.current().timings.items()}
     found = User.objects.filter(pk=user.pk).exists()
     read_on = sorted(alias for alias, entry in state.current().timings.items() if entry[0] > before.get(alias, 0))
-    return JsonResponse({"id": user.pk, "read_back": found, "touched": _touched(), "read_on": read_on},
-                        status=201)
+    return JsonResponse({"id": user.pk, "read_back": found, "touched": _touched(), "read_on": read_on}, status=201)
 
 
 def read_user(request: HttpRequest, pk: int) -> JsonResponse:
@@ -42,8 +41,8 @@ ATTEMPTS: list[str] = []
 def read_user_cut_midway(request: HttpRequest, pk: int) -> JsonResponse:
     """Read once; when the read went to a replica, cut that replica connection (as a server
     shutdown does) and read again: the second read fails for a connection reason."""
-    from django.db import connections
     import psycopg
+    from django.db import connections
 
     User.objects.filter(pk=pk).exists()
     alias = _touched()[0]
@@ -53,8 +52,9 @@ def read_user_cut_midway(request: HttpRequest, pk: int) -> JsonResponse:
             cursor.execute("SELECT pg_backend_pid()")
             pid = cursor.fetchone()[0]
         db = connections[alias].settings_dict
-        with psycopg.connect(host=db["HOST"], port=db["PORT"], user=db["USER"], dbname=db["NAME"],
-                             autocommit=True) as killer:
+        with psycopg.connect(
+            host=db["HOST"], port=db["PORT"], user=db["USER"], dbname=db["NAME"], autocommit=True
+        ) as killer:
             killer.execute("SELECT pg_terminate_backend(%s)", [pid])
     found = User.objects.filter(pk=pk).exists()
     return JsonResponse({"found": found, "touched": _touched()})

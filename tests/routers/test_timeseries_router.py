@@ -27,8 +27,7 @@ class Reading(models.Model):
 
 def _with_months(*months: tuple[int, int]) -> dict:
     extra = {
-        f"timeseries_{y:04d}_{m:02d}": {**settings.DATABASES[aliases.DEFAULT], "NAME": f"ts_{y}_{m}"}
-        for y, m in months
+        f"timeseries_{y:04d}_{m:02d}": {**settings.DATABASES[aliases.DEFAULT], "NAME": f"ts_{y}_{m}"} for y, m in months
     }
     return {**settings.DATABASES, **extra}
 
@@ -45,7 +44,7 @@ def test_without_monthly_aliases_it_stays_out_of_the_way():
 @pytest.mark.filterwarnings("ignore:Overriding setting DATABASES")
 def test_writes_go_to_the_current_month_and_reads_follow_created_at():
     now = timezone.now()
-    last_month = (now.replace(day=1) - dt.timedelta(days=1))
+    last_month = now.replace(day=1) - dt.timedelta(days=1)
     current_alias = alias_for(now)
     previous_alias = alias_for(last_month)
     with override_settings(DATABASES=_with_months((now.year, now.month), (last_month.year, last_month.month))):
@@ -55,7 +54,7 @@ def test_writes_go_to_the_current_month_and_reads_follow_created_at():
         assert ts.db_for_read(Reading, instance=old) == previous_alias
         assert ts.db_for_read(Reading) == current_alias
         # a month with no alias falls through to the next router
-        ancient = Reading(created_at=dt.datetime(2001, 1, 5, tzinfo=dt.timezone.utc))
+        ancient = Reading(created_at=dt.datetime(2001, 1, 5, tzinfo=dt.UTC))
         assert ts.db_for_read(Reading, instance=ancient) is None
         # migrations: timeseries tables only on monthly aliases, nothing else there
         assert ts.allow_migrate(current_alias, "timeseries") is True

@@ -17,7 +17,12 @@ from core.services.registration import STEP_EVENT, STEP_PROFILE, STEP_USER, user
 from core.users.models import User
 from tests.sagas.faults import SimulatedCrash, last_saga, row_counts
 
-DBS = [aliases.DEFAULT, aliases.USERS, aliases.ANALYTICS, aliases.CACHE]  # cache_db: deleting a user drops its cached stats
+DBS = [
+    aliases.DEFAULT,
+    aliases.USERS,
+    aliases.ANALYTICS,
+    aliases.CACHE,
+]  # cache_db: deleting a user drops its cached stats
 
 
 def crash_at(point: str, step: str):
@@ -149,7 +154,11 @@ def test_process_killed_between_steps_is_undone_by_recover_sagas():
     }
     child = subprocess.Popen(
         [sys.executable, "-c", CHILD, STEP_PROFILE],
-        cwd=Path(__file__).resolve().parents[2], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=Path(__file__).resolve().parents[2],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         line = child.stdout.readline()

@@ -21,7 +21,12 @@ from tests.factories import api_client, make_account, make_user
 from tests.sagas.faults import row_counts, unreachable
 
 URL = "/api/v1/registrations/"
-DBS = [aliases.DEFAULT, aliases.USERS, aliases.ANALYTICS, aliases.CACHE]  # cache_db: deleting a user drops its cached stats
+DBS = [
+    aliases.DEFAULT,
+    aliases.USERS,
+    aliases.ANALYTICS,
+    aliases.CACHE,
+]  # cache_db: deleting a user drops its cached stats
 BODY = {"username": "ada", "email": "ada@example.com", "first_name": "Ada", "profile": {"bio": "Maths"}}
 
 
@@ -146,8 +151,9 @@ def test_a_503_releases_the_key_so_a_retry_runs():
 @pytest.mark.django_db(databases=DBS)
 def test_keys_are_scoped_per_token():
     assert api_client().post(URL, BODY, format="json", HTTP_IDEMPOTENCY_KEY="shared").status_code == 201
-    other = api_client().post(URL, {**BODY, "username": "bob", "email": "bob@example.com"}, format="json",
-                              HTTP_IDEMPOTENCY_KEY="shared")
+    other = api_client().post(
+        URL, {**BODY, "username": "bob", "email": "bob@example.com"}, format="json", HTTP_IDEMPOTENCY_KEY="shared"
+    )
     assert other.status_code == 201 and other.json()["user"]["username"] == "bob"
     assert IdempotencyRecord.objects.count() == 2
     assert all(r.scope.startswith("token:") and len(r.scope) == 46 for r in IdempotencyRecord.objects.all())

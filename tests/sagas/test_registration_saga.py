@@ -20,7 +20,12 @@ from core.users.models import User
 from tests.factories import make_profile, make_user
 from tests.sagas.faults import last_saga, refuse_inserts, row_counts, table_locked, unreachable
 
-DBS = [aliases.DEFAULT, aliases.USERS, aliases.ANALYTICS, aliases.CACHE]  # cache_db: deleting a user drops its cached stats
+DBS = [
+    aliases.DEFAULT,
+    aliases.USERS,
+    aliases.ANALYTICS,
+    aliases.CACHE,
+]  # cache_db: deleting a user drops its cached stats
 TRANSACTION_CONTROL = ("BEGIN", "COMMIT", "ROLLBACK", "SAVEPOINT", "RELEASE SAVEPOINT")
 
 
@@ -44,7 +49,10 @@ def assert_compensated(failed_step: str, done_before: list[str]) -> None:
     assert run.status == SagaRun.Status.COMPENSATED
     assert run.failed_step == failed_step
     statuses = {s.name: s.status for s in run.steps.all()}
-    assert statuses == {**{name: SagaStep.Status.COMPENSATED for name in done_before}, failed_step: SagaStep.Status.FAILED}
+    assert statuses == {
+        **{name: SagaStep.Status.COMPENSATED for name in done_before},
+        failed_step: SagaStep.Status.FAILED,
+    }
 
 
 @pytest.mark.django_db(databases=DBS)
@@ -69,7 +77,11 @@ def test_registration_writes_user_profile_and_event_and_logs_each_step():
 
 @pytest.mark.django_db(databases=DBS, transaction=True)
 def test_registration_query_count_per_alias(queries):
-    with queries(aliases.USERS) as on_users, queries(aliases.DEFAULT) as on_default, queries(aliases.ANALYTICS) as on_analytics:
+    with (
+        queries(aliases.USERS) as on_users,
+        queries(aliases.DEFAULT) as on_default,
+        queries(aliases.ANALYTICS) as on_analytics,
+    ):
         register("linus")
     pg = {q.connection.alias: int(q.connection.vendor == "postgresql") for q in (on_users, on_default, on_analytics)}
     # each step: its insert, plus set_config of the time limits on PostgreSQL; users_db also
@@ -130,7 +142,11 @@ def test_refused_event_fails_record_event_and_undoes_profile_and_user():
 
 
 # --- a database unreachable at each step -------------------------------------------------------
-STEPS = [(STEP_USER, aliases.USERS, []), (STEP_PROFILE, aliases.DEFAULT, [STEP_USER]), (STEP_EVENT, aliases.ANALYTICS, [STEP_USER, STEP_PROFILE])]
+STEPS = [
+    (STEP_USER, aliases.USERS, []),
+    (STEP_PROFILE, aliases.DEFAULT, [STEP_USER]),
+    (STEP_EVENT, aliases.ANALYTICS, [STEP_USER, STEP_PROFILE]),
+]
 
 
 @pytest.mark.django_db(databases=DBS, transaction=True)
@@ -173,9 +189,8 @@ TABLES = {aliases.USERS: "users_user", aliases.DEFAULT: "blog_userprofile", alia
 @override_settings(SAGA_STEP_TIMEOUT_MS=300)
 def test_lock_held_past_step_time_limit_leaves_nothing(step, alias, done_before):
     before = row_counts()
-    with table_locked(alias, TABLES[alias]):
-        with pytest.raises(saga.SagaStepUnavailable) as info:
-            register("ada")
+    with table_locked(alias, TABLES[alias]), pytest.raises(saga.SagaStepUnavailable) as info:
+        register("ada")
     assert (info.value.step, info.value.alias) == (step, alias)
     assert "timed out" in str(info.value)
     assert_nothing_left(before, "ada")

@@ -5,8 +5,6 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-
-from core.services.cached import source_name
 from django.test import override_settings
 
 from core import aliases
@@ -16,7 +14,14 @@ from core.cache.models import CacheEntry
 from core.errors import NotFound
 from core.models import SagaRun
 from core.services import saga
-from core.services.user_deletion import STEP_ANALYTICS, STEP_CONTENT, STEP_USER, cache_key_prefix, user_delete_everywhere
+from core.services.cached import source_name
+from core.services.user_deletion import (
+    STEP_ANALYTICS,
+    STEP_CONTENT,
+    STEP_USER,
+    cache_key_prefix,
+    user_delete_everywhere,
+)
 from core.users.models import User
 from tests.factories import make_cache_entry, make_event, make_post, make_profile, make_user
 from tests.sagas.faults import SimulatedCrash, last_saga, unreachable
@@ -75,7 +80,9 @@ def test_delete_removes_everything_of_the_user_and_nothing_else(queries):
     assert_no_orphans()
     vendor_extra = int(on_analytics.connection.vendor == "postgresql")
     # analytics: the ids, one UPDATE for all events (+ set_config of the step's time limits on PostgreSQL)
-    analytics_sql = [q["sql"] for q in on_analytics.captured_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))]
+    analytics_sql = [
+        q["sql"] for q in on_analytics.captured_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))
+    ]
     assert len(analytics_sql) == 2 + vendor_extra
     cache_sql = [q["sql"] for q in on_cache.captured_queries if not q["sql"].startswith(("SAVEPOINT", "RELEASE"))]
     # one DELETE ... WHERE key LIKE 'user:<id>:%', and the user's cached stats in Django's cache
@@ -103,7 +110,7 @@ def test_unknown_user_is_not_found_and_starts_no_saga():
 @pytest.mark.parametrize("step,alias", [(STEP_USER, aliases.USERS), (STEP_ANALYTICS, aliases.ANALYTICS)])
 def test_failure_in_the_middle_restores_what_earlier_steps_removed(step, alias, mode, settings):
     settings.USER_DELETION_ANALYTICS = mode
-    user, other = seed(posts=5, events=6)
+    user, _other = seed(posts=5, events=6)
     before = snapshot(user.pk)
     outage = unreachable(alias)
 
@@ -118,7 +125,9 @@ def test_failure_in_the_middle_restores_what_earlier_steps_removed(step, alias, 
         outage.__exit__(None, None, None)
     assert (info.value.step, info.value.alias) == (step, alias)
     # Posts, profile and events are back with their ids and timestamps; the user still exists.
-    assert {k: v for k, v in snapshot(user.pk).items() if k != "user"} == {k: v for k, v in before.items() if k != "user"}
+    assert {k: v for k, v in snapshot(user.pk).items() if k != "user"} == {
+        k: v for k, v in before.items() if k != "user"
+    }
     assert_no_orphans()
     if alias == aliases.USERS:
         # users_db was down: the fence's mark could not be cleared, so the user stays marked (writes
@@ -132,8 +141,10 @@ def test_failure_in_the_middle_restores_what_earlier_steps_removed(step, alias, 
 
 @pytest.mark.django_db(databases=DBS, transaction=True)
 def test_crash_mid_deletion_is_finished_by_recover_sagas():
-    user, other = seed()
-    with saga.step_hook(lambda p, n: (_ for _ in ()).throw(SimulatedCrash()) if (p, n) == ("after", STEP_CONTENT) else None):
+    user, _other = seed()
+    with saga.step_hook(
+        lambda p, n: (_ for _ in ()).throw(SimulatedCrash()) if (p, n) == ("after", STEP_CONTENT) else None
+    ):
         with pytest.raises(SimulatedCrash):
             user_delete_everywhere(user_id=user.pk)
     assert User.objects.filter(pk=user.pk).exists() and not Post.objects.filter(author_id=user.pk).exists()
@@ -154,7 +165,9 @@ def test_recovery_that_cannot_finish_restores_from_the_logged_payloads(mode, set
     settings.USER_DELETION_ANALYTICS = mode
     user, _ = seed(posts=4, events=3)
     before = snapshot(user.pk)
-    with saga.step_hook(lambda p, n: (_ for _ in ()).throw(SimulatedCrash()) if (p, n) == ("after", STEP_ANALYTICS) else None):
+    with saga.step_hook(
+        lambda p, n: (_ for _ in ()).throw(SimulatedCrash()) if (p, n) == ("after", STEP_ANALYTICS) else None
+    ):
         with pytest.raises(SimulatedCrash):
             user_delete_everywhere(user_id=user.pk)
     assert snapshot(user.pk)["posts"] == []
@@ -162,7 +175,9 @@ def test_recovery_that_cannot_finish_restores_from_the_logged_payloads(mode, set
         outcomes = saga.recover(older_than=dt.timedelta(0))
     # Content restored; the mark on users_db waits for users_db (the next recovery clears it).
     assert [o.outcome for o in outcomes] == ["failed"]
-    assert {k: v for k, v in snapshot(user.pk).items() if k != "user"} == {k: v for k, v in before.items() if k != "user"}
+    assert {k: v for k, v in snapshot(user.pk).items() if k != "user"} == {
+        k: v for k, v in before.items() if k != "user"
+    }
     assert [o.outcome for o in saga.recover(older_than=dt.timedelta(0))] == ["compensated"]
     assert snapshot(user.pk) == before
     assert_no_orphans()
@@ -174,8 +189,9 @@ def test_a_registered_then_deleted_user_leaves_no_personal_data_in_events():
 
     from core.services.registration import user_register
 
-    registration = user_register(username="erasable_zoë", email="erase@example.com", first_name="Zoë",
-                                 bio="", avatar_url="")
+    registration = user_register(
+        username="erasable_zoë", email="erase@example.com", first_name="Zoë", bio="", avatar_url=""
+    )
     user_id = registration.user.pk
     user_delete_everywhere(user_id=user_id)
     assert not AnalyticsEvent.objects.filter(user_id=user_id).exists()

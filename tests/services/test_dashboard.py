@@ -124,9 +124,8 @@ def test_users_db_down_is_source_unavailable(settings) -> None:  # type: ignore[
     settings.FANOUT_BUDGETS = {**settings.FANOUT_BUDGETS, aliases.USERS: 0.5}
     settings.FANOUT_GRACE_SECONDS = 0.2
     user = seed_user(posts=1, events={})
-    with alias_down(aliases.USERS), Stopwatch() as watch:
-        with pytest.raises(SourceUnavailable) as raised:
-            user_dashboard(user_id=user.pk)
+    with alias_down(aliases.USERS), Stopwatch() as watch, pytest.raises(SourceUnavailable) as raised:
+        user_dashboard(user_id=user.pk)
     assert raised.value.alias == aliases.USERS
     assert watch.seconds < 1.0
 
@@ -149,7 +148,7 @@ def test_the_event_counts_are_an_index_only_scan_on_postgresql() -> None:
     with connection.cursor() as cursor:
         # Other users' events, so that the planner sees the user's own as the few they are.
         cursor.execute(
-            "INSERT INTO analytics_event (event_type, user_id, session_id, \"timestamp\", data) "
+            'INSERT INTO analytics_event (event_type, user_id, session_id, "timestamp", data) '
             "SELECT 'type_' || (i %% 7), %s + (i %% 500), '', now() - (i %% 60) * interval '1 day', '{}' "
             "FROM generate_series(1, 20000) AS i",
             [user.pk + 1],

@@ -55,9 +55,7 @@ def test_parts_run_concurrently_and_share_the_request_timings() -> None:
     with state.isolated() as current, Stopwatch() as watch:
         got = fan_out({alias: run_sql("SELECT 1") for alias in DBS})
         # Each part sleeps 0.4 s: together they take about one of them, not the sum.
-        slept = fan_out(
-            {alias: (lambda a: time.sleep(0.4) or a) for alias in DBS}
-        )
+        slept = fan_out({alias: (lambda a: time.sleep(0.4) or a) for alias in DBS})
     assert got.results == {alias: [(1,)] for alias in DBS}
     assert got.degraded == [] and set(got.sources) == set(DBS)
     assert slept.results == {alias: alias for alias in DBS}

@@ -85,7 +85,10 @@ def test_the_database_stops_a_slow_statement_at_its_budget_and_the_connection_st
     threads: dict[str, int] = {}
     with Stopwatch() as watch:
         got = fan_out(
-            {aliases.ANALYTICS: noting(threads, "a", "SELECT pg_sleep(5)"), aliases.USERS: noting(threads, "u", "SELECT 1")},
+            {
+                aliases.ANALYTICS: noting(threads, "a", "SELECT pg_sleep(5)"),
+                aliases.USERS: noting(threads, "u", "SELECT 1"),
+            },
             budgets={aliases.ANALYTICS: 0.4},
         )
     assert watch.seconds < 0.4 + 0.5
@@ -101,9 +104,13 @@ def test_the_database_stops_a_slow_statement_at_its_budget_and_the_connection_st
 
 
 def test_an_sql_error_degrades_its_part_with_djangos_error() -> None:
-    got = fan_out({aliases.DEFAULT: Select("SELECT * FROM no_such_table", [], list),
-                   aliases.USERS: Select("SELECT 1/0", [], list),
-                   aliases.ANALYTICS: Select("SELECT %s::text", ["it's; -- fine"], list)})
+    got = fan_out(
+        {
+            aliases.DEFAULT: Select("SELECT * FROM no_such_table", [], list),
+            aliases.USERS: Select("SELECT 1/0", [], list),
+            aliases.ANALYTICS: Select("SELECT %s::text", ["it's; -- fine"], list),
+        }
+    )
     assert got.degraded == [aliases.DEFAULT, aliases.USERS]
     assert isinstance(got.errors[aliases.DEFAULT], ProgrammingError)
     assert isinstance(got.errors[aliases.USERS], DatabaseError)
@@ -114,9 +121,13 @@ def test_an_sql_error_degrades_its_part_with_djangos_error() -> None:
 
 def test_an_essential_part_failing_is_source_unavailable_once_the_others_are_done() -> None:
     with pytest.raises(SourceUnavailable) as raised:
-        fan_out({aliases.USERS: Select("SELECT 1/0", [], list),
-                 aliases.ANALYTICS: Select("SELECT pg_sleep(0.2)", [], list)},
-                essential={aliases.USERS})
+        fan_out(
+            {
+                aliases.USERS: Select("SELECT 1/0", [], list),
+                aliases.ANALYTICS: Select("SELECT pg_sleep(0.2)", [], list),
+            },
+            essential={aliases.USERS},
+        )
     assert raised.value.alias == aliases.USERS
     assert all(checked_out(alias) == 0 for alias in PG)  # nothing left mid-statement
 
@@ -126,8 +137,12 @@ def test_a_domain_error_of_build_reaches_the_caller_with_every_connection_back()
         raise NotFound("user", 1)
 
     with pytest.raises(NotFound):
-        fan_out({aliases.USERS: Select("SELECT 1 WHERE false", [], missing),
-                 aliases.ANALYTICS: Select("SELECT pg_sleep(0.2)", [], list)})
+        fan_out(
+            {
+                aliases.USERS: Select("SELECT 1 WHERE false", [], missing),
+                aliases.ANALYTICS: Select("SELECT pg_sleep(0.2)", [], list),
+            }
+        )
     assert all(checked_out(alias) == 0 for alias in PG)
 
 
@@ -149,8 +164,12 @@ def test_a_backend_terminated_mid_statement_degrades_and_the_pool_replaces_it() 
     thread = threading.Thread(target=terminate_soon)
     thread.start()
     try:
-        got = fan_out({aliases.ANALYTICS: Select(f"SELECT pg_sleep(3), '{marker}'", [], list),
-                       aliases.USERS: Select("SELECT 1", [], list)})
+        got = fan_out(
+            {
+                aliases.ANALYTICS: Select(f"SELECT pg_sleep(3), '{marker}'", [], list),
+                aliases.USERS: Select("SELECT 1", [], list),
+            }
+        )
     finally:
         thread.join()
         killer.close()
@@ -183,8 +202,10 @@ def test_a_server_that_does_not_answer_is_given_up_at_budget_plus_grace(settings
     connection.ensure_connection()  # the caller's own: its server process is known
     pid = connection.connection.info.backend_pid
     with backend_stopped(pid), Stopwatch() as watch:
-        got = fan_out({aliases.ANALYTICS: Select("SELECT 1", [], list), aliases.USERS: Select("SELECT 2", [], list)},
-                      budgets={aliases.ANALYTICS: 0.3})
+        got = fan_out(
+            {aliases.ANALYTICS: Select("SELECT 1", [], list), aliases.USERS: Select("SELECT 2", [], list)},
+            budgets={aliases.ANALYTICS: 0.3},
+        )
     assert 0.3 <= watch.seconds < 0.3 + 0.2 + 0.5
     assert got.degraded == [aliases.ANALYTICS]
     assert isinstance(got.errors[aliases.ANALYTICS], TimeoutError)
@@ -219,7 +240,9 @@ def test_a_part_whose_queries_are_being_logged_goes_through_djangos_cursor() -> 
 
     threads: dict[str, int] = {}
     with CaptureQueriesContext(connections[aliases.USERS]) as logged:
-        got = fan_out({aliases.USERS: noting(threads, "u", "SELECT 1"), aliases.DEFAULT: noting(threads, "d", "SELECT 2")})
+        got = fan_out(
+            {aliases.USERS: noting(threads, "u", "SELECT 1"), aliases.DEFAULT: noting(threads, "d", "SELECT 2")}
+        )
     assert got.results == {aliases.USERS: [(1,)], aliases.DEFAULT: [(2,)]}
     assert [q["sql"].rpartition("; ")[2] for q in logged.captured_queries] == ["SELECT 1"]  # after the budget
     assert fanout._multiplexable(aliases.DEFAULT) is not None
@@ -233,7 +256,9 @@ def test_a_database_known_down_is_not_multiplexed() -> None:
     for _ in range(10):
         brk.failure(psycopg.OperationalError("down"))
     assert breaker.is_open(aliases.ANALYTICS)
-    got = fan_out({aliases.ANALYTICS: noting(threads, "a", "SELECT 1"), aliases.USERS: noting(threads, "u", "SELECT 1")})
+    got = fan_out(
+        {aliases.ANALYTICS: noting(threads, "a", "SELECT 1"), aliases.USERS: noting(threads, "u", "SELECT 1")}
+    )
     assert threads["u"] == threading.get_ident()
     assert aliases.ANALYTICS in got.degraded or threads["a"] != threading.get_ident()
     assert fanout._multiplexable(aliases.ANALYTICS) is None
@@ -243,8 +268,9 @@ def test_a_statement_larger_than_the_socket_buffer_is_sent_whole() -> None:
     """libpq is non-blocking under psycopg: what does not fit in the socket's buffer at once is
     flushed by the sender, not dropped."""
     big = "x" * 8_000_000
-    got = fan_out({aliases.USERS: Select("SELECT length(%s)", [big], list),
-                   aliases.DEFAULT: Select("SELECT 1", [], list)})
+    got = fan_out(
+        {aliases.USERS: Select("SELECT length(%s)", [big], list), aliases.DEFAULT: Select("SELECT 1", [], list)}
+    )
     assert got.results == {aliases.USERS: [(8_000_000,)], aliases.DEFAULT: [(1,)]}
 
 
@@ -276,8 +302,12 @@ def test_a_pooled_check_out_waits_at_most_its_timeout_and_a_busy_pool_is_not_a_d
 
 
 def test_a_parameter_the_driver_cannot_send_degrades_its_part_and_nothing_is_left_checked_out() -> None:
-    got = fan_out({aliases.USERS: Select("SELECT %s", [object()], list),
-                   aliases.ANALYTICS: Select("SELECT pg_sleep(0.1), 1", [], list)})
+    got = fan_out(
+        {
+            aliases.USERS: Select("SELECT %s", [object()], list),
+            aliases.ANALYTICS: Select("SELECT pg_sleep(0.1), 1", [], list),
+        }
+    )
     assert got.degraded == [aliases.USERS]
     assert isinstance(got.errors[aliases.USERS], DatabaseError)
     assert got.results[aliases.ANALYTICS][0][1] == 1
@@ -314,10 +344,15 @@ def test_a_pooled_connection_found_dead_with_the_server_refusing_new_ones_fails_
         assert _terminate_pooled_backends(wrapper) >= 1
         assert fanout._multiplexable(aliases.ANALYTICS) is not None  # the idle one looks usable
         with Stopwatch() as watch:
-            got = fan_out({aliases.USERS: Select("SELECT 1", [], list),
-                           aliases.ANALYTICS: Select("SELECT 2", [], list),
-                           aliases.DEFAULT: Select("SELECT 3", [], list)},
-                          budgets={aliases.ANALYTICS: 3.0}, essential={aliases.USERS})
+            got = fan_out(
+                {
+                    aliases.USERS: Select("SELECT 1", [], list),
+                    aliases.ANALYTICS: Select("SELECT 2", [], list),
+                    aliases.DEFAULT: Select("SELECT 3", [], list),
+                },
+                budgets={aliases.ANALYTICS: 3.0},
+                essential={aliases.USERS},
+            )
         assert watch.seconds < multiplex.CHECKOUT_WAIT_SECONDS + 0.5
         assert got.degraded == [aliases.ANALYTICS]
         assert got.results[aliases.USERS] == [(1,)] and got.results[aliases.DEFAULT] == [(3,)]

@@ -5,27 +5,28 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='AnalyticsEvent',
+            name="AnalyticsEvent",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('event_type', models.CharField(max_length=50)),
-                ('user_id', models.BigIntegerField(blank=True, null=True)),
-                ('session_id', models.CharField(blank=True, default='', max_length=100)),
-                ('timestamp', models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
-                ('data', models.JSONField(blank=True, default=dict)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("event_type", models.CharField(max_length=50)),
+                ("user_id", models.BigIntegerField(blank=True, null=True)),
+                ("session_id", models.CharField(blank=True, default="", max_length=100)),
+                ("timestamp", models.DateTimeField(db_index=True, default=django.utils.timezone.now)),
+                ("data", models.JSONField(blank=True, default=dict)),
             ],
             options={
-                'db_table': 'analytics_event',
-                'ordering': ['-timestamp', '-id'],
-                'indexes': [models.Index(fields=['event_type', 'timestamp'], name='analytics_type_ts'), models.Index(fields=['user_id', 'timestamp'], name='analytics_user_ts')],
+                "db_table": "analytics_event",
+                "ordering": ["-timestamp", "-id"],
+                "indexes": [
+                    models.Index(fields=["event_type", "timestamp"], name="analytics_type_ts"),
+                    models.Index(fields=["user_id", "timestamp"], name="analytics_user_ts"),
+                ],
             },
         ),
     ]

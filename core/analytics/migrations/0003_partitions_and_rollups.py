@@ -62,7 +62,9 @@ class Migration(migrations.Migration):
             ],
             options={
                 "db_table": "analytics_hourly_count",
-                "constraints": [models.UniqueConstraint(fields=("hour", "event_type"), name="analytics_hourly_hour_type")],
+                "constraints": [
+                    models.UniqueConstraint(fields=("hour", "event_type"), name="analytics_hourly_hour_type")
+                ],
             },
         ),
         migrations.CreateModel(

@@ -4,41 +4,39 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='UserProfile',
+            name="UserProfile",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('user_id', models.BigIntegerField(unique=True)),
-                ('bio', models.TextField(blank=True, default='')),
-                ('avatar_url', models.URLField(blank=True, default='', max_length=500)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("user_id", models.BigIntegerField(unique=True)),
+                ("bio", models.TextField(blank=True, default="")),
+                ("avatar_url", models.URLField(blank=True, default="", max_length=500)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
             options={
-                'db_table': 'blog_userprofile',
-                'ordering': ['id'],
+                "db_table": "blog_userprofile",
+                "ordering": ["id"],
             },
         ),
         migrations.CreateModel(
-            name='Post',
+            name="Post",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('title', models.CharField(max_length=200)),
-                ('content', models.TextField(blank=True, default='')),
-                ('author_id', models.BigIntegerField(db_index=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True, db_index=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("title", models.CharField(max_length=200)),
+                ("content", models.TextField(blank=True, default="")),
+                ("author_id", models.BigIntegerField(db_index=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True, db_index=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
             ],
             options={
-                'db_table': 'blog_post',
-                'ordering': ['-created_at', '-id'],
-                'indexes': [models.Index(fields=['author_id', '-created_at'], name='blog_post_author_created')],
+                "db_table": "blog_post",
+                "ordering": ["-created_at", "-id"],
+                "indexes": [models.Index(fields=["author_id", "-created_at"], name="blog_post_author_created")],
             },
         ),
     ]

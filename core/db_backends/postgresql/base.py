@@ -131,11 +131,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
 
     def _fresh_connection_params(self) -> dict[str, Any]:
         params = super().get_connection_params()
-        if (
-            settings.USE_TZ
-            and self.timezone is dt.UTC
-            and params.get("context") is not None
-        ):
+        if settings.USE_TZ and self.timezone is dt.UTC and params.get("context") is not None:
             params["context"] = _with_fast_timestamps(params["context"])
         return params
 

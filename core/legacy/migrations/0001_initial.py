@@ -4,25 +4,23 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
-    dependencies = [
-    ]
+    dependencies = []
 
     operations = [
         migrations.CreateModel(
-            name='LegacyCustomer',
+            name="LegacyCustomer",
             fields=[
-                ('customer_id', models.AutoField(primary_key=True, serialize=False)),
-                ('customer_name', models.CharField(max_length=100)),
-                ('customer_email', models.CharField(max_length=100)),
-                ('created_date', models.DateTimeField()),
+                ("customer_id", models.AutoField(primary_key=True, serialize=False)),
+                ("customer_name", models.CharField(max_length=100)),
+                ("customer_email", models.CharField(max_length=100)),
+                ("created_date", models.DateTimeField()),
             ],
             options={
-                'db_table': 'customers',
-                'ordering': ['customer_id'],
-                'managed': False,
+                "db_table": "customers",
+                "ordering": ["customer_id"],
+                "managed": False,
             },
         ),
     ]

@@ -41,8 +41,11 @@ class Command(BaseCommand):
         now = timezone.now()
         if convert:
             report = partitions.convert(
-                using=alias, batch_size=options["batch_size"], now=now,
-                ahead=ahead if ahead is not None else 3, progress=lambda text: self.stdout.write(f"  {text}"),
+                using=alias,
+                batch_size=options["batch_size"],
+                now=now,
+                ahead=ahead if ahead is not None else 3,
+                progress=lambda text: self.stdout.write(f"  {text}"),
             )
             if report.detail:
                 self.stdout.write(f"{alias}: {report.detail}")
@@ -70,7 +73,9 @@ class Command(BaseCommand):
     def _default(self, rows: dict) -> None:  # type: ignore[type-arg]
         if rows:
             detail = ", ".join(f"{month:%Y-%m}: {n}" for month, n in rows.items())
-            self.stderr.write(f"WARNING: {sum(rows.values())} events outside every monthly partition "
-                              f"(in {partitions.DEFAULT_PARTITION}): {detail}")
+            self.stderr.write(
+                f"WARNING: {sum(rows.values())} events outside every monthly partition "
+                f"(in {partitions.DEFAULT_PARTITION}): {detail}"
+            )
         else:
             self.stdout.write(f"  {partitions.DEFAULT_PARTITION}: empty")

@@ -19,10 +19,12 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):  # type: ignore[no-untyped-def]
         parser.add_argument("--fix", action="store_true", help="remove the orphans found")
-        parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE,
-                            help=f"rows per batch (default {DEFAULT_BATCH_SIZE})")
-        parser.add_argument("--kind", action="append", choices=KINDS, default=None,
-                            help="only this kind (repeatable; default all)")
+        parser.add_argument(
+            "--batch-size", type=int, default=DEFAULT_BATCH_SIZE, help=f"rows per batch (default {DEFAULT_BATCH_SIZE})"
+        )
+        parser.add_argument(
+            "--kind", action="append", choices=KINDS, default=None, help="only this kind (repeatable; default all)"
+        )
 
     def handle(self, *args, fix=False, batch_size=DEFAULT_BATCH_SIZE, kind=None, **options):  # type: ignore[no-untyped-def]
         if not 1 <= batch_size <= 100_000:

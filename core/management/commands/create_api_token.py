@@ -26,13 +26,22 @@ class Command(BaseCommand):
         parser.add_argument("--user-id", type=int, help="bind the token to this user id of users_db")
         parser.add_argument("--expires", help="lifetime, e.g. 30d, 12h, 90m, 2w (default: none)")
 
-    def handle(self, *args: Any, username: str, staff: bool, scopes: str | None, user_id: int | None,
-               expires: str | None, **options: Any) -> None:
+    def handle(
+        self,
+        *args: Any,
+        username: str,
+        staff: bool,
+        scopes: str | None,
+        user_id: int | None,
+        expires: str | None,
+        **options: Any,
+    ) -> None:
         try:
             granted = scope_names.parse(scopes) if scopes is not None else None
             lifetime = parse_duration(expires) if expires else None
-            issued = token_create(username=username, staff=staff, scopes=granted, bound_user_id=user_id,
-                                  expires_in=lifetime)
+            issued = token_create(
+                username=username, staff=staff, scopes=granted, bound_user_id=user_id, expires_in=lifetime
+            )
         except (TokenError, ValueError) as exc:
             raise CommandError(str(exc)) from exc
         token = issued.token

@@ -35,28 +35,54 @@ class Command(BaseCommand):
     )
 
     def add_arguments(self, parser):  # type: ignore[no-untyped-def]
-        parser.add_argument("--cleanup-analytics", action="store_true", help="delete analytics events older than --days")
-        parser.add_argument("--days", type=int, default=None, help="age in days for --cleanup-analytics (default ANALYTICS_RETENTION_DAYS, 90)")
-        parser.add_argument("--archive-analytics", action="store_true",
-                            help="move whole months before --before to their own databases")
+        parser.add_argument(
+            "--cleanup-analytics", action="store_true", help="delete analytics events older than --days"
+        )
+        parser.add_argument(
+            "--days",
+            type=int,
+            default=None,
+            help="age in days for --cleanup-analytics (default ANALYTICS_RETENTION_DAYS, 90)",
+        )
+        parser.add_argument(
+            "--archive-analytics", action="store_true", help="move whole months before --before to their own databases"
+        )
         parser.add_argument("--before", default=None, metavar="YYYY-MM", help="first month kept on analytics_db")
         parser.add_argument("--cleanup-cache", action="store_true", help="delete expired cache entries on cache_db")
         parser.add_argument("--cleanup-idempotency", action="store_true", help="delete expired Idempotency-Key records")
         parser.add_argument("--vacuum", action="store_true", help="VACUUM every primary alias except legacy_db")
-        parser.add_argument("--health-check", action="store_true", help="SELECT 1 on every alias; non-zero exit when a required one is down")
+        parser.add_argument(
+            "--health-check",
+            action="store_true",
+            help="SELECT 1 on every alias; non-zero exit when a required one is down",
+        )
         parser.add_argument("--batch-size", type=int, default=None, help="rows per DELETE (default DBMAINT_BATCH_SIZE)")
 
     def _line(self, report: maintenance.AliasReport, what: str) -> None:
         status = "ok" if report.ok else "DOWN"
         extra = f" ({report.detail})" if report.detail else ""
-        self.stdout.write(f"{report.alias} ({report.vendor}): {status}, {what}{extra} in {report.seconds * 1000:.1f} ms")
+        self.stdout.write(
+            f"{report.alias} ({report.vendor}): {status}, {what}{extra} in {report.seconds * 1000:.1f} ms"
+        )
 
     def handle(self, *args, **options):  # type: ignore[no-untyped-def]
-        chosen = [k for k in ("cleanup_analytics", "archive_analytics", "cleanup_cache", "cleanup_idempotency", "vacuum",
-                              "health_check") if options[k]]
+        chosen = [
+            k
+            for k in (
+                "cleanup_analytics",
+                "archive_analytics",
+                "cleanup_cache",
+                "cleanup_idempotency",
+                "vacuum",
+                "health_check",
+            )
+            if options[k]
+        ]
         if not chosen:
-            raise CommandError("choose at least one of --cleanup-analytics, --archive-analytics, --cleanup-cache, "
-                               "--cleanup-idempotency, --vacuum, --health-check")
+            raise CommandError(
+                "choose at least one of --cleanup-analytics, --archive-analytics, --cleanup-cache, "
+                "--cleanup-idempotency, --vacuum, --health-check"
+            )
         before = None
         if options["archive_analytics"]:
             before = _month(options["before"])
@@ -72,6 +98,7 @@ class Command(BaseCommand):
             def report(batch: int, total: int) -> None:
                 if verbose:
                     self.stdout.write(f"  {alias}: batch {batch}, {total} rows deleted so far")
+
             return report
 
         if options["cleanup_analytics"]:

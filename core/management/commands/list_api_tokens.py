@@ -19,15 +19,17 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         rows = [("PREFIX", "ACCOUNT", "SCOPES", "BOUND_USER", "EXPIRES", "LAST_USED", "REVOKED")]
         for token in token_list():
-            rows.append((
-                token.prefix,
-                token.account.username + (" (staff)" if token.account.is_staff else ""),
-                ",".join(token.scopes.split()),
-                str(token.bound_user_id) if token.bound_user_id else "-",
-                _when(token.expires_at),
-                _when(token.last_used_at),
-                _when(token.revoked_at),
-            ))
+            rows.append(
+                (
+                    token.prefix,
+                    token.account.username + (" (staff)" if token.account.is_staff else ""),
+                    ",".join(token.scopes.split()),
+                    str(token.bound_user_id) if token.bound_user_id else "-",
+                    _when(token.expires_at),
+                    _when(token.last_used_at),
+                    _when(token.revoked_at),
+                )
+            )
         widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
         for row in rows:
             self.stdout.write("  ".join(cell.ljust(width) for cell, width in zip(row, widths)).rstrip())

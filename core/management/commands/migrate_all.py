@@ -47,7 +47,11 @@ class Command(BaseCommand):
             if alias == aliases.ANALYTICS and app in (None, "analytics"):
                 # Partitions for the coming months (nothing on SQLite or an unconverted table).
                 if partitions.is_partitioned(connections[alias]):
-                    call_command("analytics_partitions", ensure_ahead=3, verbosity=max(0, verbosity - 1),
-                                 stdout=self.stdout if verbosity > 1 else StringIO())
+                    call_command(
+                        "analytics_partitions",
+                        ensure_ahead=3,
+                        verbosity=max(0, verbosity - 1),
+                        stdout=self.stdout if verbosity > 1 else StringIO(),
+                    )
             vendor = settings.DATABASES[alias]["ENGINE"].rsplit(".", 1)[-1]
             self.stdout.write(f"{alias} ({vendor}): migrated in {time.perf_counter() - started:.2f}s")

@@ -34,7 +34,12 @@ class Command(BaseCommand):
         group = parser.add_mutually_exclusive_group()
         group.add_argument("--since", type=parse_duration, default=None, help="window, e.g. 15m, 1h, 7d (default 1h)")
         group.add_argument("--ids", type=parse_ids, default=None, help="only these user ids, e.g. 1,2,3")
-        parser.add_argument("--batch-size", type=int, default=None, help=f"users per batch (default SYNC_BATCH_SIZE, {settings.SYNC_BATCH_SIZE})")
+        parser.add_argument(
+            "--batch-size",
+            type=int,
+            default=None,
+            help=f"users per batch (default SYNC_BATCH_SIZE, {settings.SYNC_BATCH_SIZE})",
+        )
 
     def handle(self, *args, since=None, ids=None, batch_size=None, **options):  # type: ignore[no-untyped-def]
         if batch_size is not None and not 1 <= batch_size <= 10_000:
@@ -44,7 +49,9 @@ class Command(BaseCommand):
         started = time.perf_counter()
 
         def progress(number: int, size: int, total: int) -> None:
-            self.stdout.write(f"batch {number}: {size} users synced ({total} so far, {time.perf_counter() - started:.2f}s)")
+            self.stdout.write(
+                f"batch {number}: {size} users synced ({total} so far, {time.perf_counter() - started:.2f}s)"
+            )
 
         report = users_sync(since=since, ids=ids, batch_size=batch_size, progress=progress)
         if report.missing_ids:
