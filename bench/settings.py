@@ -7,6 +7,10 @@ from core import settings as _base
 
 globals().update({name: value for name, value in vars(_base).items() if name.isupper()})
 
+# The in-process benchmarks use Django's test Client, whose requests name the host `testserver`
+# (no longer a default host since issue 10).
+ALLOWED_HOSTS = [*_base.ALLOWED_HOSTS, "testserver"]
+
 # Keep the benchmark output readable: only warnings and errors.
 LOGGING = {**_base.LOGGING, "root": {"handlers": ["console"], "level": "WARNING"}}
 
