@@ -23,7 +23,7 @@ ENDPOINTS: dict[str, tuple[str, float | None]] = {
     "users_list": ("GET /api/v1/users/?page_size=50", 0.15),
     "posts_list": ("GET /api/v1/posts/?page_size=50", 0.15),
     "events_list": ("GET /api/v1/analytics/events/?page_size=50", 0.15),
-    "events_summary": ("GET /api/v1/analytics/events/summary/", None),
+    "events_summary": ("GET /api/v1/analytics/events/summary/", 0.15),  # issue 14
     "customers_list": ("GET /api/v1/legacy/customers/?page_size=50", 0.15),
     "dashboard": ("GET /api/v1/users/{id}/dashboard/", 0.20),
     "user_stats": ("GET /api/v1/users/{id}/stats/ (cached)", 0.35),

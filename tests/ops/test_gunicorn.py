@@ -13,6 +13,7 @@ import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -32,6 +33,34 @@ def get(url: str, **headers: str) -> tuple[int, dict[str, str], bytes]:
         return exc.code, dict(exc.headers), exc.read()
 
 
+def start_gunicorn(env: dict[str, str], log: Any) -> tuple[subprocess.Popen, str]:
+    """gunicorn with gunicorn.conf.py on ``env["BIND"]``, output to ``log``; returns once /health
+    answers 200 (the process and its base URL). Fails, naming the log's end, when it exits first or
+    does not come up within 30 s; stopping it is the caller's part."""
+    server = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    base = f"http://{env['BIND']}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if get(f"{base}/health")[0] == 200:
+                return server, base
+        except OSError:
+            pass
+        if server.poll() is not None or time.monotonic() >= deadline:
+            if server.poll() is None:
+                server.kill()
+            log.seek(0)
+            tail = "".join(log.readlines()[-15:])
+            raise AssertionError(f"gunicorn exited or did not come up within 30 s; its log ends:\n{tail}")
+        time.sleep(0.2)
+
+
 def test_gunicorn_serves_with_json_logs_shared_metrics_and_stops_gracefully(tmp_path: Path) -> None:
     port = free_port()
     env = {
@@ -46,25 +75,8 @@ def test_gunicorn_serves_with_json_logs_shared_metrics_and_stops_gracefully(tmp_
         "SWITCHYARD_VAR_DIR": str(tmp_path / "var"),
     }
     log = (tmp_path / "gunicorn.log").open("w+")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py"],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
+    server, base = start_gunicorn(env, log)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if get(f"{base}/health")[0] == 200:
-                    break
-            except OSError:
-                pass
-            assert server.poll() is None, "gunicorn exited"
-            assert time.monotonic() < deadline, "gunicorn did not come up"
-            time.sleep(0.2)
         # New connections each time, several at once, so that the workers share them.
         with ThreadPoolExecutor(8) as pool:
             answers = list(pool.map(lambda i: get(f"{base}/health", **{"X-Request-ID": f"gtest-{i}"}), range(40)))
@@ -123,24 +135,12 @@ def test_sigterm_lets_an_in_flight_request_finish(tmp_path: Path) -> None:
     }
     env.pop("ANALYTICS_DATABASE_REPLICA_URLS", None)
     log = (tmp_path / "gunicorn.log").open("w+")
-    server = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py"],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if get(f"{base}/health")[0] == 200:
-                    break
-            except OSError:
-                pass
-            assert server.poll() is None and time.monotonic() < deadline, "gunicorn did not come up"
-            time.sleep(0.2)
+        server, base = start_gunicorn(env, log)
+    except AssertionError:
+        silent.close()
+        raise
+    try:
         with ThreadPoolExecutor(1) as pool:
             started = time.monotonic()
             pending = pool.submit(get, f"{base}/health/ready")

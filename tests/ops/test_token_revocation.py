@@ -9,14 +9,13 @@ import secrets
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
-from tests.ops.test_gunicorn import ROOT, free_port, get
+from tests.ops.test_gunicorn import ROOT, free_port, get, start_gunicorn
 
 REDIS_URL = os.environ.get("SWITCHYARD_TEST_REDIS_URL", "redis://127.0.0.1:6379/10")
 
@@ -31,27 +30,11 @@ def manage(env: dict[str, str], *args: str) -> str:
 
 @contextmanager
 def server(env: dict[str, str], tmp: Path, name: str) -> Iterator[str]:
-    port = free_port()
     log = (tmp / f"{name}.log").open("w+")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py"],
-        cwd=ROOT,
-        env={**env, "BIND": f"127.0.0.1:{port}", "WEB_CONCURRENCY": "1", "GUNICORN_THREADS": "2"},
-        stdout=log,
-        stderr=subprocess.STDOUT,
+    process, base = start_gunicorn(
+        {**env, "BIND": f"127.0.0.1:{free_port()}", "WEB_CONCURRENCY": "1", "GUNICORN_THREADS": "2"}, log
     )
-    base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if get(f"{base}/health")[0] == 200:
-                    break
-            except OSError:
-                pass
-            assert process.poll() is None, f"gunicorn exited: {(tmp / f'{name}.log').read_text()[-2000:]}"
-            assert time.monotonic() < deadline, "gunicorn did not come up"
-            time.sleep(0.2)
         yield base
     finally:
         process.send_signal(signal.SIGTERM)
