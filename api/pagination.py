@@ -88,84 +88,16 @@ def cached_count(queryset: Any, what: tuple | None = None) -> int:
     return count
 
 
-_compiled_lock = threading.Lock()
-_compiled: OrderedDict[tuple, tuple[str, tuple, tuple[str, ...]] | None] = OrderedDict()
-_COMPILED_ENTRIES = 256
-
-
-class CompiledPages:
-    """The pages of a ``.values()`` queryset, its SQL compiled once per list shape.
-
-    Compiling a queryset's SQL costs about as much as running a small page's statement on
-    PostgreSQL, and a list asks for the same statement over and over with another ``LIMIT`` /
-    ``OFFSET``. ``shape`` names what decides the SQL (the list's path and every parameter but the
-    page number and size): the SQL compiled for it is kept (at most 256 shapes, least recently used
-    out) and a page is that SQL with ``LIMIT %s OFFSET %s`` through
-    :func:`core.services.fanout.select_rows`, rows zipped with the field names as ``.values()``
-    does. Only where that gives the very same rows: plain ``.values()`` of fields without
-    database converters (e.g. not SQLite's datetimes) and no annotations; otherwise the queryset
-    is sliced as usual. Counting stays the queryset's (:func:`cached_count`).
-    """
-
-    ordered = True  # for Django's paginator: the queryset's own ordering applies
-
-    def __init__(self, queryset: Any, shape: tuple) -> None:
-        self.queryset = queryset
-        self.db = queryset.db  # asked of the routers once (a replica is chosen per request)
-        self.shape = (self.db, queryset.model._meta.label, shape)
-
-    def count(self) -> int:
-        return self.queryset.count()
-
-    def __getitem__(self, window: slice) -> list[dict[str, Any]]:
-        compiled = self._compiled()
-        if compiled is None:
-            return list(self.queryset[window])
-        from core.services.fanout import select_rows
-
-        sql, params, names = compiled
-        offset = window.start or 0
-        rows = select_rows(self.db, f"{sql} LIMIT %s OFFSET %s", [*params, window.stop - offset, offset])
-        return [dict(zip(names, row)) for row in rows]
-
-    def _compiled(self) -> tuple[str, tuple, tuple[str, ...]] | None:
-        with _compiled_lock:
-            if self.shape in _compiled:
-                _compiled.move_to_end(self.shape)
-                return _compiled[self.shape]
-        compiled = self._compile()
-        with _compiled_lock:
-            _compiled[self.shape] = compiled
-            while len(_compiled) > _COMPILED_ENTRIES:
-                _compiled.popitem(last=False)
-        return compiled
-
-    def _compile(self) -> tuple[str, tuple, tuple[str, ...]] | None:
-        query = self.queryset.query
-        names = tuple(query.values_select)
-        if not names or query.annotation_select or query.extra_select or query.low_mark or query.high_mark:
-            return None
-        compiler = query.get_compiler(using=self.db)
-        sql, params = compiler.as_sql()
-        if compiler.get_converters([column for column, _, _ in compiler.select]):
-            return None
-        if len(compiler.select) != len(names):
-            return None
-        return sql, tuple(params), names
-
-
 class CountCachingPaginator(DjangoPaginator):
     #: what the rows are (see :func:`cached_count`); set by the pagination class
     counted: tuple | None = None
 
     @cached_property
     def count(self) -> int:
-        rows = self.object_list
-        return cached_count(rows.queryset if isinstance(rows, CompiledPages) else rows, self.counted)
+        return cached_count(self.object_list, self.counted)
 
 
 _NOT_FILTERING = frozenset({"page", "page_size", "ordering"})
-_PAGING = frozenset({"page", "page_size"})
 
 
 class PageNumberPagination(pagination.PageNumberPagination):
@@ -190,21 +122,6 @@ class PageNumberPagination(pagination.PageNumberPagination):
     def paginate_queryset(self, queryset: Any, request: Request, view: Any = None) -> list | None:
         self.request = request
         page_size = self.get_page_size(request)
-        if getattr(view, "compiled_pages", False):
-            # The list's shape: its path and every parameter but the page's number and size.
-            queryset = CompiledPages(
-                queryset,
-                (
-                    request.path,
-                    tuple(
-                        sorted(
-                            (name, tuple(values))
-                            for name, values in request.query_params.lists()
-                            if name not in _PAGING
-                        )
-                    ),
-                ),
-            )
         paginator = self.django_paginator_class(queryset, page_size)
         # The rows of a list are named by its path and the parameters that filter it (a page's
         # number, size and order do not change the count).

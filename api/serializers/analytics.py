@@ -14,17 +14,19 @@ from api.serializers.fields import (
     StrictCharField,
     _check_json_strings,
 )
-from core.analytics.models import AnalyticsEvent
+from api.serializers.output import OutputSerializer
 from core.analytics.services import CONTROL_MESSAGE, MAX_BATCH, has_control_characters
 
 
-class EventOutputSerializer(serializers.ModelSerializer):
+# The fields a ModelSerializer of AnalyticsEvent builds (same schema), written through a plan made
+# once (api.serializers.output).
+class EventOutputSerializer(OutputSerializer):
+    id = serializers.BigIntegerField(label="ID", read_only=True)
+    event_type = serializers.CharField(read_only=True)
+    user_id = serializers.BigIntegerField(allow_null=True, read_only=True)
+    session_id = serializers.CharField(read_only=True)
+    timestamp = serializers.DateTimeField(read_only=True)
     data = serializers.JSONField()
-
-    class Meta:
-        model = AnalyticsEvent
-        fields = ["id", "event_type", "user_id", "session_id", "timestamp", "data"]
-        read_only_fields = fields
 
 
 class EventInputSerializer(serializers.Serializer):

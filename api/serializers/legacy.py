@@ -3,14 +3,16 @@
 from rest_framework import serializers
 
 from api.serializers.fields import StrictCharField, StrictEmailField
-from core.legacy.models import LegacyCustomer
+from api.serializers.output import OutputSerializer
 
 
-class LegacyCustomerOutputSerializer(serializers.ModelSerializer):
-    class Meta:
-        model = LegacyCustomer
-        fields = ["customer_id", "customer_name", "customer_email", "created_date"]
-        read_only_fields = fields
+# The fields a ModelSerializer of LegacyCustomer builds (same schema), written through a plan made
+# once (api.serializers.output).
+class LegacyCustomerOutputSerializer(OutputSerializer):
+    customer_id = serializers.IntegerField(read_only=True)
+    customer_name = serializers.CharField(read_only=True)
+    customer_email = serializers.CharField(read_only=True)
+    created_date = serializers.DateTimeField(read_only=True)
 
 
 class LegacyCustomerInputSerializer(serializers.Serializer):

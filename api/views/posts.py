@@ -15,7 +15,7 @@ from api import conditional
 from api import permissions as who
 from api.filters import FilterBackend, PostFilterSet, StrictOrderingFilter, StrictSearchFilter
 from api.idempotency import IDEMPOTENCY_PARAMETER, IDEMPOTENCY_RESPONSES, idempotent
-from api.serializers.posts import PostInputSerializer, PostOutputSerializer, post_rows_output
+from api.serializers.posts import PostInputSerializer, PostOutputSerializer
 from api.views.base import ResourceViewSet
 from core.blog import selectors, services
 from core.blog.models import Post
@@ -75,8 +75,6 @@ class PostViewSet(ResourceViewSet):
     #: what OPTIONS describes each write with (api.metadata)
     input_serializers = {"create": PostInputSerializer, "update": PostInputSerializer}
     resource_name = "post"
-    #: pages of ``.values()`` rows with the SQL compiled once per list shape (api.pagination.CompiledPages)
-    compiled_pages = True
     write_scope = "posts:write"  # api.permissions; a bound token: its own posts only
     permission_classes = [who.HasScope, who.PostOwnership]
 
@@ -102,7 +100,7 @@ class PostViewSet(ResourceViewSet):
     def list(self, request: Request) -> Response:
         rows = self.paginate_queryset(selectors.post_rows(self.filter_queryset(self.get_queryset())))
         selectors.post_rows_attach_authors(rows)
-        return self.get_paginated_response(post_rows_output(rows))
+        return self.get_paginated_response(PostOutputSerializer(rows, many=True).data)
 
     def retrieve(self, request: Request, pk: str) -> Response:
         return conditional.respond(request, self._out(self.get_object()))
