@@ -91,9 +91,9 @@ class OutputListSerializer(serializers.ListSerializer):
         return [child.write(item, utc) for item in items]
 
 
+# A read-only answer written through a plan made once per class (module doc). No docstring: the
+# schema would show it as the description of every subclass without one of its own.
 class OutputSerializer(serializers.Serializer):
-    """A read-only answer written through a plan made once per class (module doc)."""
-
     _plans: ClassVar[dict[type, Plan | None]] = {}
     _plans_lock: ClassVar[threading.Lock] = threading.Lock()
 
