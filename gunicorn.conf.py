@@ -73,7 +73,7 @@ limit_request_fields = _int("GUNICORN_LIMIT_REQUEST_FIELDS", 100)
 limit_request_field_size = _int("GUNICORN_LIMIT_REQUEST_FIELD_SIZE", 8190)
 
 # Logs: everything to stderr as JSON; the access line carries the request id and the per-alias
-# query time left in the WSGI environ by core.logging.RequestContextMiddleware.
+# query time left in the WSGI environ by core.logging.leave_access_facts (api.middleware.RequestMiddleware).
 accesslog = "-"
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()

@@ -3,14 +3,14 @@
 What is measured:
 
 - ``switchyard_http_requests_total{route,method,status}`` and
-  ``switchyard_http_request_duration_seconds{route,method}`` (histogram), by :class:`MetricsMiddleware`;
+  ``switchyard_http_request_duration_seconds{route,method}`` (histogram), by :func:`record_request`;
   ``route`` is the URL pattern (``/api/v1/users/<int:pk>/``), never the raw path, so the label set
   stays bounded; requests that match no pattern are ``unmatched``.
 - ``switchyard_db_queries_total{alias,outcome}`` and ``switchyard_db_query_duration_seconds{alias}``
   (histogram), from every query on every connection (``core.instrumentation.add_listener``).
 - ``switchyard_db_pool_{size,available,max,waiting}{alias}``: psycopg pool usage, read at scrape time.
 - ``switchyard_degraded_answers_total{alias}``: aggregate answers that left ``alias`` out. The
-  middleware counts them from the answer itself (the ``degraded`` list of the API contract), so the
+  request's record counts them from the answer itself (the ``degraded`` list of the API contract), so the
   aggregate code needs no call; :func:`record_degraded` is for answers that do not go through it.
 
 Access: answered only when ``METRICS_ENABLED`` is on (404 otherwise); with ``METRICS_TOKEN`` set,
@@ -28,8 +28,7 @@ import hmac
 import json
 import logging
 import os
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 from django.conf import settings
@@ -97,6 +96,8 @@ _query_metrics: dict[tuple[str, bool], tuple[Any, Any]] = {}
 
 
 def _on_query(alias: str, seconds: float, failed: bool) -> None:
+    if not settings.METRICS_ENABLED:  # nothing would read them: not paid per statement
+        return
     try:
         children = _query_metrics.get((alias, failed))
         if children is None:
@@ -168,23 +169,10 @@ def exposition() -> bytes:
     return generate_latest(REGISTRY)
 
 
-class MetricsMiddleware:
-    """Counts every request by URL pattern, method and status, and times it."""
-
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
-        self.get_response = get_response
-
-    def __call__(self, request: HttpRequest) -> HttpResponse:
-        started = time.perf_counter()
-        response = self.get_response(request)
-        try:
-            self.record(request, response, time.perf_counter() - started)
-        except Exception:
-            logger.warning("could not record request metrics", exc_info=True)
-        return response
-
-    @staticmethod
-    def record(request: HttpRequest, response: HttpResponse, seconds: float) -> None:
+def record_request(request: HttpRequest, response: HttpResponse, seconds: float) -> None:
+    """Count one answered request and its time (``api.middleware.RequestMiddleware``, with
+    ``METRICS_ENABLED`` on); never fails the request."""
+    try:
         match = getattr(request, "resolver_match", None)
         route = ("/" + match.route) if match is not None and match.route else "unmatched"
         method = request.method if request.method in _METHODS else "other"
@@ -195,6 +183,8 @@ class MetricsMiddleware:
             for alias in data["degraded"]:
                 if isinstance(alias, str):
                     record_degraded(alias)
+    except Exception:
+        logger.warning("could not record request metrics", exc_info=True)
 
 
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})

@@ -1,13 +1,25 @@
-"""Response headers every answer carries.
+"""The middleware of the service (core/settings.py ``MIDDLEWARE``), with what each costs.
 
-- :class:`RequestIDMiddleware`: ``X-Request-ID``. A valid incoming one (1 to 128 characters of
-  ``A-Z a-z 0-9 - _ . : / + =``) is echoed; otherwise (absent or invalid) a new UUID4 hex is
-  generated. It is also on ``request.request_id`` for logs.
-- :class:`ServerTimingMiddleware`: ``Server-Timing`` with one entry per database alias the request
-  touched, named exactly by the alias, ``dur`` in milliseconds (``users_db;dur=1.8,
-  default_replica_1;dur=0.9``), from ``routers.state.current().timings`` (filled by
-  :mod:`core.instrumentation` for every query). It must sit inside
-  ``routers.middleware.RoutingStateMiddleware``, which resets that state when the request ends.
+- :class:`RequestMiddleware`, outermost, is the one frame every request runs in:
+
+  - ``X-Request-ID``: a valid incoming one (1 to 128 characters of ``A-Z a-z 0-9 - _ . : / + =``)
+    is echoed, otherwise a new UUID4 hex; also ``request.request_id`` and the logs' context
+    (``core.logging.request_id_var``), so every log line of the request carries it;
+  - the routing state (``routers.middleware.serve``: a fresh state, the client's replica pin, a
+    second attempt when a replica vanished under a safe request, the pin cookie after a write);
+  - ``Server-Timing``: one entry per database alias the request touched, named exactly by the
+    alias, ``dur`` in milliseconds (``users_db;dur=1.8, default_replica_1;dur=0.9``), from the
+    state's ``timings`` (filled by :mod:`core.instrumentation` for every query);
+  - the access facts for the access line (``core.logging.leave_access_facts``);
+  - Prometheus counters when ``METRICS_ENABLED`` is on (``api.metrics.record_request``).
+
+  These were five middlewares (request id, routing state, Server-Timing, log context, metrics);
+  one frame does the same work once (issue 12; figures in bench/README.md).
+- :class:`AdminSessionMiddleware`: Django's session, authentication and message middlewares, run
+  only for the admin's pages (``/admin/``), the only pages with a signed-in account: the API
+  authenticates every request by its token and keeps no session. Django's system checks look for
+  those three in ``MIDDLEWARE`` (admin.E408, E409, E410); they are silenced in the settings for
+  this reason. ``CsrfViewMiddleware`` stays in the stack (DRF's views are exempt from it).
 - :class:`BodyLimitMiddleware`: a write whose body comes chunked (``Transfer-Encoding`` without
   ``Content-Length``) is a 411 Problem Details: Django reads such a body as empty, which would
   otherwise surface as a misleading 400 ("events: required"). A ``Content-Length`` over the
@@ -21,17 +33,26 @@
 from __future__ import annotations
 
 import re
+import time
 import uuid
 from collections.abc import Callable
 from types import SimpleNamespace
 
+from django.conf import settings
+from django.contrib.auth.middleware import AuthenticationMiddleware
+from django.contrib.messages.middleware import MessageMiddleware
+from django.contrib.sessions.middleware import SessionMiddleware
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.http.response import HttpResponseRedirectBase
 from django.urls import Resolver404, is_valid_path, resolve
 
-from routers import state
+from api.metrics import record_request
+from core.logging import leave_access_facts, request_id_var
+from routers import middleware as routing
 
 REQUEST_ID_HEADER = "X-Request-ID"
+#: The admin's pages (core/urls.py), the only ones with sessions.
+ADMIN_PREFIX = "/admin/"
 VALID_REQUEST_ID = re.compile(r"[A-Za-z0-9\-_.:/+=]{1,128}")
 
 
@@ -41,16 +62,29 @@ def request_id_for(incoming: str | None) -> str:
     return uuid.uuid4().hex
 
 
-class RequestIDMiddleware:
+class RequestMiddleware:
+    """The frame of every request, outermost (module doc): request id, routing state, Server-Timing,
+    log context and access facts, metrics."""
+
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        request_id = request_id_for(request.headers.get(REQUEST_ID_HEADER))
+        started = time.perf_counter()
+        request_id = request_id_for(request.META.get("HTTP_X_REQUEST_ID"))
         request.request_id = request_id  # type: ignore[attr-defined]
-        response = self.get_response(request)
-        response[REQUEST_ID_HEADER] = request_id
-        return response
+        token = request_id_var.set(request_id)
+        try:
+            response, routed = routing.serve(request, self.get_response)
+            response[REQUEST_ID_HEADER] = request_id
+            if routed.timings:
+                response["Server-Timing"] = server_timing(routed.timings)
+            leave_access_facts(request, response, routed.timings, started)
+            if settings.METRICS_ENABLED:
+                record_request(request, response, time.perf_counter() - started)
+            return response
+        finally:
+            request_id_var.reset(token)
 
 
 def server_timing(timings: dict[str, list[float]]) -> str:
@@ -58,16 +92,20 @@ def server_timing(timings: dict[str, list[float]]) -> str:
     return ", ".join(f"{alias};dur={seconds * 1000:.1f}" for alias, (_count, seconds) in timings.items())
 
 
-class ServerTimingMiddleware:
+class AdminSessionMiddleware:
+    """Sessions, the signed-in account and messages for the admin's pages only (module doc)."""
+
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
+        admin = get_response
+        for layer in (MessageMiddleware, AuthenticationMiddleware, SessionMiddleware):  # innermost first
+            admin = layer(admin)
+        self.admin = admin
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        response = self.get_response(request)
-        header = server_timing(state.current().timings)
-        if header:
-            response["Server-Timing"] = header
-        return response
+        if request.path_info.startswith(ADMIN_PREFIX):
+            return self.admin(request)
+        return self.get_response(request)
 
 
 class HttpResponsePermanentRedirectPreservingMethod(HttpResponseRedirectBase):

@@ -3,12 +3,11 @@
 - :class:`JSONFormatter` renders any log record as JSON: ``ts``, ``level``, ``logger``, ``msg``,
   ``pid``, ``request_id`` (of the request being served, when there is one), ``exc`` for
   exceptions, and every ``extra={...}`` field of the call.
-- :class:`RequestContextMiddleware` puts the request id (set by ``api.middleware.RequestIDMiddleware``
-  on ``request.request_id``, else the ``X-Request-ID`` header) in a context variable for the
-  formatter, and after the response leaves the access facts in the WSGI environ
+- ``api.middleware.RequestMiddleware`` puts the request id in :data:`request_id_var` for the
+  formatter, and after the response :func:`leave_access_facts` leaves them in the WSGI environ
   (``switchyard.request_id``, ``switchyard.route``, ``switchyard.db`` = alias -> queries and ms,
   from ``routers.state.current().timings``). Under gunicorn, :class:`GunicornLogger` writes the
-  access line from them; elsewhere (runserver, tests) the middleware logs the same line itself on
+  access line from them; elsewhere (runserver, tests) :func:`leave_access_facts` logs the same line on
   the ``switchyard.access`` logger.
 
 This module imports nothing from Django at import time: gunicorn.conf.py loads it in the master.
@@ -22,7 +21,6 @@ import json
 import logging
 import time
 import traceback
-from collections.abc import Callable
 from typing import Any
 
 #: The id of the request being served in this context ("" outside a request).
@@ -109,48 +107,30 @@ def access_fields(
     return fields
 
 
-class RequestContextMiddleware:
-    """Request id for the logs of a request, and the access facts for the access log.
-
-    Sits inside ``routers.middleware.RoutingStateMiddleware`` (it reads the per-alias timings
-    before that state is reset) and inside ``api.middleware.RequestIDMiddleware`` when present.
-    """
-
-    def __init__(self, get_response: Callable[[Any], Any]) -> None:
-        self.get_response = get_response
-
-    def __call__(self, request: Any) -> Any:
-        from routers import state
-
-        started = time.perf_counter()
-        request_id = getattr(request, "request_id", None) or request.headers.get("X-Request-ID", "")
-        token = request_id_var.set(request_id)
-        try:
-            response = self.get_response(request)
-            request_id = response.get("X-Request-ID") or request_id
-            environ = request.META
-            environ["switchyard.request_id"] = request_id
-            match = getattr(request, "resolver_match", None)
-            environ["switchyard.route"] = ("/" + match.route) if match is not None and match.route else None
-            environ["switchyard.db"] = db_summary(state.current().timings)
-            if "gunicorn.socket" not in environ:
-                logging.getLogger(ACCESS_LOGGER).info(
-                    "%s %s %s",
-                    request.method,
-                    request.path,
-                    response.status_code,
-                    extra=access_fields(
-                        method=request.method,
-                        path=request.path,
-                        status=response.status_code,
-                        duration_ms=(time.perf_counter() - started) * 1000,
-                        environ=environ,
-                        remote=environ.get("REMOTE_ADDR", ""),
-                    ),
-                )
-            return response
-        finally:
-            request_id_var.reset(token)
+def leave_access_facts(request: Any, response: Any, timings: dict[str, list[float]], started: float) -> None:
+    """After a request: its access facts in the WSGI environ for :class:`GunicornLogger`
+    (``switchyard.request_id``, ``switchyard.route``, ``switchyard.db``); outside gunicorn
+    (runserver, tests) the access line logged here. Called by ``api.middleware.RequestMiddleware``."""
+    environ = request.META
+    environ["switchyard.request_id"] = response.get("X-Request-ID") or getattr(request, "request_id", "")
+    match = getattr(request, "resolver_match", None)
+    environ["switchyard.route"] = ("/" + match.route) if match is not None and match.route else None
+    environ["switchyard.db"] = db_summary(timings)
+    if "gunicorn.socket" not in environ:
+        logging.getLogger(ACCESS_LOGGER).info(
+            "%s %s %s",
+            request.method,
+            request.path,
+            response.status_code,
+            extra=access_fields(
+                method=request.method,
+                path=request.path,
+                status=response.status_code,
+                duration_ms=(time.perf_counter() - started) * 1000,
+                environ=environ,
+                remote=environ.get("REMOTE_ADDR", ""),
+            ),
+        )
 
 
 try:  # gunicorn is a runtime dependency, but keep this module importable without it.
@@ -220,7 +200,7 @@ __all__ = [
     "ACCESS_LOGGER",
     "GunicornLogger",
     "JSONFormatter",
-    "RequestContextMiddleware",
+    "leave_access_facts",
     "logging_config",
     "request_id_var",
 ]

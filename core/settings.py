@@ -86,8 +86,10 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    # Outermost, so that every response carries X-Request-ID, even a CORS preflight or a redirect.
-    "api.middleware.RequestIDMiddleware",
+    # The frame of every request (api/middleware.py): request id, routing state, Server-Timing,
+    # log context and access facts, metrics. Outermost, so that every answer carries
+    # X-Request-ID, even a CORS preflight, a redirect or an early 411/413.
+    "api.middleware.RequestMiddleware",
     # Next, so that every answer carries the same security headers, the early ones (411, 413,
     # 400 for a bad Host) included, and the HTTPS redirect comes before anything else (issue 10).
     "django.middleware.security.SecurityMiddleware",
@@ -98,19 +100,19 @@ MIDDLEWARE = [
     "api.middleware.BodyLimitMiddleware",
     # Static files (the API docs' Swagger UI/ReDoc assets) from the process itself, under gunicorn too.
     "whitenoise.middleware.WhiteNoiseMiddleware",
-    "routers.middleware.RoutingStateMiddleware",
-    # Inside the routing state (they read the per-alias timings before the state is reset):
-    "api.middleware.ServerTimingMiddleware",
-    "core.logging.RequestContextMiddleware",  # request id + per-alias query time in the logs
-    "api.metrics.MetricsMiddleware",  # Prometheus counters (METRICS_ENABLED)
-    "django.contrib.sessions.middleware.SessionMiddleware",
     # A write to /api/...<no slash> is a 308 (method and body kept), before CommonMiddleware's 301.
     "api.middleware.PermanentRedirectSlashMiddleware",
     "django.middleware.common.CommonMiddleware",
+    # DRF's views are exempt (token authentication); kept for every other view that might take a
+    # form (the admin protects its own as well).
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",  # the admin's messages
+    # Sessions, the signed-in account and messages: for /admin/ only (the API keeps no session).
+    "api.middleware.AdminSessionMiddleware",
 ]
+# Django's session, authentication and message middlewares run inside
+# api.middleware.AdminSessionMiddleware, for /admin/ only (see its doc); the admin's checks look
+# for them by name in MIDDLEWARE.
+SILENCED_SYSTEM_CHECKS = ["admin.E408", "admin.E409", "admin.E410"]
 
 ROOT_URLCONF = "core.urls"
 WSGI_APPLICATION = "core.wsgi.application"
@@ -477,8 +479,9 @@ if _unknown_required:
 # ---------------------------------------------------------------------------------------------
 # Operations (issue 6): request context for the logs, Prometheus metrics
 # METRICS_ENABLED (off by default), METRICS_TOKEN (optional bearer token for /metrics).
-# core.logging.RequestContextMiddleware and api.metrics.MetricsMiddleware sit inside the routing
-# state (they read its per-alias timings) and inside the request-id middleware when there is one.
+# api.middleware.RequestMiddleware sets the logs' request id, leaves the access facts
+# (core.logging.leave_access_facts) and, with METRICS_ENABLED, counts the request
+# (api.metrics.record_request), all from the routing state's per-alias timings.
 # https://prometheus.github.io/client_python/
 # ---------------------------------------------------------------------------------------------
 # After an outage, psycopg's pool retries connecting with an exponential back-off that is only

@@ -1,4 +1,4 @@
-"""Request boundary for routing state.
+"""Request boundary for routing state (:func:`serve`, called by ``api.middleware.RequestMiddleware``).
 
 Every request starts with a fresh :class:`routers.state.RoutingState` (so nothing leaks between
 requests or threads) and reads the client's pin: a cookie (``REPLICA_PIN_COOKIE``) or a header
@@ -69,37 +69,38 @@ def format_pin(primaries: set[str], until: float) -> str:
     return f"{','.join(sorted(primaries))}|{until:.3f}"
 
 
-class RoutingStateMiddleware:
-    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
-        self.get_response = get_response
-
-    def __call__(self, request: HttpRequest) -> HttpResponse:
-        now = time.time()
-        fresh = state.RoutingState()
-        raw = request.COOKIES.get(settings.REPLICA_PIN_COOKIE) or request.headers.get(settings.REPLICA_PIN_HEADER)
-        fresh.pinned_until = parse_pin(raw, now)
-        token = state.begin(fresh)
-        try:
-            response = self.get_response(request)
-            if lost_a_replica(request, fresh, response):
-                # A replica went away under this request: it is now marked failed, so a second
-                # attempt with a fresh state reads from the primary (or another replica).
-                state.end(token)
-                fresh = state.RoutingState(pinned_until=fresh.pinned_until)
-                token = state.begin(fresh)
-                response = self.get_response(request)
-            written = {alias for alias in fresh.written if primary.replicas_of(alias)}
-            if written and settings.REPLICA_PIN_SECONDS > 0:
-                pinned = written | {a for a, until in fresh.pinned_until.items() if until > now}
-                until = time.time() + settings.REPLICA_PIN_SECONDS
-                response.set_cookie(
-                    settings.REPLICA_PIN_COOKIE,
-                    format_pin(pinned, until),
-                    max_age=int(settings.REPLICA_PIN_SECONDS) + 1,
-                    httponly=True,
-                    samesite="Lax",
-                )
-                response[settings.REPLICA_PIN_HEADER] = format_pin(pinned, until)
-            return response
-        finally:
+def serve(
+    request: HttpRequest, get_response: Callable[[HttpRequest], HttpResponse]
+) -> tuple[HttpResponse, state.RoutingState]:
+    """``get_response(request)`` under a fresh routing state (module doc): the response, and the
+    state it ran under (ended, its ``timings`` kept for the Server-Timing header and the logs).
+    Called by ``api.middleware.RequestMiddleware`` for every request."""
+    now = time.time()
+    fresh = state.RoutingState()
+    raw = request.COOKIES.get(settings.REPLICA_PIN_COOKIE) or request.headers.get(settings.REPLICA_PIN_HEADER)
+    fresh.pinned_until = parse_pin(raw, now)
+    token = state.begin(fresh)
+    try:
+        response = get_response(request)
+        if lost_a_replica(request, fresh, response):
+            # A replica went away under this request: it is now marked failed, so a second
+            # attempt with a fresh state reads from the primary (or another replica).
             state.end(token)
+            fresh = state.RoutingState(pinned_until=fresh.pinned_until)
+            token = state.begin(fresh)
+            response = get_response(request)
+        written = {alias for alias in fresh.written if primary.replicas_of(alias)}
+        if written and settings.REPLICA_PIN_SECONDS > 0:
+            pinned = written | {a for a, until in fresh.pinned_until.items() if until > now}
+            until = time.time() + settings.REPLICA_PIN_SECONDS
+            response.set_cookie(
+                settings.REPLICA_PIN_COOKIE,
+                format_pin(pinned, until),
+                max_age=int(settings.REPLICA_PIN_SECONDS) + 1,
+                httponly=True,
+                samesite="Lax",
+            )
+            response[settings.REPLICA_PIN_HEADER] = format_pin(pinned, until)
+        return response, fresh
+    finally:
+        state.end(token)

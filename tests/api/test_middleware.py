@@ -19,11 +19,12 @@ ENTRY = re.compile(r"^(?P<alias>[A-Za-z0-9_]+);dur=(?P<ms>[0-9]+\.[0-9])$")
 
 def test_middleware_order() -> None:
     order = settings.MIDDLEWARE
-    routing = order.index("routers.middleware.RoutingStateMiddleware")
-    # Server-Timing reads the routing state's timings before the routing middleware resets it.
-    assert order[routing + 1] == "api.middleware.ServerTimingMiddleware"
-    # The request id wraps everything, CORS preflights included.
-    assert order[0] == "api.middleware.RequestIDMiddleware"
+    # The request's frame (request id, routing state, Server-Timing, logs) wraps everything,
+    # CORS preflights and early 411/413 answers included.
+    assert order[0] == "api.middleware.RequestMiddleware"
+    # No session, authentication or message middleware for the API: the admin's own wrapper.
+    assert not [name for name in order if name.startswith("django.contrib.")]
+    assert order[-1] == "api.middleware.AdminSessionMiddleware"
 
 
 @override_settings(CORS_ALLOWED_ORIGINS=["https://app.example.com"])

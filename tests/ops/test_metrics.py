@@ -57,6 +57,7 @@ def test_metrics_token(header: str | None, status: int) -> None:
         assert response["Content-Type"] == "application/problem+json"
 
 
+@override_settings(METRICS_ENABLED=True)
 def test_requests_are_counted_by_route_method_and_status() -> None:
     before_ok = sample("switchyard_http_requests_total", route="/health", method="GET", status="200")
     before_405 = sample("switchyard_http_requests_total", route="/health", method="POST", status="405")
@@ -73,6 +74,7 @@ def test_requests_are_counted_by_route_method_and_status() -> None:
     assert sample("switchyard_http_request_duration_seconds_count", route="/health", method="GET") == before_latency + 2
 
 
+@override_settings(METRICS_ENABLED=True)
 @pytest.mark.django_db(databases=[aliases.DEFAULT, aliases.USERS], transaction=True)
 def test_queries_are_counted_and_timed_per_alias(queries) -> None:  # type: ignore[no-untyped-def]
     ok_before = sample("switchyard_db_queries_total", alias=aliases.USERS, outcome="ok")
@@ -86,6 +88,18 @@ def test_queries_are_counted_and_timed_per_alias(queries) -> None:  # type: igno
     assert sample("switchyard_db_queries_total", alias=aliases.USERS, outcome="ok") == ok_before + 1
     assert sample("switchyard_db_queries_total", alias=aliases.USERS, outcome="error") == err_before + 1
     assert sample("switchyard_db_query_duration_seconds_count", alias=aliases.USERS) == timed_before + 2
+
+
+@override_settings(METRICS_ENABLED=False)
+@pytest.mark.django_db(databases=[aliases.DEFAULT, aliases.USERS], transaction=True)
+def test_nothing_is_counted_while_metrics_are_off() -> None:
+    """Off (the default), nothing reads the samples: neither requests nor statements pay for them."""
+    requests_before = sample("switchyard_http_requests_total", route="/health", method="GET", status="200")
+    queries_before = sample("switchyard_db_queries_total", alias=aliases.USERS, outcome="ok")
+    assert APIClient().get("/health").status_code == 200
+    make_user()
+    assert sample("switchyard_http_requests_total", route="/health", method="GET", status="200") == requests_before
+    assert sample("switchyard_db_queries_total", alias=aliases.USERS, outcome="ok") == queries_before
 
 
 def test_record_degraded_counts_per_alias() -> None:
@@ -134,7 +148,7 @@ def test_degraded_answers_are_counted_from_the_answer() -> None:
         a: sample("switchyard_degraded_answers_total", alias=a)
         for a in (aliases.ANALYTICS, aliases.CACHE, aliases.USERS)
     }
-    with override_settings(ROOT_URLCONF=urlconf):
+    with override_settings(ROOT_URLCONF=urlconf, METRICS_ENABLED=True):
         assert APIClient().get("/degraded-test/").status_code == 200
     after = {a: sample("switchyard_degraded_answers_total", alias=a) for a in before}
     assert after == {
@@ -164,6 +178,7 @@ def test_multiprocess_mode_without_its_directory_never_breaks_a_query(tmp_path) 
     env = {
         **os.environ,
         "PROMETHEUS_MULTIPROC_DIR": str(missing),
+        "METRICS_ENABLED": "1",
         "DJANGO_SETTINGS_MODULE": "core.settings",
         "SWITCHYARD_VAR_DIR": str(tmp_path / "var"),
     }

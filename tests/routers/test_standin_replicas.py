@@ -18,10 +18,10 @@ from django.db import connections, router, transaction
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.test import RequestFactory, override_settings
 
+from api.middleware import RequestMiddleware
 from core import aliases
 from core.users.models import User
 from routers import health, state
-from routers.middleware import RoutingStateMiddleware
 from tests.conftest import standin_replicas
 from tests.factories import make_user
 
@@ -184,25 +184,25 @@ def _write_view(request: HttpRequest) -> HttpResponse:
 def test_pin_cookie_keeps_a_client_on_the_primary_for_the_window():
     rf = RequestFactory()
     with override_settings(REPLICA_PIN_SECONDS=1.0):
-        write = RoutingStateMiddleware(_write_view)(rf.post("/"))
+        write = RequestMiddleware(_write_view)(rf.post("/"))
         assert _body(write)["alias"] == aliases.USERS
         cookie = write.cookies["switchyard_pin"].value
         assert aliases.USERS in cookie
 
         pinned_request = rf.get("/")
         pinned_request.COOKIES["switchyard_pin"] = cookie
-        assert _body(RoutingStateMiddleware(_read_view)(pinned_request))["alias"] == aliases.USERS
+        assert _body(RequestMiddleware(_read_view)(pinned_request))["alias"] == aliases.USERS
 
-        other_client = RoutingStateMiddleware(_read_view)(rf.get("/"))
+        other_client = RequestMiddleware(_read_view)(rf.get("/"))
         assert _body(other_client)["alias"] in REPLICAS  # no leak to other requests
 
         header_request = rf.get("/", HTTP_X_SWITCHYARD_PIN=cookie)
-        assert _body(RoutingStateMiddleware(_read_view)(header_request))["alias"] == aliases.USERS
+        assert _body(RequestMiddleware(_read_view)(header_request))["alias"] == aliases.USERS
 
         time.sleep(1.1)
         expired = rf.get("/")
         expired.COOKIES["switchyard_pin"] = cookie
-        assert _body(RoutingStateMiddleware(_read_view)(expired))["alias"] in REPLICAS
+        assert _body(RequestMiddleware(_read_view)(expired))["alias"] in REPLICAS
 
 
 def test_a_forged_pin_cannot_outlast_the_configured_window():
@@ -210,11 +210,11 @@ def test_a_forged_pin_cannot_outlast_the_configured_window():
     with override_settings(REPLICA_PIN_SECONDS=1.0):
         request = rf.get("/")
         request.COOKIES["switchyard_pin"] = f"users_db|{time.time() + 3600}"
-        assert _body(RoutingStateMiddleware(_read_view)(request))["alias"] == aliases.USERS
+        assert _body(RequestMiddleware(_read_view)(request))["alias"] == aliases.USERS
         time.sleep(1.1)
         request = rf.get("/")
         request.COOKIES["switchyard_pin"] = f"users_db|{time.time() - 5}"
-        assert _body(RoutingStateMiddleware(_read_view)(request))["alias"] in REPLICAS
+        assert _body(RequestMiddleware(_read_view)(request))["alias"] in REPLICAS
 
 
 def test_pin_state_does_not_leak_into_other_threads_unless_copied():
