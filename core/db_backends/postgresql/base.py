@@ -22,10 +22,9 @@ from django.db.backends.base.base import NO_DB_ALIAS
 from django.db.backends.postgresql import base
 
 from core import instrumentation
+from core.db_backends import fresh
 from core.db_backends.breaker import BreakerOpen, breaker_for
 from routers import health
-
-PROBE_TIMEOUT_SECONDS = 2
 
 #: The psycopg pools of this process by alias (made by :attr:`DatabaseWrapper.pool`).
 _POOLS: dict[str, Any] = {}
@@ -209,18 +208,7 @@ class DatabaseWrapper(base.DatabaseWrapper):
         _mark_returned(connection)
 
     def _probe(self) -> None:
-        s = self.settings_dict
-        options = s.get("OPTIONS", {})
-        timeout = min(int(options.get("connect_timeout") or PROBE_TIMEOUT_SECONDS), PROBE_TIMEOUT_SECONDS)
-        psycopg.connect(
-            host=s.get("HOST") or None,
-            port=s.get("PORT") or None,
-            user=s.get("USER") or None,
-            password=s.get("PASSWORD") or None,
-            dbname=s.get("NAME") or "postgres",
-            connect_timeout=max(timeout, 1),
-            application_name="switchyard:probe",
-        ).close()
+        fresh.probe(self, base.DatabaseWrapper)
 
     def get_new_connection(self, conn_params: dict[str, Any]) -> Any:
         return self._through_breaker(lambda: super(DatabaseWrapper, self).get_new_connection(conn_params))
