@@ -38,25 +38,22 @@ from core.db_backends import fresh
 from core.db_backends.breaker import BreakerOpen, breaker_for
 from routers import health
 
-
-def _pooled_aliases() -> list[str]:
-    return [alias for alias, db in connections.settings.items() if db.get("OPTIONS", {}).get("pool")]
+#: The pools this process connected through, by alias: Django's own (its public ``pool`` property),
+#: noted when a connection is made, so that listing them never builds one (a pool built before the
+#: test databases are set up would point at the configured database names).
+_USED_POOLS: dict[str, Any] = {}
 
 
 def pools() -> dict[str, Any]:
-    """The psycopg pools of this process that are open, by alias (metrics, the fan-out, tests):
-    Django's own, one per pooled alias and process, asked through the public ``pool`` property."""
-    found = {}
-    for alias in _pooled_aliases():
-        pool = connections[alias].pool
-        if pool is not None and not pool.closed:
-            found[alias] = pool
-    return found
+    """The open psycopg pools this process connected through, by alias (metrics, the fan-out, tests)."""
+    return {alias: pool for alias, pool in list(_USED_POOLS.items()) if not pool.closed}
 
 
 def close_pools() -> None:
     """Close every pool of this process (a worker's exit, tests changing the settings)."""
-    for alias in _pooled_aliases():
+    for alias in list(_USED_POOLS):
+        if _USED_POOLS.pop(alias).closed:
+            continue
         connections[alias].close_pool()
 
 
@@ -129,7 +126,9 @@ class DatabaseWrapper(base.DatabaseWrapper):
         started = time.perf_counter()
         try:
             breaker.allow(self._probe)
-            if self.pool is not None:
+            pool = self.pool
+            if pool is not None:
+                _USED_POOLS[self.alias] = pool
                 breaker.first_contact(self._probe)
         except BreakerOpen as exc:
             # A failed attempt still counts as time on this alias (Server-Timing, metrics).
