@@ -25,7 +25,6 @@ from api.idempotency import IDEMPOTENCY_PARAMETER, IDEMPOTENCY_RESPONSES, idempo
 from api.problems import PROBLEM_CONTENT_TYPE, ProblemSerializer
 from api.serializers.users import UserOutputSerializer
 from core import aliases
-from core.blog.models import UserProfile
 from core.errors import FieldErrors, SourceUnavailable
 from core.services import saga
 from core.services.registration import STEP_USER, user_register
@@ -50,10 +49,15 @@ class RegistrationUserSerializer(UserOutputSerializer):
     """The registered user: personal fields null unless the caller may read them (as everywhere)."""
 
 
-class RegistrationProfileSerializer(serializers.ModelSerializer):
-    class Meta:
-        model = UserProfile
-        fields = ["id", "user_id", "bio", "avatar_url", "created_at"]
+# The profile written on default: the fields of core.blog's UserProfile, declared here so that this
+# view imports no app's models (the saga in core.services.registration writes them). A docstring
+# here would become the schema component's description.
+class RegistrationProfileSerializer(serializers.Serializer):
+    id = serializers.IntegerField(read_only=True)
+    user_id = serializers.IntegerField(min_value=-(2**63), max_value=2**63 - 1)
+    bio = serializers.CharField(required=False, allow_blank=True)
+    avatar_url = serializers.URLField(max_length=500, required=False, allow_blank=True)
+    created_at = serializers.DateTimeField(read_only=True)
 
 
 class RegistrationOutputSerializer(serializers.Serializer):

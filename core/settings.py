@@ -153,10 +153,6 @@ DATABASE_ROUTERS = [
 # After a database refuses a connection, opening connections to it fails at once for this many
 # seconds (then one probe on a fresh connection decides); see core/db_backends.
 DB_BREAKER_SECONDS = _env_float("DB_BREAKER_SECONDS", 2.0)
-# A pooled PostgreSQL connection idle longer than this is checked (one round trip) before use;
-# one handed back more recently only by polling its socket (no round trip: a server that ends a
-# session makes the socket readable first). 0 checks every check-out with a round trip.
-DB_POOL_CHECK_AFTER_IDLE_SECONDS = _env_float("DB_POOL_CHECK_AFTER_IDLE_SECONDS", 5.0)
 # Reads stay on the primary for this many seconds after a write by the same client (cookie).
 REPLICA_PIN_SECONDS = _env_float("REPLICA_PIN_SECONDS", 5.0)
 REPLICA_PIN_COOKIE = "switchyard_pin"

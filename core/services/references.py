@@ -29,6 +29,7 @@ from core.analytics.models import AnalyticsEvent
 from core.blog.models import Post, UserProfile
 from core.cache.models import CacheEntry
 from core.users.models import User
+from core.users.selectors import usernames_by_id
 
 DEFAULT_BATCH_SIZE = 10_000
 KINDS = ("posts", "profiles", "events", "cache")
@@ -49,10 +50,9 @@ Progress = Callable[[KindReport], None]
 
 def existing_users(ids: Iterable[int]) -> set[int]:
     """The ids of ``ids`` that exist on users_db's primary (one query)."""
-    wanted = sorted(set(ids))
-    if not wanted:
-        return set()
-    return set(User.objects.primary().filter(pk__in=wanted).values_list("pk", flat=True))
+    # The one users-by-id selector, on the primary (a replica's lag would make a new user's rows
+    # look orphaned).
+    return set(usernames_by_id(user_ids=ids, using=User.objects.primary().db))
 
 
 def _scan_rows(model: Any, ref: str, batch_size: int, extra: dict[str, Any]) -> Iterable[list[tuple[Any, int]]]:

@@ -24,8 +24,8 @@ from django.db import connection, connections
 from django.test import override_settings
 
 from core import aliases
-from core.demo import DemoSizes, seed_demo
 from core.legacy.models import LegacyCustomer
+from core.services.demo import DemoSizes, seed_demo
 from openapi import examples
 from routers.state import allow_legacy_writes
 

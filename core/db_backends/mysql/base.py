@@ -9,24 +9,13 @@ import MySQLdb
 from django.db.backends.mysql import base
 
 from core import instrumentation
+from core.db_backends import fresh
 from core.db_backends.breaker import BreakerOpen, breaker_for
-
-PROBE_TIMEOUT_SECONDS = 2
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
     def _probe(self) -> None:
-        s = self.settings_dict
-        kwargs: dict[str, Any] = {"connect_timeout": PROBE_TIMEOUT_SECONDS, "user": s.get("USER") or "root"}
-        if s.get("HOST", "").startswith("/"):
-            kwargs["unix_socket"] = s["HOST"]
-        else:
-            kwargs["host"] = s.get("HOST") or "localhost"
-            if s.get("PORT"):
-                kwargs["port"] = int(s["PORT"])
-        if s.get("PASSWORD"):
-            kwargs["password"] = s["PASSWORD"]
-        MySQLdb.connect(**kwargs).close()
+        fresh.probe(self, base.DatabaseWrapper)
 
     def get_new_connection(self, conn_params: dict[str, Any]) -> Any:
         breaker = breaker_for(self.alias, self.settings_dict)

@@ -6,7 +6,7 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from core.demo import DemoSizes, seed_demo
+from core.services.demo import DemoSizes, seed_demo
 
 
 class Command(BaseCommand):

@@ -1,5 +1,9 @@
 """Demo data for every database, written in bulk. Used by ``manage.py seed_demo`` and benchmarks.
 
+It writes the models of every app, so it lives in ``core/services/`` with the other use cases that
+span databases: the only package that imports the models of more than one app
+(``tests/core/test_layout_rules.py``).
+
 Demo rows are recognisable (usernames ``demo_*``, sessions ``demo-*``, customer emails at
 ``demo.switchyard.test``, cache keys ``demo:*``), so a second run replaces them instead of adding
 more. PostgreSQL events go in with ``COPY``; other engines use multi-row inserts.
