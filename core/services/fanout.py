@@ -1,34 +1,29 @@
 """Run one part per source at the same time, each within a time budget.
 
-An aggregate asks several databases for one part each (:class:`Part`: a queryset or a statement
-from an app's selector, bound to the alias the routers chose when the part was made, or a
-callable). :func:`fan_out` runs the first part on the calling thread and the others on one small
-thread pool shared by the process (``FANOUT_MAX_WORKERS``), each in a copy of the caller's context
-(so the routing state and the per-alias timings behind ``Server-Timing`` are the request's), and
-answers with what it has:
+A part (:class:`Part`) is one source's read: a queryset or a statement from an app's selector,
+bound when it is made to the alias the routers choose. :func:`fan_out` runs the first part on the
+calling thread (one thread hand-off less per request) and the others on a small pool shared by
+the process (``FANOUT_MAX_WORKERS``), in copies of the caller's context (the routing state and the
+per-alias timings behind ``Server-Timing`` are the request's), and answers with what it has:
 
-- every part has a budget (``FANOUT_BUDGETS``) that the *database* enforces, so that a slow source
-  stops working instead of only being waited for: PostgreSQL ``SET LOCAL statement_timeout`` sent
-  with each statement (same message, no extra round trip), MariaDB ``SET STATEMENT
-  max_statement_time=... FOR``, MySQL a ``MAX_EXECUTION_TIME`` hint, SQLite a progress handler.
-  The caller stops waiting for a pool part at budget + ``FANOUT_GRACE_SECONDS``;
-- a part that fails with a database (or cache) error or runs out of time is *degraded*: its result
-  is ``None`` and its key is listed in :attr:`FanOutResult.degraded`; an *essential* part raises
-  :class:`core.errors.SourceUnavailable` instead. Domain errors (``NotFound``) reach the caller;
-- one source cannot take the whole pool: past ``FANOUT_MAX_PER_SOURCE`` parts of it in flight, its
-  next part is degraded at once (a bulkhead);
-- a pool thread gives back the connection it used after each part, as Django does at the end of a
-  request (an SQLite file handle stays open per thread while healthy).
+- each part's budget (``FANOUT_BUDGETS``) is enforced by the *database*: PostgreSQL ``SET LOCAL
+  statement_timeout`` in the statement's message, MariaDB ``SET STATEMENT max_statement_time``,
+  MySQL ``MAX_EXECUTION_TIME``, SQLite a progress handler; the caller stops waiting for a pool
+  part at budget + ``FANOUT_GRACE_SECONDS``;
+- a part failing with a database (or cache) error or out of time is *degraded* (``None``, listed
+  in ``degraded``); an *essential* one raises ``SourceUnavailable``; ``NotFound`` & co. propagate;
+- past ``FANOUT_MAX_PER_SOURCE`` parts of one source in flight, its next one is degraded at once;
+- a pool thread gives its connection back after each part (SQLite handles stay while healthy).
 
-The first part runs on the calling thread (saving one thread hand-off per request; its database
-still stops its statements at the budget, and a server known down is refused at once by the
-breaker), unless its connection is inside a transaction, where ``SET LOCAL`` would outlive the part.
+The first part goes to the pool too when its connection is in a transaction (``SET LOCAL`` would
+outlive the part); a server known down is refused at once there by the breaker.
 """
 
 from __future__ import annotations
 
 import contextlib
 import contextvars
+import functools
 import logging
 import os
 import threading
@@ -70,43 +65,36 @@ def query(queryset: QuerySet[Any], build: Callable[[QuerySet[Any]], Any] = list)
 
 
 def statement(model: type[Model], make: Callable[[str], tuple[str, Any]], build: Callable[..., Any] = list) -> Part:
-    """A part that runs one statement of a selector (``make(alias) -> (sql, params)``) on the alias
-    the routers pick now for ``model``, and builds its value from the rows."""
+    """A selector's statement (``make(alias) -> (sql, params)``) on ``model``'s read alias, built from its rows."""
     alias = router.db_for_read(model)
     sql, params = make(alias)
-
-    def run() -> Any:
-        with connections[alias].cursor() as cursor:
-            cursor.execute(sql, params)
-            return build(cursor.fetchall())
-
-    return Part(alias, run)
+    return Part(alias, lambda: build(statement_rows(alias, sql, params)))
 
 
 def part(key: str, fn: Callable[[str | None], Any]) -> Part:
-    """``fn(alias)`` on the alias the routers would read ``key`` (a primary) from now (None when
-    ``key`` is not a database)."""
+    """``fn(alias)``, ``alias`` where the routers read ``key`` (a primary) now (None: not a database)."""
     alias = primary_router.read_alias(key) if key in settings.DATABASES else None
     return Part(alias, lambda: fn(alias))
 
 
-def select_rows(alias: str, sql: str, params: Any) -> list[tuple[Any, ...]]:
-    """Kept for ``api.pagination.CompiledPages`` until it goes (issue 12): a plain cursor read."""
+def statement_rows(alias: str, sql: str, params: Any) -> list[tuple[Any, ...]]:
     with connections[alias].cursor() as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall()
 
 
+#: Kept for ``api.pagination.CompiledPages`` until it goes (issue 12): a plain cursor read.
+select_rows = statement_rows
+
+
 @dataclass
 class FanOutResult:
-    """What :func:`fan_out` gathered: one result per key (``None`` when degraded)."""
+    """What :func:`fan_out` gathered, by key: ``results`` (``None`` when degraded), ``sources``
+    (milliseconds taken), ``degraded`` (in the request's order), ``errors`` (never sent to clients)."""
 
     results: dict[str, Any] = field(default_factory=dict)
-    #: key -> milliseconds the part took (until it failed or the wait gave up)
     sources: dict[str, float] = field(default_factory=dict)
-    #: keys whose part failed or ran out of time, in the order of the request
     degraded: list[str] = field(default_factory=list)
-    #: key -> the error that degraded it (for logs and tests; never sent to clients)
     errors: dict[str, BaseException] = field(default_factory=dict)
 
     def merge(self, other: FanOutResult) -> None:
@@ -126,24 +114,21 @@ class SourceBusy(DatabaseError):
 
 
 _lock = threading.Lock()
-_pool: tuple[int, ThreadPoolExecutor, int] | None = None  # (pid, pool, workers)
 _in_flight: dict[str, int] = {}
 
 
+@functools.cache
+def _executor(pid: int, workers: int) -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(workers, thread_name_prefix="switchyard-fanout")
+
+
 def executor() -> ThreadPoolExecutor:
-    """The process-wide pool (created on first use, and again in a forked child)."""
-    global _pool
-    with _lock:
-        if _pool is None or _pool[0] != os.getpid():
-            workers = settings.FANOUT_MAX_WORKERS
-            _pool = (os.getpid(), ThreadPoolExecutor(workers, thread_name_prefix="switchyard-fanout"), workers)
-        return _pool[1]
+    """The process-wide pool (made on first use, and again in a forked child)."""
+    return _executor(os.getpid(), max_workers())
 
 
 def max_workers() -> int:
-    """How many threads the process-wide pool runs (``FANOUT_MAX_WORKERS`` when it was made)."""
-    executor()
-    return _pool[2]  # type: ignore[index]
+    return settings.FANOUT_MAX_WORKERS
 
 
 def budget_for(key: str) -> float:
@@ -151,33 +136,27 @@ def budget_for(key: str) -> float:
     return float(settings.FANOUT_BUDGETS.get(key, settings.FANOUT_BUDGET_SECONDS))
 
 
-def _take_slot(key: str) -> bool:
+def _slot(key: str, take: bool = True) -> bool:
+    """Take one of ``key``'s ``FANOUT_MAX_PER_SOURCE`` slots (False when none is left), or give it back."""
     with _lock:
-        if _in_flight.get(key, 0) >= settings.FANOUT_MAX_PER_SOURCE:
+        if take and _in_flight.get(key, 0) >= settings.FANOUT_MAX_PER_SOURCE:
             return False
-        _in_flight[key] = _in_flight.get(key, 0) + 1
+        _in_flight[key] = _in_flight.get(key, 0) + (1 if take else -1)
         return True
-
-
-def _release_slot(key: str) -> None:
-    with _lock:
-        _in_flight[key] -= 1
 
 
 # --- budgets enforced by the database ----------------------------------------------------------
 
 
 @contextlib.contextmanager
-def _wrapped(alias: str, rewrite: Callable[[str], str], after: Callable[[Any], None] | None = None) -> Iterator[None]:
-    """Rewrite each statement of this thread on ``alias`` for the block (removing exactly this
-    wrapper afterwards: the timing wrapper may be appended after it when the connection opens)."""
+def _rewriting(alias: str, rewrite: Callable[[str], str], then: Callable[[Any], Any] = id) -> Iterator[None]:
+    """Rewrite this thread's statements on ``alias`` in the block (``then(cursor)`` after each)."""
 
     def wrapper(execute: Callable[..., Any], sql: str, params: Any, many: bool, context: dict[str, Any]) -> Any:
         if many or getattr(context["cursor"].cursor, "name", None):  # executemany, server-side cursor
             return execute(sql, params, many, context)
         result = execute(rewrite(sql), params, many, context)
-        if after is not None:
-            after(context["cursor"])
+        then(context["cursor"])
         return result
 
     wrappers = connections[alias].execute_wrappers
@@ -185,53 +164,39 @@ def _wrapped(alias: str, rewrite: Callable[[str], str], after: Callable[[Any], N
     try:
         yield
     finally:
-        wrappers.remove(wrapper)
+        wrappers.remove(wrapper)  # exactly this one: the timing wrapper may come after it
 
 
 @contextlib.contextmanager
 def _postgresql_budget(alias: str, deadline: float) -> Iterator[None]:
     connection = connections[alias]
     if not connection.settings_dict["OPTIONS"].get("server_side_binding"):
-        # Client-side binding: ``SET LOCAL ...; <statement>`` is one simple query, one implicit
-        # transaction: the setting ends with it. Past the SET's empty result to the rows.
-        with _wrapped(alias, lambda sql: within_budget(sql, deadline), lambda cursor: cursor.nextset()):
+        # ``SET LOCAL ...; <statement>``: one simple query, one implicit transaction that ends the
+        # setting; ``nextset`` moves past the SET's empty result to the rows.
+        with _rewriting(alias, lambda sql: within_budget(sql, deadline), lambda cursor: cursor.nextset()):
             yield
         return
-    # Server-side binding (one statement per message): the session's timeout, reset afterwards.
-    connection.ensure_connection()
-    raw = connection.connection
+    connection.ensure_connection()  # server-side binding: the session's timeout, reset afterwards
     with connection.wrap_database_errors:
-        raw.execute(f"SET statement_timeout = {max(1, int((deadline - time.monotonic()) * 1000))}")
+        connection.connection.execute(f"SET statement_timeout = {max(1, int((deadline - time.monotonic()) * 1000))}")
     try:
         yield
     finally:
         try:
             with connection.wrap_database_errors:
-                raw.execute("RESET statement_timeout")
+                connection.connection.execute("RESET statement_timeout")
         except DatabaseError:
             connection.close()
 
 
-@contextlib.contextmanager
-def _mysql_budget(alias: str, deadline: float) -> Iterator[None]:
+def _mysql_budget(alias: str, deadline: float) -> contextlib.AbstractContextManager[None]:
     connection = connections[alias]
     connection.ensure_connection()
     seconds = max(0.001, deadline - time.monotonic())
     if "mariadb" in connection.connection.get_server_info().lower():
-        prefix = f"SET STATEMENT max_statement_time={seconds:.3f} FOR "
-
-        def rewrite(sql: str) -> str:
-            return prefix + sql
-
-    else:  # MySQL: an optimizer hint, honoured by SELECT statements
-
-        def rewrite(sql: str) -> str:
-            head, _, tail = sql.lstrip().partition(" ")
-            hint = f"SELECT /*+ MAX_EXECUTION_TIME({max(1, int(seconds * 1000))}) */ "
-            return hint + tail if head.upper() == "SELECT" else sql
-
-    with _wrapped(alias, rewrite):
-        yield
+        return _rewriting(alias, lambda sql: f"SET STATEMENT max_statement_time={seconds:.3f} FOR {sql}")
+    hint = f"SELECT /*+ MAX_EXECUTION_TIME({max(1, int(seconds * 1000))}) */ "  # MySQL: SELECTs only
+    return _rewriting(alias, lambda sql: hint + sql.lstrip()[7:] if sql.lstrip()[:7].upper() == "SELECT " else sql)
 
 
 @contextlib.contextmanager
@@ -283,7 +248,7 @@ def _run(key: str, part: Part, deadline: float, essential: bool, worker: bool) -
     except _DEGRADING_ERRORS as exc:
         return _degraded(key, exc, time.perf_counter() - started, essential)
     finally:
-        _release_slot(key)
+        _slot(key, take=False)
         if worker and part.alias is not None:
             _give_back(connections[part.alias])
 
@@ -324,7 +289,7 @@ def fan_out(
     if here is not None and (alias := bound[here].alias) is not None and connections[alias].in_atomic_block:
         here = None
     for key in [k for k in bound if k != here] + ([here] if here is not None else []):
-        if not _take_slot(key):
+        if not _slot(key):
             outcomes[key] = _degraded(key, SourceBusy(f"too many parts of {key} in flight"), 0.0, key in essential)
         elif key == here:
             outcomes[key] = _run(key, bound[key], deadlines[key], key in essential, False)
@@ -343,7 +308,7 @@ def fan_out(
             pending.discard(future)
             key = futures[future]
             if future.cancel():  # never started: its slot is released here
-                _release_slot(key)
+                _slot(key, take=False)
             error = TimeoutError(f"no answer from {key} within {budgets.get(key, budget_for(key)) + grace:.2f}s")
             outcomes[key] = _degraded(key, error, now - started, key in essential)
 
@@ -359,20 +324,18 @@ def fan_out(
 
 
 def _is_timeout(error: BaseException) -> bool:
-    if isinstance(error, (TimeoutError, BudgetExhausted, SourceBusy)):
-        return True
     text = str(error).lower()
     down = ("refused", "could not connect", "couldn't get a connection", "is unavailable", "connection failed")
-    if any(sign in text for sign in (*down, "can't connect")):
-        return False  # the database is down, not slow
-    return "timeout" in text or "interrupted" in text or "max_statement_time" in text
+    if isinstance(error, (TimeoutError, BudgetExhausted, SourceBusy)):
+        return True
+    return not any(sign in text for sign in (*down, "can't connect")) and (
+        "timeout" in text or "interrupted" in text or "max_statement_time" in text
+    )
 
 
 def close_worker_connections(timeout: float = 10.0) -> None:
-    """Close every database connection the pool's threads hold (after a settings change, in tests).
-
-    One task per worker thread: a barrier makes sure each runs on a thread of its own.
-    """
+    """Close the connections of every pool thread (settings changed, tests): one task per thread,
+    a barrier making sure each runs on a thread of its own."""
     barrier = threading.Barrier(max_workers(), timeout=timeout)
 
     def close() -> None:
