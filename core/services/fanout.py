@@ -68,23 +68,19 @@ def statement(model: type[Model], make: Callable[[str], tuple[str, Any]], build:
     """A selector's statement (``make(alias) -> (sql, params)``) on ``model``'s read alias, built from its rows."""
     alias = router.db_for_read(model)
     sql, params = make(alias)
-    return Part(alias, lambda: build(statement_rows(alias, sql, params)))
+
+    def run() -> Any:
+        with connections[alias].cursor() as cursor:
+            cursor.execute(sql, params)
+            return build(cursor.fetchall())
+
+    return Part(alias, run)
 
 
 def part(key: str, fn: Callable[[str | None], Any]) -> Part:
     """``fn(alias)``, ``alias`` where the routers read ``key`` (a primary) now (None: not a database)."""
     alias = primary_router.read_alias(key) if key in settings.DATABASES else None
     return Part(alias, lambda: fn(alias))
-
-
-def statement_rows(alias: str, sql: str, params: Any) -> list[tuple[Any, ...]]:
-    with connections[alias].cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchall()
-
-
-#: Kept for ``api.pagination.CompiledPages`` until it goes (issue 12): a plain cursor read.
-select_rows = statement_rows
 
 
 @dataclass
