@@ -33,7 +33,7 @@ from django.db import connections
 from django.utils import timezone
 
 from core import aliases
-from core.services import cached, dashboard
+from core.services import dashboard
 from routers import state
 
 #: The table each delayed source's dashboard statement reads.
@@ -99,10 +99,10 @@ def run(args: argparse.Namespace, d_users: float, d_default: float, d_analytics:
         uid = rnd.randint(1, max_user)
         since = timezone.now() - dt.timedelta(days=dashboard.ANALYTICS_DAYS)
         with state.isolated():
-            dashboard.fetch_user(uid)(aliases.USERS)
-            dashboard.fetch_recent_posts(uid)(aliases.DEFAULT)
-            dashboard.fetch_event_counts(uid, since)(aliases.ANALYTICS)
-            dashboard.fetch_cached_stats(uid, cached.source_name())
+            dashboard.fetch_user(uid).run()
+            dashboard.fetch_recent_posts(uid).run()
+            dashboard.fetch_event_counts(uid, since).run()
+            dashboard.fetch_cached_stats(uid).run()
 
     def timed(fn: Any) -> float:
         started = time.perf_counter()

@@ -29,7 +29,9 @@ from django.utils import timezone
 
 from core import aliases
 from core.analytics.selectors import counts_query
+from core.blog.selectors import recent_posts_statement, top_authors_statement
 from core.services import activity, cached, dashboard, reports, stats
+from core.users.selectors import user_statement
 from routers import state
 
 
@@ -123,8 +125,8 @@ def main() -> None:
     def dashboard_sql() -> list[tuple[str, str, list[Any]]]:
         uid = ids()
         return [
-            (aliases.USERS, dashboard._USER_SQL, [uid]),
-            (aliases.DEFAULT, dashboard._POSTS_SQL, [uid, dashboard.RECENT_POSTS]),
+            (aliases.USERS, *user_statement(aliases.USERS, user_id=uid)),
+            (aliases.DEFAULT, *recent_posts_statement(aliases.DEFAULT, author_id=uid, limit=dashboard.RECENT_POSTS)),
             (aliases.ANALYTICS, *dashboard_events(uid)),
             (
                 aliases.CACHE,
@@ -138,16 +140,16 @@ def main() -> None:
 
     def stats_sql() -> list[tuple[str, str, list[Any]]]:
         return [
-            (aliases.USERS, stats._USERS_SQL, []),
-            (aliases.DEFAULT, stats._AUTHORS_SQL, [stats.TOP_AUTHORS]),
+            (aliases.USERS, "SELECT COUNT(*) FROM users_user", []),
+            (aliases.DEFAULT, *top_authors_statement(aliases.DEFAULT, limit=stats.TOP_AUTHORS)),
             (
                 aliases.ANALYTICS,
                 *counts_query(
                     aliases.ANALYTICS, {"total": (None, None), **{n: (now - d, None) for n, d in stats.WINDOWS}}
                 ),
             ),
-            (aliases.LEGACY, stats._CUSTOMERS_SQL, []),
-            (aliases.CACHE, stats._CACHE_ENTRIES_SQL, []),
+            (aliases.LEGACY, "SELECT COUNT(*) FROM customers", []),
+            (aliases.CACHE, "SELECT COUNT(*) FROM cache_entry", []),
             (aliases.USERS, "SELECT id, username FROM users_user WHERE id = ANY(%s)", [list(range(1, 11))]),
         ]
 

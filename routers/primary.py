@@ -92,6 +92,16 @@ def choose_replica(primary: str) -> str:
     return chosen
 
 
+def read_alias(primary: str) -> str:
+    """Where this request reads ``primary``'s data: the primary when it has no replica, is pinned
+    (read-your-writes, ``use_primary``) or is in a transaction, else the request's replica."""
+    if not replicas_of(primary):
+        return primary
+    if state.is_pinned(primary) or connections[primary].in_atomic_block:
+        return primary
+    return choose_replica(primary)
+
+
 class PrimaryReplicaRouter:
     """See the module docstring. Register it last in ``DATABASE_ROUTERS``: it always answers."""
 
@@ -101,11 +111,7 @@ class PrimaryReplicaRouter:
         if instance is not None and instance._state.db and aliases.primary_of(instance._state.db) == primary:
             # Related objects are read from where the instance came from.
             return instance._state.db
-        if not replicas_of(primary):
-            return primary
-        if state.is_pinned(primary) or connections[primary].in_atomic_block:
-            return primary
-        return choose_replica(primary)
+        return read_alias(primary)
 
     def db_for_write(self, model: type[Model], **hints: Any) -> str:
         primary = _db_for_model(model)

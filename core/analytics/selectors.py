@@ -213,6 +213,19 @@ def _add_archived_edges(
                     found[label][key] = found[label].get(key, 0) + row["n"]
 
 
+def events_since(*, since: dt.datetime, user_id: int | None = None) -> QuerySet[AnalyticsEvent]:
+    """Events at or after ``since`` (of one user), on the live table (a queryset, not run)."""
+    events = AnalyticsEvent.objects.filter(timestamp__gte=since)
+    return events if user_id is None else events.filter(user_id=user_id)
+
+
+def event_type_counts_of_users(*, user_ids: Sequence[int], since: dt.datetime) -> QuerySet[AnalyticsEvent]:
+    """``.values()`` rows ``{user_id, event_type, n}``: the users' events at or after ``since``
+    counted by user and type, in one grouped statement (a queryset, not run)."""
+    events = AnalyticsEvent.objects.filter(user_id__in=list(user_ids), timestamp__gte=since)
+    return events.order_by().values("user_id", "event_type").annotate(n=Count("id"))
+
+
 def event_list() -> QuerySet[AnalyticsEvent]:
     """All events, newest first; the API layer filters and pages them by timestamp."""
     return AnalyticsEvent.objects.all()

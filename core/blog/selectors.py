@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from django.db.models import QuerySet
 
 from core.blog.models import Post
 from core.errors import NotFound
+from core.services.sql import in_clause
 from core.users.selectors import usernames_by_id
 
 #: Columns a post page needs.
@@ -31,6 +33,46 @@ def post_get(*, post_id: int) -> Post:
         return Post.objects.get(pk=post_id)
     except Post.DoesNotExist:
         raise NotFound("post", post_id) from None
+
+
+def recent_posts_statement(alias: str, *, author_id: int, limit: int) -> tuple[str, list[Any]]:
+    """Rows ``(id, title, created_at, updated_at)`` of the ``limit`` newest posts of ``author_id``
+    (hand-written for the dashboard, see :func:`core.users.selectors.user_statement`)."""
+    sql = (
+        f"SELECT id, title, created_at, updated_at FROM {Post._meta.db_table} "
+        "WHERE author_id = %s ORDER BY created_at DESC, id DESC LIMIT %s"
+    )
+    return sql, [author_id, limit]
+
+
+def post_count_of_author(*, author_id: int) -> QuerySet[Post]:
+    """The posts of ``author_id`` (to count: a queryset, not run)."""
+    return Post.objects.filter(author_id=author_id)
+
+
+def top_authors_statement(alias: str, *, limit: int) -> tuple[str, list[Any]]:
+    """Rows ``(author_id, posts, total posts, total authors)`` of the ``limit`` authors with the
+    most posts: one grouping, the totals through window functions over it."""
+    sql = (
+        "SELECT author_id, COUNT(*) AS n, SUM(COUNT(*)) OVER () AS posts, COUNT(*) OVER () AS authors "
+        f"FROM {Post._meta.db_table} GROUP BY author_id ORDER BY n DESC, author_id LIMIT %s"
+    )
+    return sql, [limit]
+
+
+def newest_posts_of_authors_statement(alias: str, *, author_ids: Sequence[int], per_author: int) -> tuple[str, list]:
+    """Rows ``(id, title, created_at, author_id, author's post count)``: the ``per_author``
+    newest posts of each author, in one windowed statement."""
+    condition, params = in_clause(alias, "author_id", author_ids)
+    sql = (
+        "SELECT id, title, created_at, author_id, n FROM ("
+        "SELECT id, title, created_at, author_id, "
+        "ROW_NUMBER() OVER (PARTITION BY author_id ORDER BY created_at DESC, id DESC) AS rn, "
+        "COUNT(*) OVER (PARTITION BY author_id) AS n "
+        f"FROM {Post._meta.db_table} WHERE {condition}) AS ranked "
+        "WHERE rn <= %s ORDER BY author_id, rn"
+    )
+    return sql, [*params, per_author]
 
 
 def posts_attach_authors(posts: Sequence[Post]) -> Sequence[Post]:

@@ -6,29 +6,17 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
-from django.db import connections
 from django.utils import timezone
 
 from core import aliases
 from core.analytics.selectors import window_counts
-from core.services.fanout import fan_out
-from core.services.sql import datetime_param, iso
-from core.users.models import User
+from core.services import fanout
+from core.services.sql import iso
+from core.users.selectors import users_joined_since
 
 NEW_USER_DAYS = 7
 #: The report lists at most this many users (the newest); ``truncated`` says when there were more.
 MAX_USERS = 5000
-
-_NEW_USERS_SQL = (
-    f"SELECT id, username, email, created_at FROM {User._meta.db_table} "
-    "WHERE created_at >= %s ORDER BY created_at DESC, id DESC LIMIT %s"
-)
-
-
-def _new_users(since: dt.datetime, alias: str) -> list[tuple[Any, ...]]:
-    with connections[alias].cursor() as cursor:
-        cursor.execute(_NEW_USERS_SQL, [datetime_param(alias, since), MAX_USERS + 1])
-        return cursor.fetchall()
 
 
 def _event_counts(ids: list[int], since: dt.datetime, alias: str) -> dict[int, int]:
@@ -44,14 +32,15 @@ def _event_counts(ids: list[int], since: dt.datetime, alias: str) -> dict[int, i
 
 def new_user_activity(*, days: int = NEW_USER_DAYS) -> dict[str, Any]:
     since = timezone.now() - dt.timedelta(days=days)
-    got = fan_out({aliases.USERS: lambda alias: _new_users(since, alias)}, essential={aliases.USERS})
+    new_users = users_joined_since(since=since).values_list("id", "username", "email", "created_at")
+    got = fanout.fan_out({aliases.USERS: fanout.query(new_users[: MAX_USERS + 1])}, essential={aliases.USERS})
     rows = got.results[aliases.USERS]
     truncated = len(rows) > MAX_USERS
     rows = rows[:MAX_USERS]
     counts: dict[int, int] | None = {}
     if rows:
         ids = [r[0] for r in rows]
-        second = fan_out({aliases.ANALYTICS: lambda alias: _event_counts(ids, since, alias)})
+        second = fanout.fan_out({aliases.ANALYTICS: lambda alias: _event_counts(ids, since, alias)})
         got.merge(second)
         counts = second.results[aliases.ANALYTICS]
     users = [

@@ -22,46 +22,28 @@ import datetime as dt
 from typing import Any
 
 from django.conf import settings
-from django.db import connections
 from django.utils import timezone
 
 from core import aliases
 from core.analytics.selectors import window_counts
 from core.blog.models import Post
-from core.cache.models import CacheEntry
-from core.legacy.models import LegacyCustomer
-from core.services import cached
-from core.services.fanout import FanOutResult, fan_out
+from core.blog.selectors import top_authors_statement
+from core.cache.selectors import cache_entry_list
+from core.legacy.selectors import customer_list
+from core.services import cached, fanout
+from core.services.fanout import FanOutResult
 from core.services.sql import iso
-from core.users.models import User
-from core.users.selectors import usernames_by_id
+from core.users.selectors import user_list, usernames_by_id
 
 TOP_AUTHORS = 10
 WINDOWS = (("last_24h", dt.timedelta(hours=24)), ("last_7d", dt.timedelta(days=7)), ("last_30d", dt.timedelta(days=30)))
 
-_USERS_SQL = f"SELECT COUNT(*) FROM {User._meta.db_table}"
-_AUTHORS_SQL = (
-    "SELECT author_id, COUNT(*) AS n, SUM(COUNT(*)) OVER () AS posts, COUNT(*) OVER () AS authors "
-    f"FROM {Post._meta.db_table} GROUP BY author_id ORDER BY n DESC, author_id LIMIT %s"
-)
-_CUSTOMERS_SQL = f"SELECT COUNT(*) FROM {LegacyCustomer._meta.db_table}"
-_CACHE_ENTRIES_SQL = f"SELECT COUNT(*) FROM {CacheEntry._meta.db_table}"
+
+def _count(queryset: Any) -> int:
+    return queryset.count()
 
 
-def _count(sql: str, alias: str) -> int:
-    with connections[alias].cursor() as cursor:
-        cursor.execute(sql)
-        return int(cursor.fetchone()[0])
-
-
-def _users(alias: str) -> int:
-    return _count(_USERS_SQL, alias)
-
-
-def _posts(alias: str) -> dict[str, Any]:
-    with connections[alias].cursor() as cursor:
-        cursor.execute(_AUTHORS_SQL, [TOP_AUTHORS])
-        rows = cursor.fetchall()
+def _posts(rows: list[tuple[Any, ...]]) -> dict[str, Any]:
     return {
         "total": int(rows[0][2]) if rows else 0,
         "authors": int(rows[0][3]) if rows else 0,
@@ -69,8 +51,9 @@ def _posts(alias: str) -> dict[str, Any]:
     }
 
 
-def _events(now: dt.datetime, alias: str) -> dict[str, Any]:
-    counts = window_counts(alias, {"total": (None, None), **{name: (now - delta, None) for name, delta in WINDOWS}})
+def _events(now: dt.datetime, alias: str | None) -> dict[str, Any]:
+    windows = {"total": (None, None), **{name: (now - delta, None) for name, delta in WINDOWS}}
+    counts = window_counts(alias, windows)  # type: ignore[arg-type]
     by_type = {
         event_type: {"total": total, **{name: counts[name].get(event_type, 0) for name, _ in WINDOWS}}
         for event_type, total in sorted(counts["total"].items())
@@ -79,32 +62,18 @@ def _events(now: dt.datetime, alias: str) -> dict[str, Any]:
     return {**totals, "by_type": by_type}
 
 
-def _customers(alias: str) -> int:
-    return _count(_CUSTOMERS_SQL, alias)
-
-
-def _cache_entries(alias: str) -> int:
-    return _count(_CACHE_ENTRIES_SQL, alias)
-
-
-def _usernames(ids: list[int], alias: str) -> dict[int, str]:
-    return usernames_by_id(user_ids=ids, using=alias)
-
-
-def _read_cache(alias: str | None) -> dict[str, Any] | None:
-    return cached.get(cached.STATS_KEY)
-
-
 def compute_stats() -> tuple[dict[str, Any], FanOutResult]:
     """The figures, uncached; returns them with the fan-out record (sources, degraded)."""
     now = timezone.now()
-    got = fan_out(
+    got = fanout.fan_out(
         {
-            aliases.USERS: _users,
-            aliases.DEFAULT: _posts,
+            aliases.USERS: fanout.query(user_list(), _count),
+            aliases.DEFAULT: fanout.statement(
+                Post, lambda alias: top_authors_statement(alias, limit=TOP_AUTHORS), _posts
+            ),
             aliases.ANALYTICS: lambda alias: _events(now, alias),
-            aliases.LEGACY: _customers,
-            aliases.CACHE: _cache_entries,
+            aliases.LEGACY: fanout.query(customer_list(), _count),
+            aliases.CACHE: fanout.query(cache_entry_list(), _count),
         }
     )
     posts = got.results[aliases.DEFAULT]
@@ -113,7 +82,7 @@ def compute_stats() -> tuple[dict[str, Any], FanOutResult]:
         ids = [author_id for author_id, _ in posts["top"]]
         names: dict[int, str] | None = {}
         if ids and aliases.USERS not in got.degraded:
-            second = fan_out({aliases.USERS: lambda alias: _usernames(ids, alias)})
+            second = fanout.fan_out({aliases.USERS: lambda alias: usernames_by_id(user_ids=ids, using=alias)})
             got.merge(second)
             names = second.results[aliases.USERS]
         elif ids:
@@ -147,7 +116,7 @@ def compute_stats() -> tuple[dict[str, Any], FanOutResult]:
 def stats() -> dict[str, Any]:
     """The figures, from the cache when they are younger than ``STATS_CACHE_SECONDS``."""
     cache_source = cached.source_name()
-    first = fan_out({cache_source: _read_cache})
+    first = fanout.fan_out({cache_source: lambda alias: cached.get(cached.STATS_KEY)})
     figures = first.results[cache_source]
     if figures:
         return {**figures, "cached": True, "sources": first.sources, "degraded": first.degraded}

@@ -9,54 +9,39 @@ their posts changes.
 from __future__ import annotations
 
 import datetime as dt
-from functools import partial
 from typing import Any
 
 from django.conf import settings
-from django.db import connections
 from django.utils import timezone
 
 from core import aliases
-from core.analytics.models import AnalyticsEvent
-from core.blog.models import Post
+from core.analytics.selectors import events_since
+from core.blog.selectors import post_count_of_author
 from core.errors import NotFound
-from core.services import cached
-from core.services.fanout import fan_out
-from core.services.sql import datetime_param, iso, valid_id
+from core.services import cached, fanout
+from core.services.sql import iso, valid_id
 from core.users.models import User
+from core.users.selectors import user_statement
 
 ACTIVITY_DAYS = 7
 
-_USER_SQL = f"SELECT id, username, email FROM {User._meta.db_table} WHERE id = %s"
-_POST_COUNT_SQL = f"SELECT COUNT(*) FROM {Post._meta.db_table} WHERE author_id = %s"
-_ACTIVITY_SQL = f'SELECT COUNT(*) FROM {AnalyticsEvent._meta.db_table} WHERE user_id = %s AND "timestamp" >= %s'
+
+def _user(user_id: int) -> fanout.Part:
+    def build(rows: list[tuple[Any, ...]]) -> dict[str, Any]:
+        if not rows:
+            raise NotFound("user", user_id)
+        return dict(zip(("id", "username", "email"), rows[0], strict=True))
+
+    fields = ("id", "username", "email")
+    return fanout.statement(User, lambda alias: user_statement(alias, user_id=user_id, fields=fields), build)
 
 
-def _user(user_id: int, alias: str) -> dict[str, Any]:
-    with connections[alias].cursor() as cursor:
-        cursor.execute(_USER_SQL, [user_id])
-        row = cursor.fetchone()
-    if row is None:
-        raise NotFound("user", user_id)
-    return {"id": row[0], "username": row[1], "email": row[2]}
+def _count(queryset: Any) -> int:
+    return queryset.count()
 
 
-def _scalar(sql: str, params: list[Any], alias: str) -> int:
-    with connections[alias].cursor() as cursor:
-        cursor.execute(sql, params)
-        return int(cursor.fetchone()[0])
-
-
-def _post_count(user_id: int, alias: str) -> int:
-    return _scalar(_POST_COUNT_SQL, [user_id], alias)
-
-
-def _recent_activity(user_id: int, since: dt.datetime, alias: str) -> int:
-    return _scalar(_ACTIVITY_SQL, [user_id, datetime_param(alias, since)], alias)
-
-
-def _read_cache(user_id: int, alias: str | None) -> dict[str, Any] | None:
-    return cached.get(cached.user_stats_key(user_id))
+def _read_cache(user_id: int) -> fanout.Part:
+    return fanout.part(cached.source_name(), lambda alias: cached.get(cached.user_stats_key(user_id)))
 
 
 def user_stats(*, user_id: int) -> dict[str, Any]:
@@ -65,17 +50,18 @@ def user_stats(*, user_id: int) -> dict[str, Any]:
     if not valid_id(user_id):
         raise NotFound("user", user_id)
     cache_source = cached.source_name()
-    first = fan_out({cache_source: partial(_read_cache, user_id)})
+    first = fanout.fan_out({cache_source: _read_cache(user_id)})
     entry = first.results[cache_source]
     if entry:
         return {**entry, "cached": True, "sources": first.sources, "degraded": first.degraded}
 
     now = timezone.now()
-    got = fan_out(
+    since = now - dt.timedelta(days=ACTIVITY_DAYS)
+    got = fanout.fan_out(
         {
-            aliases.USERS: partial(_user, user_id),
-            aliases.DEFAULT: partial(_post_count, user_id),
-            aliases.ANALYTICS: partial(_recent_activity, user_id, now - dt.timedelta(days=ACTIVITY_DAYS)),
+            aliases.USERS: _user(user_id),
+            aliases.DEFAULT: fanout.query(post_count_of_author(author_id=user_id), _count),
+            aliases.ANALYTICS: fanout.query(events_since(since=since, user_id=user_id), _count),
         },
         essential={aliases.USERS},
     )
@@ -103,4 +89,4 @@ def invalidate_user_stats(*user_ids: int | None) -> None:
     """
     keys = [cached.user_stats_key(uid) for uid in sorted({u for u in user_ids if u is not None})]
     if keys:
-        fan_out({cached.source_name(): lambda alias: cached.delete(*keys)})
+        fanout.fan_out({cached.source_name(): lambda alias: cached.delete(*keys)})

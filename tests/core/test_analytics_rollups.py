@@ -89,7 +89,7 @@ def assert_figures_match_raw(now: dt.datetime) -> None:
             ), (since, until, user_id)
     since = now - dt.timedelta(days=dashboard.ANALYTICS_DAYS)
     for user_id in users:
-        got = dashboard.fetch_event_counts(user_id, since)(aliases.ANALYTICS)
+        got = dashboard.fetch_event_counts(user_id, since).run()
         expected = raw_counts(since=since, user_id=user_id)
         assert got["by_type"] == dict(expected) and got["total"] == sum(expected.values())
     week = now - dt.timedelta(days=reports.NEW_USER_DAYS)

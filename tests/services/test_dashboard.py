@@ -138,6 +138,7 @@ def test_the_event_counts_are_an_index_only_scan_on_postgresql() -> None:
     index-only scan (on each partition it reaches, named after the partition)."""
     from django.db import connections
 
+    from core.analytics.selectors import counts_query
     from core.services import dashboard
 
     connection = connections[aliases.ANALYTICS]
@@ -157,8 +158,8 @@ def test_the_event_counts_are_an_index_only_scan_on_postgresql() -> None:
         cursor.execute("SET enable_seqscan = off")
         cursor.execute("SET enable_bitmapscan = off")
         try:
-            counts = dashboard.fetch_event_counts(user.pk, since)
-            cursor.execute("EXPLAIN (ANALYZE, COSTS OFF) " + counts.sql, counts.params_for(aliases.ANALYTICS))
+            sql, params = counts_query(aliases.ANALYTICS, {"w": (since, None)}, user_id=user.pk, labelled=False)
+            cursor.execute("EXPLAIN (ANALYZE, COSTS OFF) " + sql, params)
             plan = "\n".join(row[0] for row in cursor.fetchall())
         finally:
             cursor.execute("RESET enable_seqscan")

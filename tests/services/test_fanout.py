@@ -6,7 +6,7 @@ import threading
 import time
 
 import pytest
-from django.db import OperationalError, connections
+from django.db import OperationalError, connections, transaction
 
 from core import aliases
 from core.db_backends import breaker
@@ -179,8 +179,9 @@ def select_one_noting_thread(threads: dict):  # type: ignore[no-untyped-def]
 
 @pytest.mark.django_db(transaction=True, databases=DBS)
 def test_a_part_whose_connection_the_caller_holds_runs_on_the_caller() -> None:
-    """The request's token lookup leaves a connection on default: that part runs there (no
-    hand-off, no pool check-out), the others in the pool; the caller keeps its connection."""
+    """The first part runs on the calling thread (here on the connection a token lookup left on
+    default: no hand-off, no pool check-out), the others in the pool; the caller keeps its
+    connection."""
     with connections[aliases.DEFAULT].cursor() as cursor:
         cursor.execute("SELECT 1")
     caller = connections[aliases.DEFAULT]
@@ -194,40 +195,46 @@ def test_a_part_whose_connection_the_caller_holds_runs_on_the_caller() -> None:
     assert caller.connection is not None  # not given back: the request still uses it
 
 
-@pytest.mark.real_engines
 @pytest.mark.django_db(transaction=True, databases=DBS)
-def test_with_no_connection_held_a_part_on_an_idle_pooled_connection_runs_on_the_caller() -> None:
-    """No connection held (a remembered token made no query): one part on a pooled PostgreSQL
-    database with an idle connection runs on the caller, and that connection goes back after it."""
-    for alias in DBS:
-        connections[alias].close()
-    fan_out({alias: run_sql("SELECT 1") for alias in DBS})  # the pools now hold idle connections
+def test_a_first_part_whose_connection_is_in_a_transaction_runs_in_the_pool() -> None:
+    """``SET LOCAL statement_timeout`` would outlive the part inside the caller's transaction."""
     threads: dict[str, threading.Thread] = {}
-    part = select_one_noting_thread(threads)
-
-    got = fan_out({alias: part for alias in DBS})
+    with transaction.atomic(using=aliases.DEFAULT):
+        got = fan_out({alias: select_one_noting_thread(threads) for alias in DBS})
     assert got.degraded == []
-    on_caller = [alias for alias, thread in threads.items() if thread is threading.current_thread()]
-    assert len(on_caller) == 1 and connections[on_caller[0]].vendor == "postgresql"
-    assert connections[on_caller[0]].connection is None  # back in the pool
+    assert all(thread is not threading.current_thread() for thread in threads.values())
 
 
 @pytest.mark.real_engines
 @pytest.mark.django_db(transaction=True, databases=DBS)
-def test_no_part_runs_on_the_caller_for_a_database_known_down() -> None:
+def test_statements_on_several_databases_overlap_in_time() -> None:
+    """One statement per database, each keeping its database busy 0.3 s: together about one."""
+    sleeps = {alias: run_sql(slow_sql(alias, 0.3)) for alias in DBS if connections[alias].vendor != "sqlite"}
+    with state.isolated() as current, Stopwatch() as watch:
+        got = fan_out(sleeps)
+    assert got.degraded == []
+    assert watch.seconds < 0.3 * 2
+    assert all(got.sources[alias] >= 290 for alias in sleeps)
+    assert {alias: int(current.timings[alias][0]) for alias in sleeps} == dict.fromkeys(sleeps, 1)
+
+
+@pytest.mark.real_engines
+@pytest.mark.django_db(transaction=True, databases=DBS)
+def test_a_database_known_down_degrades_its_part_at_once() -> None:
+    """With the breaker open (the server refused connections a moment ago), a part on it fails at
+    once, on the caller or in the pool, and the other parts answer."""
     for alias in DBS:
         connections[alias].close()
-    fan_out({alias: run_sql("SELECT 1") for alias in DBS})
     pg = [alias for alias in DBS if connections[alias].vendor == "postgresql"]
-    for alias in pg:
-        breaker.breaker_for(alias, connections[alias].settings_dict).failure(OSError("down for the test"))
-    threads = {}
-
-    def part(alias: str) -> None:
-        threads[alias] = threading.current_thread()
-
-    fan_out({alias: part for alias in pg})
-    assert all(thread is not threading.current_thread() for thread in threads.values())
+    down = pg[0]
+    breaker.breaker_for(down, connections[down].settings_dict).failure(OSError("down for the test"))
+    for first in (down, aliases.USERS if down != aliases.USERS else aliases.DEFAULT):
+        parts = {first: run_sql("SELECT 1"), **{alias: run_sql("SELECT 1") for alias in DBS if alias != first}}
+        with Stopwatch() as watch:
+            got = fan_out(parts)
+        assert watch.seconds < 0.5
+        assert got.degraded == [down]
+        assert all(got.results[alias] == [(1,)] for alias in DBS if alias != down)
 
 
 @pytest.mark.django_db(transaction=True, databases=DBS)
@@ -286,45 +293,3 @@ def test_a_slow_source_cannot_take_the_whole_pool(settings) -> None:  # type: ig
     # Its slot is free again (released by the part's done-callback).
     wait_for_fanout_idle()
     assert fan_out({aliases.ANALYTICS: run_sql("SELECT 1")}).degraded == []
-
-
-@pytest.mark.django_db(transaction=True, databases=DBS)
-def test_select_rows_keeps_the_budget_the_errors_and_the_timings() -> None:
-    """The lean statement path of the hot parts: the database still stops a slow statement at
-    the part's budget, errors are Django's, and each statement is timed for Server-Timing."""
-    from core.services.fanout import select_rows
-
-    def lean(sql: str):  # type: ignore[no-untyped-def]
-        return lambda alias: select_rows(alias, sql, [])
-
-    with state.isolated() as current, Stopwatch() as watch:
-        got = fan_out(
-            {aliases.ANALYTICS: lean(slow_sql(aliases.ANALYTICS, 5)), aliases.USERS: lean("SELECT 1")},
-            budgets={aliases.ANALYTICS: 0.5},
-        )
-    assert watch.seconds < 1.0
-    assert got.degraded == [aliases.ANALYTICS]
-    assert isinstance(got.errors[aliases.ANALYTICS], OperationalError)  # Django's, not the driver's
-    assert got.results[aliases.USERS] == [(1,)]
-    assert current.timings[aliases.USERS][0] == 1 and current.timings[aliases.ANALYTICS][0] == 1
-    # Outside a part: no budget, the plain answer; the connection is fine afterwards.
-    assert select_rows(aliases.ANALYTICS, "SELECT 2", []) == [(2,)]
-
-
-@pytest.mark.django_db(transaction=True, databases=DBS)
-def test_select_rows_goes_through_execute_wrappers_of_others() -> None:
-    """A wrapper someone else installed (tracing, a fault injected on purpose) still sees the
-    statement: the lean path is taken only when the wrappers are the project's own."""
-    from core.services.fanout import select_rows
-
-    seen = []
-
-    def tracer(execute, sql, params, many, context):  # type: ignore[no-untyped-def]
-        seen.append(sql)
-        return execute(sql, params, many, context)
-
-    got = fan_out({aliases.USERS: lambda alias: select_rows(alias, "SELECT 1", [])})
-    assert got.results[aliases.USERS] == [(1,)] and seen == []
-    with connections[aliases.ANALYTICS].execute_wrapper(tracer):
-        assert select_rows(aliases.ANALYTICS, "SELECT 3", []) == [(3,)]
-    assert seen == ["SELECT 3"]
