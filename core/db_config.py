@@ -4,8 +4,10 @@ Each primary alias comes from its URL variable (see :mod:`core.aliases`); replic
 from ``<PRIMARY>_REPLICA_URLS`` (comma list) and become ``<alias>_replica_<n>``. With no URL set an
 alias is an SQLite file under ``var/``. Engine options are set per engine here, in one place:
 
-- PostgreSQL: psycopg 3 with Django's native pool (``OPTIONS["pool"]``), ``CONN_HEALTH_CHECKS``,
-  read committed on the analytics alias through ``OPTIONS["isolation_level"]``.
+- PostgreSQL: psycopg 3, one connection per thread kept for ``DB_CONN_MAX_AGE`` with
+  ``CONN_HEALTH_CHECKS`` (a socket poll, a round trip every ``DB_CHECK_AFTER_IDLE_SECONDS``:
+  core/db_backends/postgresql/base.py), or Django's native pool with ``DB_POOL=1``
+  (``OPTIONS["pool"]``); read committed on the analytics alias through ``OPTIONS["isolation_level"]``.
 - MySQL/MariaDB: ``charset=utf8mb4`` and a strict ``sql_mode`` through ``init_command``.
 - SQLite: WAL journal, a busy timeout and ``transaction_mode="IMMEDIATE"``; kept open per
   thread for ``DB_CONN_MAX_AGE``.
@@ -59,7 +61,7 @@ def _postgresql_options(alias: str, environ: Mapping[str, str]) -> dict[str, Any
         "connect_timeout": _int(environ, "DB_CONNECT_TIMEOUT", 3),
         "application_name": f"switchyard:{alias}",
     }
-    if _bool(environ, "DB_POOL", True):
+    if _bool(environ, "DB_POOL", False):
         options["pool"] = {
             "min_size": _int(environ, "DB_POOL_MIN_SIZE", 1),
             "max_size": _int(environ, "DB_POOL_MAX_SIZE", 8),

@@ -153,6 +153,9 @@ DATABASE_ROUTERS = [
 # After a database refuses a connection, opening connections to it fails at once for this many
 # seconds (then one probe on a fresh connection decides); see core/db_backends.
 DB_BREAKER_SECONDS = _env_float("DB_BREAKER_SECONDS", 2.0)
+# A PostgreSQL connection kept per thread is checked by a socket poll at the start of a request,
+# and with a round trip when it has not answered one for this many seconds (core/db_backends).
+DB_CHECK_AFTER_IDLE_SECONDS = _env_float("DB_CHECK_AFTER_IDLE_SECONDS", 5.0)
 # Reads stay on the primary for this many seconds after a write by the same client (cookie).
 REPLICA_PIN_SECONDS = _env_float("REPLICA_PIN_SECONDS", 5.0)
 REPLICA_PIN_COOKIE = "switchyard_pin"

@@ -1,6 +1,8 @@
 from django.db import models
 from django.utils import timezone
 
+from core.querysets import RoutedQuerySet
+
 
 class AnalyticsEvent(models.Model):
     """One analytics event on analytics_db. ``user_id`` names a users_db user (or none)."""
@@ -10,6 +12,8 @@ class AnalyticsEvent(models.Model):
     session_id = models.CharField(max_length=100, blank=True, default="")
     timestamp = models.DateTimeField(default=timezone.now, db_index=True)
     data = models.JSONField(default=dict, blank=True)
+
+    objects = RoutedQuerySet.as_manager()
 
     class Meta:
         db_table = "analytics_event"

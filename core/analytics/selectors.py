@@ -295,10 +295,9 @@ class MonthChain:
 
 def event_get(*, event_id: int) -> AnalyticsEvent:
     """The event on analytics_db, else in the archived month whose id range holds it."""
-    try:
-        return AnalyticsEvent.objects.get(pk=event_id)
-    except AnalyticsEvent.DoesNotExist:
-        pass
+    event = AnalyticsEvent.objects.by_pk(event_id)
+    if event is not None:
+        return event
     from routers.timeseries import MONTH_HINT
 
     for archived in archived_months():

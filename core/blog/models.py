@@ -1,5 +1,7 @@
 from django.db import models
 
+from core.querysets import RoutedQuerySet
+
 
 class Post(models.Model):
     """A blog post on default. ``author_id`` names a user on users_db: no foreign key across databases."""
@@ -9,6 +11,8 @@ class Post(models.Model):
     author_id = models.BigIntegerField(db_index=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = RoutedQuerySet.as_manager()
 
     class Meta:
         db_table = "blog_post"

@@ -29,10 +29,10 @@ def post_list() -> QuerySet[Post]:
 
 
 def post_get(*, post_id: int) -> Post:
-    try:
-        return Post.objects.get(pk=post_id)
-    except Post.DoesNotExist:
-        raise NotFound("post", post_id) from None
+    post = Post.objects.by_pk(post_id)
+    if post is None:
+        raise NotFound("post", post_id)
+    return post
 
 
 def recent_posts_statement(alias: str, *, author_id: int, limit: int) -> tuple[str, list[Any]]:

@@ -1,5 +1,7 @@
 from django.db import models
 
+from core.querysets import RoutedQuerySet
+
 
 class LegacyCustomer(models.Model):
     """The existing ``customers`` table on legacy_db (MySQL). We never migrate it."""
@@ -8,6 +10,8 @@ class LegacyCustomer(models.Model):
     customer_name = models.CharField(max_length=100)
     customer_email = models.CharField(max_length=100)
     created_date = models.DateTimeField()
+
+    objects = RoutedQuerySet.as_manager()
 
     class Meta:
         managed = False

@@ -13,7 +13,7 @@ def customer_list() -> QuerySet[LegacyCustomer]:
 
 
 def customer_get(*, customer_id: int) -> LegacyCustomer:
-    try:
-        return LegacyCustomer.objects.get(pk=customer_id)
-    except LegacyCustomer.DoesNotExist:
-        raise NotFound("customer", customer_id) from None
+    customer = LegacyCustomer.objects.by_pk(customer_id)
+    if customer is None:
+        raise NotFound("customer", customer_id)
+    return customer

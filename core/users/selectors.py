@@ -23,10 +23,10 @@ def user_list() -> QuerySet[User]:
 
 
 def user_get(*, user_id: int) -> User:
-    try:
-        return User.objects.get(pk=user_id)
-    except User.DoesNotExist:
-        raise NotFound("user", user_id) from None
+    user = User.objects.by_pk(user_id)
+    if user is None:
+        raise NotFound("user", user_id)
+    return user
 
 
 def user_statement(alias: str, *, user_id: int, fields: Sequence[str] = LIST_FIELDS) -> tuple[str, list[Any]]:

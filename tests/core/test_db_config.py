@@ -27,29 +27,26 @@ def test_nothing_set_means_sqlite_files_under_var(tmp_path):
     assert build_databases({"DB_CONN_MAX_AGE": "0"}, tmp_path)[aliases.CACHE]["CONN_MAX_AGE"] == 0
 
 
-def test_postgresql_gets_a_pool_health_checks_and_read_committed_on_analytics(tmp_path):
-    env = {
-        "DATABASE_URL": PG + "main",
-        "ANALYTICS_DATABASE_URL": PG + "events",
-        "DB_POOL_MIN_SIZE": "2",
-        "DB_POOL_MAX_SIZE": "11",
-    }
+def test_postgresql_keeps_a_connection_per_thread_with_health_checks_and_read_committed_on_analytics(tmp_path):
+    env = {"DATABASE_URL": PG + "main", "ANALYTICS_DATABASE_URL": PG + "events"}
     dbs = build_databases(env, tmp_path)
     main, events = dbs[aliases.DEFAULT], dbs[aliases.ANALYTICS]
     assert main["ENGINE"] == "core.db_backends.postgresql"
-    assert main["OPTIONS"]["pool"]["min_size"] == 2
-    assert main["OPTIONS"]["pool"]["max_size"] == 11
+    assert "pool" not in main["OPTIONS"]
     assert main["CONN_HEALTH_CHECKS"] is True
-    assert main["CONN_MAX_AGE"] == 0  # Django's pool refuses persistent connections
+    assert main["CONN_MAX_AGE"] == 60
     assert "isolation_level" not in main["OPTIONS"]
     assert events["OPTIONS"]["isolation_level"] == IsolationLevel.READ_COMMITTED
     assert main["PASSWORD"] == "not-a-real-password" and main["HOST"] == "db.example"
 
 
-def test_pool_can_be_turned_off(tmp_path):
-    dbs = build_databases({"DATABASE_URL": PG + "main", "DB_POOL": "0"}, tmp_path)
-    assert "pool" not in dbs[aliases.DEFAULT]["OPTIONS"]
-    assert dbs[aliases.DEFAULT]["CONN_MAX_AGE"] == 60
+def test_djangos_pool_can_be_turned_on(tmp_path):
+    env = {"DATABASE_URL": PG + "main", "DB_POOL": "1", "DB_POOL_MIN_SIZE": "2", "DB_POOL_MAX_SIZE": "11"}
+    main = build_databases(env, tmp_path)[aliases.DEFAULT]
+    assert main["OPTIONS"]["pool"]["min_size"] == 2
+    assert main["OPTIONS"]["pool"]["max_size"] == 11
+    assert main["CONN_HEALTH_CHECKS"] is True
+    assert main["CONN_MAX_AGE"] == 0  # Django's pool refuses persistent connections
 
 
 def test_mysql_gets_utf8mb4_and_strict_mode(tmp_path):
@@ -86,7 +83,8 @@ def test_replicas_from_comma_lists(tmp_path):
     "env",
     [
         {"DATABASE_URL": "nosuchdb://x/y"},
-        {"DATABASE_URL": PG + "main", "DB_POOL_MAX_SIZE": "lots"},
+        {"DATABASE_URL": PG + "main", "DB_POOL": "1", "DB_POOL_MAX_SIZE": "lots"},
+        {"DATABASE_URL": PG + "main", "DB_CONN_MAX_AGE": "long"},
     ],
 )
 def test_bad_configuration_is_refused_with_a_reason(tmp_path, env):

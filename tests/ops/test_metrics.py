@@ -112,20 +112,29 @@ def test_record_degraded_counts_per_alias() -> None:
 @pytest.mark.real_engines
 @pytest.mark.django_db(databases=[aliases.DEFAULT, aliases.USERS], transaction=True)
 def test_pool_usage_is_exposed_for_pooled_aliases() -> None:
-    from django.conf import settings
-
-    if "pool" not in settings.DATABASES[aliases.USERS]["OPTIONS"]:
-        pytest.fail("the real-engine configuration pools PostgreSQL connections (DB_POOL=1 by default)")
-    make_user()
+    """With DB_POOL=1 (Django's pool on; the default keeps a connection per thread)."""
     import os
 
-    pid = str(os.getpid())
-    size = REGISTRY.get_sample_value("switchyard_db_pool_size", {"alias": aliases.USERS, "pid": pid})
-    maximum = REGISTRY.get_sample_value("switchyard_db_pool_max", {"alias": aliases.USERS, "pid": pid})
-    busy = size - REGISTRY.get_sample_value("switchyard_db_pool_available", {"alias": aliases.USERS, "pid": pid})
-    assert maximum == settings.DATABASES[aliases.USERS]["OPTIONS"]["pool"]["max_size"]
-    assert size >= 1
-    assert busy == 1  # this thread holds one connection of the users_db pool
+    from django.db import connections
+
+    connection = connections[aliases.USERS]
+    connection.close()
+    saved = (dict(connection.settings_dict["OPTIONS"]), connection.settings_dict["CONN_MAX_AGE"])
+    connection.settings_dict["OPTIONS"]["pool"] = {"min_size": 1, "max_size": 3, "timeout": 2.0}
+    connection.settings_dict["CONN_MAX_AGE"] = 0
+    try:
+        make_user()
+        pid = str(os.getpid())
+        size = REGISTRY.get_sample_value("switchyard_db_pool_size", {"alias": aliases.USERS, "pid": pid})
+        maximum = REGISTRY.get_sample_value("switchyard_db_pool_max", {"alias": aliases.USERS, "pid": pid})
+        available = REGISTRY.get_sample_value("switchyard_db_pool_available", {"alias": aliases.USERS, "pid": pid})
+        assert maximum == 3
+        assert size >= 1
+        assert size - available == 1  # this thread holds one connection of the users_db pool
+    finally:
+        connection.close()
+        connection.close_pool()
+        connection.settings_dict["OPTIONS"], connection.settings_dict["CONN_MAX_AGE"] = saved
 
 
 def test_degraded_answers_are_counted_from_the_answer() -> None:

@@ -68,9 +68,9 @@ def break_replica():
         connection.close()
         connection.close_pool()
         connection.settings_dict["PORT"] = str(_closed_port())
-        connection.settings_dict["OPTIONS"].setdefault("pool", {})
-        if isinstance(connection.settings_dict["OPTIONS"]["pool"], dict):
-            connection.settings_dict["OPTIONS"]["pool"]["timeout"] = 0.5
+        pool = connection.settings_dict["OPTIONS"].get("pool")
+        if isinstance(pool, dict):  # DB_POOL=1: fail fast (the port refuses anyway)
+            pool["timeout"] = 0.5
 
     def fix(alias: str) -> None:
         connection = connections[alias]

@@ -1,30 +1,38 @@
 """PostgreSQL (psycopg 3) with the connection circuit breaker. ENGINE ``core.db_backends.postgresql``.
 
-The pool is Django's own (``OPTIONS["pool"]``, its public ``pool`` property and ``close_pool()``);
-this module adds the breaker around making and checking out connections, psycopg's C parser for
-``timestamptz``, and :meth:`DatabaseWrapper.checkout` / :meth:`~DatabaseWrapper.checkin` for
-statements sent outside Django's cursors.
+Connections (issue 12): by default each thread keeps its connection to an alias across requests
+(``CONN_MAX_AGE`` = ``DB_CONN_MAX_AGE``), checked at the start of each request that uses it
+(``CONN_HEALTH_CHECKS``) by :meth:`DatabaseWrapper.is_usable`: a connection that served a request
+within ``DB_CHECK_AFTER_IDLE_SECONDS`` is trusted when its socket has nothing to read (a server
+that ends a session - a restart, a shutdown, ``pg_terminate_backend``, an idle timeout - sends a
+message or closes the socket first, which a non-blocking poll sees), anything else is checked with
+Django's round trip (``SELECT 1``). Only a peer that vanishes without a packet (a cut network)
+goes unnoticed within the window; the request then fails once (503) and the connection is
+replaced.
 
-What using Django's pool as it is costs (issue 12 removed a copy of its ``pool`` property that
-built the pool with a cheaper check): with ``CONN_HEALTH_CHECKS`` the pool checks every connection
-it hands out with a round trip (psycopg_pool's ``check_connection``), about 47 us of wall time and
-26 us of client CPU on loopback on the 2-core machine of the benchmarks, plus the server's share:
-one per request that touches PostgreSQL, one per part of an aggregate (four per dashboard). The
-copy skipped the round trip for a connection handed back within 5 s whose socket had nothing to
-read (``DB_POOL_CHECK_AFTER_IDLE_SECONDS``, gone with it); a dropped connection is still replaced,
-not handed out.
+Measured against Django's pool (``DB_POOL=1``, which stays available: its ``pool`` property and
+``close_pool()`` as Django ships them, with the round trip of psycopg_pool's ``check_connection``
+on every check-out) in process on the 2-core machine of the benchmarks, a routed user read with
+the request's connection handling: 617 us of CPU with the pool (a check-out, the round trip,
+Django's connection set-up and ``connection_created``, a check-in per request and alias), against
+~440 us kept per thread (figures and the yardstick in bench/README.md). What it costs: one
+connection per thread and alias (gunicorn threads plus fan-out threads, per worker) instead of a
+pool's ``max_size``; size ``max_connections`` (or PgBouncer) for that.
+
+This module adds the breaker around making connections and psycopg's C parser for ``timestamptz``.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import functools
+import select
 import time
 from typing import Any
 
 import psycopg
 from psycopg.adapt import AdaptersMap, Loader
-from psycopg.pq import Format
+from psycopg.pq import Format, TransactionStatus
 
 #: psycopg's own ``timestamptz`` text loader, as registered in its global adapters (the C one with
 #: psycopg[binary] or [c], the Python one otherwise), through the public ``AdaptersMap.get_loader``.
@@ -86,34 +94,54 @@ def _with_fast_timestamps(template: Any) -> Any:
     return adapters
 
 
+def _readable(connection: psycopg.Connection) -> bool:
+    """True when the server sent something the client did not ask for (or closed the socket)."""
+    try:
+        poller = select.poll()
+        poller.register(connection.fileno(), select.POLLIN | select.POLLERR | select.POLLHUP)
+        return bool(poller.poll(0))
+    except (OSError, ValueError, psycopg.Error):
+        return True  # no usable socket: let the round trip decide
+
+
 class DatabaseWrapper(base.DatabaseWrapper):
+    #: when this thread's connection last answered a round trip of the health check, or was made
+    #: (monotonic; 0: never)
+    checked_at = 0.0
+
     def get_connection_params(self) -> dict[str, Any]:
         params = super().get_connection_params()
         if settings.USE_TZ and self.timezone is dt.UTC and params.get("context") is not None:
             params["context"] = _with_fast_timestamps(params["context"])
         return params
 
-    def checkout(self, timeout: float) -> psycopg.Connection:
-        """A connection straight from the pool, for statements sent outside Django's cursors
-        (:mod:`core.services.multiplex`); give it back with :meth:`checkin`.
-
-        Django's ``connect()`` repeats its set-up on every check-out (autocommit, the time zone,
-        the isolation level, ``connection_created``), which the pool's ``configure`` callback
-        already did once for the connection; a statement sent on the bare connection in an
-        implicit transaction needs none of it. Waits at most ``timeout`` seconds for a connection;
-        the breaker and the failure records are those of :meth:`get_new_connection`.
-        """
-        return self._through_breaker(lambda: self.pool.getconn(timeout=timeout))
-
-    def checkin(self, connection: psycopg.Connection) -> None:
-        """Hand back a connection from :meth:`checkout` (the pool discards one that is not idle)."""
-        self.pool.putconn(connection)
+    def is_usable(self) -> bool:
+        """Django's health check (``CONN_HEALTH_CHECKS``): a socket poll for a connection that
+        answered a round trip within ``DB_CHECK_AFTER_IDLE_SECONDS`` (module doc), Django's
+        ``SELECT 1`` otherwise (and after any error on the connection)."""
+        connection = self.connection
+        now = time.monotonic()
+        if (
+            connection is not None
+            and not self.errors_occurred
+            and now - self.checked_at < settings.DB_CHECK_AFTER_IDLE_SECONDS
+            and not connection.closed
+            and connection.info.transaction_status == TransactionStatus.IDLE
+            and not _readable(connection)
+        ):
+            return True
+        usable = super().is_usable()
+        if usable:
+            self.checked_at = now
+        return usable
 
     def _probe(self) -> None:
         fresh.probe(self, base.DatabaseWrapper)
 
     def get_new_connection(self, conn_params: dict[str, Any]) -> Any:
-        return self._through_breaker(lambda: super(DatabaseWrapper, self).get_new_connection(conn_params))
+        connection = self._through_breaker(lambda: super(DatabaseWrapper, self).get_new_connection(conn_params))
+        self.checked_at = time.monotonic()  # it just answered the server's handshake
+        return connection
 
     def _through_breaker(self, connect: Any) -> Any:
         """``connect()`` unless the breaker knows the server down; its failures open the breaker.
