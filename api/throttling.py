@@ -13,7 +13,7 @@ this keeps one float.
 
 The check-and-update is one atomic operation. With a Redis cache (``CACHE_URL``; Django's
 ``RedisCache`` or django-redis) it is a Lua script run by Redis (``EVAL``/``EVALSHA`` through
-redis-py's public ``register_script``): read the token's time, compare, write it back, on Redis's
+redis-py's public ``register_script``, on the kept client of :mod:`core.shared_cache`): read the token's time, compare, write it back, on Redis's
 own clock (``TIME``; Redis 5 or later, which replicates a script's effects), so N processes, on one host or many, admit no more than the budget. With a
 per-process cache the same arithmetic runs under a process-wide lock. If Redis cannot be reached
 the request is admitted (a throttle protects the service; it must not take it down) and a warning
@@ -22,8 +22,10 @@ is logged.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import logging
+import os
 import threading
 from typing import Any
 
@@ -33,6 +35,8 @@ from django.core.cache import caches
 from rest_framework.request import Request
 from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
+
+from core import shared_cache
 
 log = logging.getLogger("switchyard.throttle")
 
@@ -52,32 +56,17 @@ redis.call('SET', KEYS[1], string.format('%.6f', arrival + interval), 'PX', ARGV
 return ''
 """
 
-_scripts: dict[str, Any] = {}
-_scripts_lock = threading.Lock()
 _local_lock = threading.Lock()
 
 
-def redis_location(alias: str) -> str | None:
-    """The Redis URL of cache ``alias`` when it is a Redis cache, else None."""
-    config = settings.CACHES.get(alias, {})
-    if "redis" not in str(config.get("BACKEND", "")).lower():
-        return None
-    location = config.get("LOCATION")
-    if isinstance(location, (list, tuple)):
-        location = location[0] if location else None
-    elif isinstance(location, str) and "," in location:
-        location = location.split(",")[0]  # the first server is the writer (Django's RedisCache)
-    return location or None
+@functools.cache
+def _script(url: str, pid: int) -> Any:
+    return shared_cache.client(url).register_script(GCRA_SCRIPT)
 
 
 def gcra_script(url: str) -> Any:
-    """One registered script (and its client's connection pool) per Redis URL and process."""
-    with _scripts_lock:
-        script = _scripts.get(url)
-        if script is None:
-            client = redis.Redis.from_url(url, socket_timeout=1.0, socket_connect_timeout=1.0)
-            script = _scripts[url] = client.register_script(GCRA_SCRIPT)
-        return script
+    """The registered script on this process's kept client of ``url`` (core.shared_cache)."""
+    return _script(url, os.getpid())
 
 
 class TokenRateThrottle(SimpleRateThrottle):
@@ -106,7 +95,7 @@ class TokenRateThrottle(SimpleRateThrottle):
             return True
         interval = self.duration / self.num_requests  # one request's share of the period
         tolerance = self.duration - interval  # how far ahead of the steady pace a burst may go
-        url = redis_location(settings.API_THROTTLE_CACHE)
+        url = shared_cache.redis_location(settings.API_THROTTLE_CACHE)
         if url is not None:
             return self._allow_shared(url, interval, tolerance)
         with _local_lock:  # one process: its threads take turns
@@ -120,15 +109,13 @@ class TokenRateThrottle(SimpleRateThrottle):
             return True
 
     def _allow_shared(self, url: str, interval: float, tolerance: float) -> bool:
-        prefix = settings.CACHES[settings.API_THROTTLE_CACHE].get("KEY_PREFIX", "")
-        key = f"{prefix}:{self.key}" if prefix else self.key
+        key = shared_cache.key_for(settings.API_THROTTLE_CACHE, self.key)
         try:
             answer = gcra_script(url)(keys=[key], args=[repr(interval), repr(tolerance), int(self.duration * 1000)])
         except redis.RedisError as exc:
             log.warning("throttle: Redis unavailable, request admitted: %s", exc)
             return True
-        if isinstance(answer, bytes):
-            answer = answer.decode()
+        answer = shared_cache.decode(answer)
         if not answer:
             return True
         self._wait = float(answer)

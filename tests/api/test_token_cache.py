@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from rest_framework.test import APIClient
 
 from api import authentication
-from core import aliases
+from core import aliases, shared_cache
 from tests.api.conftest import assert_problem
 from tests.factories import IssuedTestToken, api_client, make_account
 
@@ -127,15 +127,32 @@ def _redis_caches(location: str) -> dict:
 
 
 def test_a_new_shared_generation_makes_the_process_look_the_token_up_again() -> None:
-    from django.core.cache import caches
+    import redis
 
     with override_settings(CACHES=_redis_caches("redis://127.0.0.1:6379/10"), API_TOKEN_REVOCATION_CACHE="revocation"):
         client = api_client()
         assert [_token_lookups(client) for _ in range(2)] == [1, 0]
-        caches["revocation"].set(authentication.GENERATION_KEY, "changed elsewhere", timeout=None)
+        # another process's write, on a connection of its own (the key under the cache's prefix)
+        other = redis.Redis.from_url("redis://127.0.0.1:6379/10")
+        other.set(shared_cache.key_for("revocation", authentication.GENERATION_KEY), "changed elsewhere")
         assert [_token_lookups(client) for _ in range(2)] == [1, 0]
         authentication.bump_generation()  # what a revocation in another process does
         assert _token_lookups(client) == 1
+
+
+def test_a_shared_cache_other_than_redis_carries_the_generation_too() -> None:
+    """API_TOKEN_REVOCATION_CACHE naming another kind of shared cache (the table on cache_db)."""
+    from django.conf import settings
+
+    caches = {
+        **settings.CACHES,
+        "revocation": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "revocation-test"},
+    }
+    with override_settings(CACHES=caches, API_TOKEN_REVOCATION_CACHE="revocation"):
+        client = api_client()
+        assert [_token_lookups(client) for _ in range(2)] == [1, 0]
+        authentication.bump_generation()
+        assert [_token_lookups(client) for _ in range(2)] == [1, 0]
 
 
 def test_an_unreadable_shared_cache_means_every_request_looks_the_token_up() -> None:
