@@ -124,7 +124,7 @@ class LegacyCustomerViewSet(ResourceViewSet):
         return selectors.customer_get(customer_id=self.object_id())
 
     def list(self, request: Request) -> Response:
-        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        page = self.paginate_queryset(selectors.customer_rows(self.filter_queryset(self.get_queryset())))
         return self.get_paginated_response(LegacyCustomerOutputSerializer(page, many=True).data)
 
     def _represent(self, customer: LegacyCustomer) -> dict:

@@ -102,7 +102,7 @@ class UserViewSet(ResourceViewSet):
         return selectors.user_get(user_id=self.object_id())
 
     def list(self, request: Request) -> Response:
-        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        page = self.paginate_queryset(selectors.user_rows(self.filter_queryset(self.get_queryset())))
         return self.get_paginated_response(UserOutputSerializer(page, many=True, context={"request": request}).data)
 
     def _represent(self, user: User) -> dict:

@@ -12,6 +12,11 @@ def customer_list() -> QuerySet[LegacyCustomer]:
     return LegacyCustomer.objects.all()
 
 
+def customer_rows(queryset: QuerySet[LegacyCustomer]) -> QuerySet[LegacyCustomer]:
+    """The API's columns of ``queryset`` as plain dicts (``.values()``): a page without model instances."""
+    return queryset.values("customer_id", "customer_name", "customer_email", "created_date")
+
+
 def customer_get(*, customer_id: int) -> LegacyCustomer:
     customer = LegacyCustomer.objects.by_pk(customer_id)
     if customer is None:
