@@ -65,7 +65,7 @@ def fetch_cached_stats(user_id: int) -> fanout.Part:
         entry = cached.get(cached.user_stats_key(user_id))
         return {**entry["stats"], "computed_at": entry["computed_at"]} if entry else None
 
-    return fanout.part(cached.source_name(), run)
+    return fanout.part(cached.source_name(), run, cheap=True)
 
 
 def user_dashboard(*, user_id: int) -> dict[str, Any]:

@@ -41,7 +41,7 @@ def _count(queryset: Any) -> int:
 
 
 def _read_cache(user_id: int) -> fanout.Part:
-    return fanout.part(cached.source_name(), lambda alias: cached.get(cached.user_stats_key(user_id)))
+    return fanout.part(cached.source_name(), lambda alias: cached.get(cached.user_stats_key(user_id)), cheap=True)
 
 
 def user_stats(*, user_id: int) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from core import aliases
 from core.db_backends import breaker
 from core.errors import NotFound, SourceUnavailable
 from core.services import fanout
-from core.services.fanout import fan_out
+from core.services.fanout import close_worker_connections, fan_out
 from routers import state
 from tests.services.faults import Stopwatch, alias_down, wait_for_fanout_idle
 
@@ -230,9 +230,12 @@ def test_statements_on_several_databases_overlap_in_time() -> None:
 @pytest.mark.django_db(transaction=True, databases=DBS)
 def test_a_database_known_down_degrades_its_part_at_once() -> None:
     """With the breaker open (the server refused connections a moment ago), a part on it fails at
-    once, on the caller or in the pool, and the other parts answer."""
+    once, on the caller or in the pool, and the other parts answer. (The breaker guards new
+    connections: a thread that still holds a healthy one to the server uses it, so every thread
+    starts without one here.)"""
     for alias in DBS:
         connections[alias].close()
+    close_worker_connections()
     pg = [alias for alias in DBS if connections[alias].vendor == "postgresql"]
     down = pg[0]
     breaker.breaker_for(down, connections[down].settings_dict).failure(OSError("down for the test"))
@@ -301,3 +304,30 @@ def test_a_slow_source_cannot_take_the_whole_pool(settings) -> None:  # type: ig
     # Its slot is free again (released by the part's done-callback).
     wait_for_fanout_idle()
     assert fan_out({aliases.ANALYTICS: run_sql("SELECT 1")}).degraded == []
+
+
+@pytest.mark.django_db(transaction=True, databases=DBS)
+def test_a_cheap_part_runs_on_the_calling_thread_and_the_others_in_the_pool() -> None:
+    """The first part and every cheap part (a cache GET) run on the caller; the rest are handed off."""
+    caller = threading.current_thread()
+    ran: dict[str, threading.Thread] = {}
+
+    def note(key: str):
+        def run(alias):  # type: ignore[no-untyped-def]
+            ran[key] = threading.current_thread()
+            return key
+
+        return run
+
+    first, second, third = DBS[:3]
+    got = fan_out(
+        {
+            first: fanout.part(first, note(first)),
+            second: fanout.part(second, note(second)),
+            "cache": fanout.part("cache", note("cache"), cheap=True),
+            third: fanout.part(third, note(third)),
+        }
+    )
+    assert got.degraded == [] and got.results["cache"] == "cache"
+    assert ran[first] is caller and ran["cache"] is caller
+    assert ran[second] is not caller and ran[third] is not caller
