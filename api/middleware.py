@@ -1,10 +1,10 @@
-"""The middleware of the service (core/settings.py ``MIDDLEWARE``), with what each costs.
+"""The middleware of the service (core/settings.py ``MIDDLEWARE``; what each costs: bench/README.md).
 
 - :class:`RequestMiddleware`, outermost, is the one frame every request runs in:
 
   - ``X-Request-ID``: a valid incoming one (1 to 128 characters of ``A-Z a-z 0-9 - _ . : / + =``)
-    is echoed, otherwise a new UUID4 hex; also ``request.request_id`` and the logs' context
-    (``core.logging.request_id_var``), so every log line of the request carries it;
+    is echoed, otherwise a new UUID4 hex; also in the logs' context (``core.logging.request_id_var``,
+    nothing set on Django's request object), so every log line of the request carries it;
   - the routing state (``routers.middleware.serve``: a fresh state, the client's replica pin, a
     second attempt when a replica vanished under a safe request, the pin cookie after a write);
   - ``Server-Timing``: one entry per database alias the request touched, named exactly by the
@@ -72,7 +72,6 @@ class RequestMiddleware:
     def __call__(self, request: HttpRequest) -> HttpResponse:
         started = time.perf_counter()
         request_id = request_id_for(request.META.get("HTTP_X_REQUEST_ID"))
-        request.request_id = request_id  # type: ignore[attr-defined]
         token = request_id_var.set(request_id)
         try:
             response, routed = routing.serve(request, self.get_response)

@@ -112,7 +112,7 @@ def leave_access_facts(request: Any, response: Any, timings: dict[str, list[floa
     (``switchyard.request_id``, ``switchyard.route``, ``switchyard.db``); outside gunicorn
     (runserver, tests) the access line logged here. Called by ``api.middleware.RequestMiddleware``."""
     environ = request.META
-    environ["switchyard.request_id"] = response.get("X-Request-ID") or getattr(request, "request_id", "")
+    environ["switchyard.request_id"] = response.get("X-Request-ID") or request_id_var.get()
     match = getattr(request, "resolver_match", None)
     environ["switchyard.route"] = ("/" + match.route) if match is not None and match.route else None
     environ["switchyard.db"] = db_summary(timings)
