@@ -32,6 +32,8 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.utils.urls import replace_query_param
 
+from core.analytics.selectors import position as row_position
+
 MAX_PAGE_SIZE = 200
 BIGINT_MAX_ID = 2**63 - 1
 DEFAULT_PAGE_SIZE = 20
@@ -231,19 +233,19 @@ class TimestampCursorPagination(pagination.CursorPagination):
             self.page = rows[: self.page_size]
             self._next = self._at(self.page[-1], False) if len(rows) > self.page_size else None
             # An empty page: the previous one ends with the cursor's own row (bounds are exclusive).
-            first = (self.page[0].timestamp, self.page[0].pk) if self.page else (timestamp, ident - 1)
+            first = row_position(self.page[0]) if self.page else (timestamp, ident - 1)
             self._previous = self._encode(first[0], first[1], True)
             return self.page
         before = Q(timestamp__gte=timestamp) & (Q(timestamp__gt=timestamp) | Q(timestamp=timestamp, id__gt=ident))
         rows = list(queryset.filter(before).order_by("timestamp", "id")[: self.page_size + 1])
         self.page = list(reversed(rows[: self.page_size]))
         self._previous = self._at(self.page[0], True) if len(rows) > self.page_size else None
-        last = (self.page[-1].timestamp, self.page[-1].pk) if self.page else (timestamp, ident + 1)
+        last = row_position(self.page[-1]) if self.page else (timestamp, ident + 1)
         self._next = self._encode(last[0], last[1], False)
         return self.page
 
     def _at(self, row: Any, reverse: bool) -> str:
-        return self._encode(row.timestamp, row.pk, reverse)
+        return self._encode(*row_position(row), reverse)
 
     def _link(self, cursor: str | None) -> str | None:
         if cursor is None:

@@ -67,10 +67,12 @@ class EventViewSet(ResourceViewSet):
         return selectors.event_list()
 
     def list(self, request: Request) -> Response:
-        events = self.filter_queryset(self.get_queryset())
+        events = selectors.event_rows(self.filter_queryset(self.get_queryset()))
         archived = selectors.archived_event_lists()
         if archived:  # months on their own databases follow in the same cursor order
-            events = selectors.MonthChain(events, [(month, self.filter_queryset(qs)) for month, qs in archived])
+            events = selectors.MonthChain(
+                events, [(month, selectors.event_rows(self.filter_queryset(qs))) for month, qs in archived]
+            )
         page = self.paginate_queryset(events)
         return self.get_paginated_response(EventOutputSerializer(page, many=True).data)
 

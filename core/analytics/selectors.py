@@ -231,6 +231,22 @@ def event_list() -> QuerySet[AnalyticsEvent]:
     return AnalyticsEvent.objects.all()
 
 
+#: The columns of an event the API answers with.
+EVENT_FIELDS = ("id", "event_type", "user_id", "session_id", "timestamp", "data")
+
+
+def event_rows(queryset: QuerySet[AnalyticsEvent]) -> QuerySet[AnalyticsEvent]:
+    """The API's columns of ``queryset`` as plain dicts (``.values()``, JSON decoded as the ORM
+    does): a page of 50 without 50 model instances."""
+    return queryset.values(*EVENT_FIELDS)
+
+
+def position(row: Any) -> tuple[Any, int]:
+    """``(timestamp, id)`` of an event, a model instance or a ``.values()`` row: its place in the
+    list's order."""
+    return (row["timestamp"], row["id"]) if isinstance(row, dict) else (row.timestamp, row.pk)
+
+
 def archived_months() -> list[Any]:
     """The months moved to their own databases, newest first (no query when no monthly database
     is configured)."""
@@ -289,7 +305,7 @@ class MonthChain:
             if len(older) >= stop:
                 break
             older.extend(events[: stop - len(older)])
-        merged = sorted(found + older, key=lambda e: (e.timestamp, e.pk), reverse=descending)
+        merged = sorted(found + older, key=position, reverse=descending)
         return merged[:stop]
 
 
