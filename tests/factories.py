@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import itertools
+from collections.abc import Iterator
 from typing import Any
 
 from django.contrib.auth import get_user_model
@@ -139,3 +141,22 @@ def api_client(
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
     return client
+
+
+@contextlib.contextmanager
+def djangos_pool(alias: str, max_size: int) -> Iterator[Any]:
+    """``alias`` on Django's own pool (what ``DB_POOL=1`` configures) for the block, then back to
+    the configured connection handling; yields the connection wrapper."""
+    from django.db import connections
+
+    connection = connections[alias]
+    connection.close()
+    saved = (dict(connection.settings_dict["OPTIONS"]), connection.settings_dict["CONN_MAX_AGE"])
+    connection.settings_dict["OPTIONS"]["pool"] = {"min_size": 1, "max_size": max_size, "timeout": 2.0}
+    connection.settings_dict["CONN_MAX_AGE"] = 0  # Django's pool refuses persistent connections
+    try:
+        yield connection
+    finally:
+        connection.close()
+        connection.close_pool()
+        connection.settings_dict["OPTIONS"], connection.settings_dict["CONN_MAX_AGE"] = saved

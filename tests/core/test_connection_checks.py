@@ -14,6 +14,7 @@ from django.db.backends.postgresql import base as django_postgresql
 from django.test import override_settings
 
 from core import aliases
+from tests.factories import djangos_pool
 
 pytestmark = [pytest.mark.real_engines, pytest.mark.django_db(databases=[aliases.ANALYTICS], transaction=True)]
 
@@ -72,19 +73,10 @@ def test_after_the_window_the_check_is_a_round_trip(round_trips):
 
 def test_djangos_pool_still_works_when_turned_on():
     """``DB_POOL=1``: Django's pool as Django ships it (a round trip per check-out)."""
-    connection = connections[aliases.ANALYTICS]
-    connection.close()
-    saved = (dict(connection.settings_dict["OPTIONS"]), connection.settings_dict["CONN_MAX_AGE"])
-    connection.settings_dict["OPTIONS"]["pool"] = {"min_size": 1, "max_size": 2, "timeout": 2.0}
-    connection.settings_dict["CONN_MAX_AGE"] = 0
-    try:
+    from core.db_backends.postgresql.base import pools
+
+    with djangos_pool(aliases.ANALYTICS, max_size=2):
         first = _request()
         _terminate(first)
         assert _request() != first  # the pool's check replaced the dropped connection
-        from core.db_backends.postgresql.base import pools
-
         assert aliases.ANALYTICS in pools()
-    finally:
-        connection.close()
-        connection.close_pool()
-        connection.settings_dict["OPTIONS"], connection.settings_dict["CONN_MAX_AGE"] = saved

@@ -115,14 +115,9 @@ def test_pool_usage_is_exposed_for_pooled_aliases() -> None:
     """With DB_POOL=1 (Django's pool on; the default keeps a connection per thread)."""
     import os
 
-    from django.db import connections
+    from tests.factories import djangos_pool
 
-    connection = connections[aliases.USERS]
-    connection.close()
-    saved = (dict(connection.settings_dict["OPTIONS"]), connection.settings_dict["CONN_MAX_AGE"])
-    connection.settings_dict["OPTIONS"]["pool"] = {"min_size": 1, "max_size": 3, "timeout": 2.0}
-    connection.settings_dict["CONN_MAX_AGE"] = 0
-    try:
+    with djangos_pool(aliases.USERS, max_size=3):
         make_user()
         pid = str(os.getpid())
         size = REGISTRY.get_sample_value("switchyard_db_pool_size", {"alias": aliases.USERS, "pid": pid})
@@ -131,10 +126,6 @@ def test_pool_usage_is_exposed_for_pooled_aliases() -> None:
         assert maximum == 3
         assert size >= 1
         assert size - available == 1  # this thread holds one connection of the users_db pool
-    finally:
-        connection.close()
-        connection.close_pool()
-        connection.settings_dict["OPTIONS"], connection.settings_dict["CONN_MAX_AGE"] = saved
 
 
 def test_degraded_answers_are_counted_from_the_answer() -> None:
