@@ -67,10 +67,15 @@ class RoutedQuerySet(models.QuerySet):
         if self.query.where:
             raise TypeError("by_pk() reads by primary key alone: call it on an unfiltered queryset")
         alias = self.db
+        key = self.model._meta.pk
         try:
-            value = self.model._meta.pk.to_python(pk)
+            value = key.to_python(pk)
         except (TypeError, ValueError, ValidationError):  # not a key of this model: nothing has it
             return None
+        if isinstance(value, int):  # out of the column's range: nothing has it (as get() answers)
+            low, high = connections[alias].ops.integer_field_range(key.get_internal_type())
+            if (low is not None and value < low) or (high is not None and value > high):
+                return None
         for row in self.raw(_by_pk_sql(self.model, alias), [value], using=alias):
             return row
         return None

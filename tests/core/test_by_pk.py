@@ -43,6 +43,7 @@ def test_by_pk_reads_what_get_reads_in_one_statement(model, alias, make):
     assert _fields(found) == _fields(model.objects.get(pk=made.pk))
     assert model.objects.by_pk(str(made.pk)) is not None  # a key as the URL gives it
     assert model.objects.by_pk(10**12) is None
+    assert model.objects.by_pk(2**70) is None  # beyond the column's range: no query error
     assert model.objects.by_pk("not-a-key") is None
     assert model.objects.primary().by_pk(made.pk).pk == made.pk
 
