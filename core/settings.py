@@ -317,6 +317,9 @@ REST_FRAMEWORK = {
     # A token holding the operation's scope (api.permissions; docs/security.md).
     "DEFAULT_PERMISSION_CLASSES": ["api.permissions.HasScope"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # DRF's negotiation with the common request (no format, Accept absent, */* or JSON) answered
+    # without parsing (api/negotiation.py).
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "api.negotiation.ContentNegotiation",
     # JSON only, with the body size cap of DATA_UPLOAD_MAX_MEMORY_SIZE enforced (413).
     "DEFAULT_PARSER_CLASSES": ["api.parsers.JSONParser"],
     "DEFAULT_SCHEMA_CLASS": "openapi.schema.AutoSchema",
