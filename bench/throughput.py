@@ -1,10 +1,20 @@
 """Ratios of bench/throughput.sh: python bench/throughput.py ROUNDS_TXT OUT_JSON [--label L].
 
-ROUNDS_TXT has one line per wrk run: ``round name requests/s non-2xx``; ``bare`` (the bare
-project's plain Django view) opens every round and one more bare run closes the last. A round's
-ratio for an endpoint is its requests/s over the mean of the bare figures before and after it (the
-bare runs bracket the round, cancelling a drift of the machine's speed); the result is the median
-round with the spread (min-max of the rounds). Prints a table; writes the JSON bench/chart.py reads.
+ROUNDS_TXT has one line per wrk run: ``round name requests/s non-2xx [cpu-us]``; ``bare`` (the
+bare project's plain Django view) opens every round and one more bare run closes the last. A
+round's ratio for an endpoint is its requests/s over the mean of the bare figures before and after
+it (the bare runs bracket the round, cancelling a drift of the machine's speed); the result is the
+median round with the spread (min-max of the rounds). Prints a table; writes the JSON
+bench/chart.py reads.
+
+``cpu-us`` (optional) is the machine's busy CPU time per request of the run (every process: wrk,
+the servers, the databases, the kernel). Its ratio, the bare view's CPU per request (mean of the
+bracketing runs) over the endpoint's, is what the requests/s ratio would be on a machine kept
+busy. It removes one part of the noise of this yardstick and not the other (bench/README.md,
+session 12): with 8 keep-alive connections and 2 gthread workers, the connections of a run are
+sometimes shared unevenly; a run can then leave a core idle (requests/s falls, CPU per request
+does not: the CPU ratio is unmoved), but the same code also costs more CPU per request in some
+runs than in others (both ratios move).
 """
 
 from __future__ import annotations
@@ -13,6 +23,7 @@ import argparse
 import json
 import statistics
 import sys
+from typing import Any
 
 #: name -> (what the README's table calls it, target ratio or None)
 ENDPOINTS: dict[str, tuple[str, float | None]] = {
@@ -30,20 +41,30 @@ ENDPOINTS: dict[str, tuple[str, float | None]] = {
     "stats": ("GET /api/v1/stats/ (cached)", 0.35),
     "post_create": ("POST /api/v1/posts/", 0.12),
     "events_batch": ("POST /api/v1/analytics/events/batch/ (1,000 events)", None),
+    # bench/floor/: not the service (no middleware, no authentication), what the targets sit above
+    "floor_read": ("floor: a user by id, Django cursor + JsonResponse", None),
+    "floor_drf_read": ("floor: a user by id, bare DRF APIView", None),
+    "floor_list": ("floor: 50 users, Django cursor + JsonResponse", None),
+    "floor_drf_list": ("floor: 50 users, bare DRF APIView", None),
 }
 
 
 def analyse(lines: list[str]) -> dict[str, dict]:
     rounds: dict[int, dict[str, tuple[float, int]]] = {}
+    cpu: dict[int, dict[str, float]] = {}
     for line in lines:
         if line.strip():
-            r, name, rps, bad = line.split()
+            r, name, rps, bad, *rest = line.split()
             rounds.setdefault(int(r), {})[name] = (float(rps), int(float(bad)))
+            if rest and float(rest[0]) > 0:
+                cpu.setdefault(int(r), {})[name] = float(rest[0])
 
-    def bracket(r: int) -> float:
-        after = rounds.get(r + 1, {}).get("bare")
-        before = rounds[r]["bare"][0]
-        return (before + after[0]) / 2 if after else before
+    def bracket(r: int, figures: dict[int, dict[str, Any]], pick: Any = lambda x: x[0]) -> float | None:
+        before = figures.get(r, {}).get("bare")
+        after = figures.get(r + 1, {}).get("bare")
+        if before is None:
+            return None
+        return (pick(before) + pick(after)) / 2 if after is not None else pick(before)
 
     out: dict[str, dict] = {}
     names = {name for got in rounds.values() for name in got}
@@ -53,10 +74,16 @@ def analyse(lines: list[str]) -> dict[str, dict]:
         if f"{name}~alt" in names:  # the compared variant (BENCH_COMPARE_ENV): no target of its own
             catalogue[f"{name}~alt"] = (f"{title} [alt]", None)
     for name, (title, target) in catalogue.items():
-        runs = [(got[name], bracket(r)) for r, got in sorted(rounds.items()) if name in got]
+        runs = [(got[name], bracket(r, rounds)) for r, got in sorted(rounds.items()) if name in got]
         if not runs:
             continue
         ratios = [rps / bare for (rps, _), bare in runs]
+        # CPU per request: the bare view's over the endpoint's (lower CPU per request: higher ratio)
+        cpu_ratios = [
+            bare_cpu / cpu[r][name]
+            for r in sorted(cpu)
+            if name in cpu[r] and (bare_cpu := bracket(r, cpu, lambda x: x)) is not None
+        ]
         out[name] = {
             "endpoint": title,
             "target": target,
@@ -68,6 +95,13 @@ def analyse(lines: list[str]) -> dict[str, dict]:
             "bare_rps": [round(bare, 1) for _, bare in runs],
             "non_2xx": sum(bad for (_, bad), _ in runs),
         }
+        if cpu_ratios:
+            out[name].update(
+                cpu_ratio_median=round(statistics.median(cpu_ratios), 4),
+                cpu_ratio_min=round(min(cpu_ratios), 4),
+                cpu_ratio_max=round(max(cpu_ratios), 4),
+                cpu_us=[cpu[r][name] for r in sorted(cpu) if name in cpu[r]],
+            )
     return out
 
 
@@ -92,13 +126,18 @@ def main() -> None:
     with open(args.out, "w") as f:
         json.dump(doc, f, indent=1)
     print(f"{args.label} ({args.commit}; {args.setup}); bare view {doc['bare_rps_range']} req/s")
-    print(f"{'endpoint':58} {'median':>7} {'spread':>13} {'target':>7}")
+    print(f"{'endpoint':58} {'median':>7} {'spread':>13} {'target':>7}   {'CPU ratio':>9} {'spread':>13}")
     failed = False
     for r in results.values():
         met = "" if r["target"] is None else ("met" if r["ratio_median"] >= r["target"] else "NOT met")
+        by_cpu = (
+            f"{r['cpu_ratio_median']:9.3f} {r['cpu_ratio_min']:6.3f}-{r['cpu_ratio_max']:.3f}"
+            if "cpu_ratio_median" in r
+            else ""
+        )
         print(
             f"{r['endpoint']:58} {r['ratio_median']:7.3f} {r['ratio_min']:6.3f}-{r['ratio_max']:.3f}"
-            f" {'' if r['target'] is None else r['target']:>7} {met}"
+            f" {'' if r['target'] is None else r['target']:>7} {met:7} {by_cpu}"
             + (f"  ({r['non_2xx']} non-2xx!)" if r["non_2xx"] else "")
         )
         failed |= bool(r["non_2xx"])

@@ -4,7 +4,9 @@
 # threads in the same run, the service AS SHIPPED (`gunicorn -c gunicorn.conf.py`, its own
 # settings, access log on). wrk -t2 -c8 on loopback, rounds interleaved (bare, every endpoint,
 # bare, ...); each round's ratio uses the mean of the bare runs before and after it; the median of
-# the rounds is reported with the spread (min-max).
+# the rounds is reported with the spread (min-max). Beside it, the same ratio of the machine's CPU
+# time per request (all of /proc/stat but idle: wrk, servers, databases, kernel), which a run that
+# leaves a core idle (the workers' uneven share of the 8 connections) does not move.
 #   bench/throughput.sh [LABEL]          # writes bench/results/LABEL.json (default: "run")
 #   BENCH_ROUNDS=3 BENCH_DURATION=3s BENCH_ONLY="user posts_list" bench/throughput.sh after
 #   BENCH_COMPARE_ENV="DB_POOL=0" bench/throughput.sh pool-vs-persistent
@@ -21,6 +23,7 @@ BARE_PORT="${BENCH_BARE_PORT:-18602}"
 DURATION="${BENCH_DURATION:-3s}"
 ROUNDS="${BENCH_ROUNDS:-3}"
 BARE_DIR="${BENCH_BARE_DIR:-$ROOT/../shared/bench/bare}"
+FLOOR_PORT="${BENCH_FLOOR_PORT:-18604}"
 export BENCH_TOKEN="$(cat "$SWITCHYARD_VAR_DIR/token")"
 MAX_USER="$(psql "$USERS_DATABASE_URL" -tAc 'SELECT max(id) FROM users_user')"
 MAX_POST="$(psql "$DATABASE_URL" -tAc "SELECT max(id) FROM blog_post WHERE title <> 'yardstick'")"
@@ -30,6 +33,7 @@ WORK="$SWITCHYARD_VAR_DIR/throughput"
 mkdir -p "$WORK"
 BASE="http://127.0.0.1:$PORT"
 BARE="http://127.0.0.1:$BARE_PORT"
+FLOOR="http://127.0.0.1:$FLOOR_PORT"
 CACHE="${BENCH_CACHE_URL:-redis://127.0.0.1:6379/12}"
 
 # Bodies: a post by a random author; 1,000 events of a type of their own (deleted afterwards).
@@ -57,6 +61,13 @@ ENDPOINTS=(
   "stats|svc|GET|/api/v1/stats/|1|"
   "post_create|svc|POST|/api/v1/posts/|$MAX_USER|$WORK/post.json"
   "events_batch|svc|POST|/api/v1/analytics/events/batch/|1|$WORK/events.json"
+  # The floor (bench/floor/): a read by primary key and a page of 50 users with nothing else, on
+  # Django's cursor (JsonResponse) and in a bare DRF APIView. Not the service: what any Django
+  # service reading this database pays, against which the targets can be judged.
+  "floor_read|floor|GET|/sql/{id}/|$MAX_USER|"
+  "floor_drf_read|floor|GET|/drf/{id}/|$MAX_USER|"
+  "floor_list|floor|GET|/sql/list/|1|"
+  "floor_drf_list|floor|GET|/drf/list/|1|"
 )
 if [ -n "${BENCH_ONLY:-}" ]; then
   keep=()
@@ -67,6 +78,9 @@ fi
 (cd "$BARE_DIR" && DJANGO_SETTINGS_MODULE=bare_settings exec "$ROOT/.venv/bin/gunicorn" -b "127.0.0.1:$BARE_PORT" -w 2 -k gthread --threads 4 \
   wsgi_django:application) 2>"$WORK/bare.log" &
 BARE_PID=$!
+(cd "$ROOT/bench/floor" && DJANGO_SETTINGS_MODULE=floor_settings exec "$ROOT/.venv/bin/gunicorn" -b "127.0.0.1:$FLOOR_PORT" \
+  -w 2 -k gthread --threads 4 wsgi_floor:application) 2>"$WORK/floor.log" &
+FLOOR_PID=$!
 CACHE_ENV=(); [ "$CACHE" != none ] && CACHE_ENV=(CACHE_URL="$CACHE")
 env DJANGO_SETTINGS_MODULE=core.settings BIND="127.0.0.1:$PORT" "${CACHE_ENV[@]}" \
   gunicorn -c gunicorn.conf.py 2>"$WORK/service.log" &
@@ -87,14 +101,14 @@ if [ -n "${BENCH_COMPARE_ENV:-}" ]; then
   ENDPOINTS=("${with_alt[@]}")
 fi
 cleanup() {
-  kill "$SVC_PID" "$BARE_PID" $ALT_PID 2>/dev/null || true
-  wait "$SVC_PID" "$BARE_PID" $ALT_PID 2>/dev/null || true
+  kill "$SVC_PID" "$BARE_PID" "$FLOOR_PID" $ALT_PID 2>/dev/null || true
+  wait "$SVC_PID" "$BARE_PID" "$FLOOR_PID" $ALT_PID 2>/dev/null || true
   psql "$DATABASE_URL" -qtAc "DELETE FROM blog_post WHERE title = 'yardstick'" >/dev/null || true
   psql "$ANALYTICS_DATABASE_URL" -qtAc "DELETE FROM analytics_event WHERE event_type = 'yardstick'" >/dev/null || true
 }
 trap cleanup EXIT
 for _ in $(seq 1 150); do
-  curl -fs "$BASE/health" >/dev/null && curl -fs "$BARE/tiny/" >/dev/null \
+  curl -fs "$BASE/health" >/dev/null && curl -fs "$BARE/tiny/" >/dev/null && curl -fs "$FLOOR/sql/1/" >/dev/null \
     && { [ -z "$ALT_PID" ] || curl -fs "$ALT/health" >/dev/null; } && break
   sleep 0.2
 done
@@ -103,21 +117,28 @@ done
 wrk_for() {
   local name server method path max body url
   IFS='|' read -r name server method path max body <<<"$1"
-  url="$BASE"; [ "$server" = bare ] && url="$BARE"; [ "$server" = alt ] && url="$ALT"
+  url="$BASE"; [ "$server" = bare ] && url="$BARE"; [ "$server" = alt ] && url="$ALT"; [ "$server" = floor ] && url="$FLOOR"
   BENCH_PATH="$path" BENCH_METHOD="$method" BENCH_MAX_ID="$max" BENCH_BODY_FILE="$body" \
     wrk -t2 -c8 -d"$2" ${3:-} -s bench/random_path.lua "$url"
 }
+# busy_ticks: the machine's busy CPU time so far, in clock ticks (every CPU of /proc/stat's "cpu"
+# line but idle and iowait: wrk, the servers, the databases and the kernel's share of them alike).
+busy_ticks() { awk '/^cpu / {print $2 + $3 + $4 + $7 + $8 + $9; exit}' /proc/stat; }
 # run ENTRY: 1 s unmeasured (the switch from another endpoint settles), then DURATION measured;
-# prints "requests/s non-2xx".
+# prints "requests/s non-2xx requests busy-ticks" (busy-ticks: the machine's CPU time of the run).
 run() {
+  local before after
   wrk_for "$1" 1s >/dev/null
-  wrk_for "$1" "$DURATION" | awk '/^Requests\/sec/ {rps=$2} /Non-2xx/ {bad=$5} /Socket errors/ {bad += 1}
-    END {printf "%s %s\n", rps, (bad == "" ? 0 : bad)}'
+  before="$(busy_ticks)"
+  wrk_for "$1" "$DURATION" >"$WORK/wrk.out"
+  after="$(busy_ticks)"
+  awk -v busy="$((after - before))" '/^Requests\/sec/ {rps=$2} / requests in / {n=$1} /Non-2xx/ {bad=$5} /Socket errors/ {bad += 1}
+    END {printf "%s %s %s %s\n", rps, (bad == "" ? 0 : bad), n, busy}' "$WORK/wrk.out"
 }
 
 for entry in "${ENDPOINTS[@]}"; do  # every endpoint answers 2xx before anything is measured
   IFS='|' read -r name server method path max body <<<"$entry"
-  url="$BASE"; [ "$server" = bare ] && url="$BARE"; [ "$server" = alt ] && url="$ALT"
+  url="$BASE"; [ "$server" = bare ] && url="$BARE"; [ "$server" = alt ] && url="$ALT"; [ "$server" = floor ] && url="$FLOOR"
   data=()
   if [ -n "$body" ]; then
     sed 's/{id}/1/g' "$body" >"$WORK/check.json"
@@ -137,9 +158,10 @@ for round in $(seq 1 "$((ROUNDS + 1))"); do
   for entry in "$REFERENCE" "${ENDPOINTS[@]}"; do
     name="${entry%%|*}"
     [ "$round" -gt "$ROUNDS" ] && [ "$name" != bare ] && continue  # the closing bare run
-    read -r rps bad < <(run "$entry")
-    printf 'round %s  %-15s %10s req/s  non-2xx %s\n' "$round" "$name" "$rps" "$bad" >&2
-    echo "$round $name $rps $bad" >>"$RESULTS"
+    read -r rps bad requests busy < <(run "$entry")
+    cpu_us=$(awk -v b="$busy" -v n="$requests" -v hz="$(getconf CLK_TCK)" 'BEGIN {printf "%.0f", n ? b / hz / n * 1e6 : 0}')
+    printf 'round %s  %-15s %10s req/s  %6s us of machine CPU a request  non-2xx %s\n' "$round" "$name" "$rps" "$cpu_us" "$bad" >&2
+    echo "$round $name $rps $bad $cpu_us" >>"$RESULTS"
   done
 done
 python bench/throughput.py "$RESULTS" "$OUT_DIR/$LABEL.json" \
