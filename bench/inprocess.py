@@ -31,6 +31,7 @@ import django
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "core.settings")
 django.setup()
 
+from django.conf import settings
 from django.core.handlers.wsgi import WSGIHandler
 
 parser = argparse.ArgumentParser()
@@ -43,7 +44,10 @@ parser.add_argument("--method", default="GET")
 parser.add_argument("--body", default="")
 args = parser.parse_args()
 TOKEN = Path(os.environ["SWITCHYARD_VAR_DIR"], "token").read_text().strip()
-app = WSGIHandler()
+if settings.SETTINGS_MODULE == "core.settings":
+    from core.wsgi import application as app  # the service's entry point, as gunicorn loads it
+else:
+    app = WSGIHandler()  # the floor, the bare project
 statuses: dict[str, int] = {}
 
 
