@@ -19,6 +19,13 @@ exactly what Django's receivers do:
   ``close_if_unusable_or_obsolete()`` (``close_old_connections``);
 - on ``request_finished``: ``close_if_unusable_or_obsolete()``.
 
+Django's third ``request_finished`` receiver, ``close_caches``, calls ``close()`` on every cache
+the thread has used, again through a lookup per cache alias in a ``Local`` (one that takes a lock
+per lookup); it is taken off too when no configured cache backend has a ``close()`` of its own
+(``BaseCache.close`` does nothing; of Django's backends only the memcached ones close something;
+here: the database cache, Redis and the per-process memory cache). Measured the same way: 9.5 us
+a request for nothing.
+
 Only the WSGI entry point installs it (``core/wsgi.py``: gunicorn, ``scripts/serve``, the
 Docker image). Django's test client takes ``close_old_connections`` off the request signals
 while it serves a test request (so that a test's transaction survives the request); the test
@@ -33,9 +40,13 @@ import threading
 import weakref
 from typing import Any
 
+from django.conf import settings
+from django.core.cache import close_caches
+from django.core.cache.backends.base import BaseCache
 from django.core.signals import request_finished, request_started
 from django.db import close_old_connections, connections, reset_queries
 from django.db.backends.signals import connection_created
+from django.utils.module_loading import import_string
 
 _local = threading.local()
 _UID = "switchyard-request-upkeep"
@@ -69,9 +80,15 @@ def _finished(**kwargs: Any) -> None:
         wrapper.close_if_unusable_or_obsolete()
 
 
+def caches_close_nothing() -> bool:
+    """True when no configured cache backend overrides ``BaseCache.close`` (a no-op)."""
+    return all(import_string(cache["BACKEND"]).close is BaseCache.close for cache in settings.CACHES.values())
+
+
 def install() -> None:
-    """Swap Django's three receivers for these two (idempotent). The wrappers this thread has
-    already connected (the settings checks at start-up) are noted first."""
+    """Swap Django's three connection receivers for these two, and take ``close_caches`` off when
+    it closes nothing (idempotent). The wrappers this thread has already connected (the settings
+    checks at start-up) are noted first."""
     connection_created.connect(_note, dispatch_uid=_UID)
     for wrapper in connections.all(initialized_only=True):
         if wrapper.connection is not None:
@@ -81,6 +98,8 @@ def install() -> None:
     request_finished.disconnect(close_old_connections)
     request_started.connect(_started, dispatch_uid=_UID)
     request_finished.connect(_finished, dispatch_uid=_UID)
+    if caches_close_nothing():
+        request_finished.disconnect(close_caches)
 
 
 def uninstall() -> None:
@@ -91,3 +110,4 @@ def uninstall() -> None:
     request_started.connect(reset_queries)
     request_started.connect(close_old_connections)
     request_finished.connect(close_old_connections)
+    request_finished.connect(close_caches)

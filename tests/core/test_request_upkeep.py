@@ -158,15 +158,25 @@ def test_a_fresh_connection_is_not_noted(receivers):
 
 
 def test_the_wsgi_entry_point_installs_it_in_place_of_djangos_receivers():
-    """Imported as gunicorn imports it: Django's three receivers are off the request signals and
-    the upkeep's two are on (``Signal.disconnect`` answers whether it found one)."""
+    """Imported as gunicorn imports it: Django's three connection receivers and ``close_caches``
+    (the configured caches close nothing) are off the request signals and the upkeep's two are on
+    (``Signal.disconnect`` answers whether it found one)."""
     script = (
         "import core.wsgi\n"
+        "from django.core.cache import close_caches as k\n"
         "from django.core.signals import request_finished as f, request_started as s\n"
         "from django.db import close_old_connections as c, reset_queries as r\n"
         "uid = 'switchyard-request-upkeep'\n"
-        "print(s.disconnect(r), s.disconnect(c), f.disconnect(c), s.disconnect(dispatch_uid=uid), "
+        "print(s.disconnect(r), s.disconnect(c), f.disconnect(c), f.disconnect(k), s.disconnect(dispatch_uid=uid), "
         "f.disconnect(dispatch_uid=uid))\n"
     )
     out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=True)
-    assert out.stdout.split() == ["False", "False", "False", "True", "True"]
+    assert out.stdout.split() == ["False", "False", "False", "False", "True", "True"]
+
+
+def test_close_caches_stays_when_a_cache_closes_something():
+    """Django's memcached backends close their client connections at the end of each request."""
+    assert request_upkeep.caches_close_nothing()  # this project's caches: database, Redis, memory
+    memcached = {"BACKEND": "django.core.cache.backends.memcached.PyMemcacheCache", "LOCATION": "127.0.0.1:11211"}
+    with override_settings(CACHES={**settings.CACHES, "sessions": memcached}):
+        assert not request_upkeep.caches_close_nothing()
