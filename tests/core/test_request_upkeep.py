@@ -157,6 +157,18 @@ def test_a_fresh_connection_is_not_noted(receivers):
         assert wrapper not in request_upkeep.opened()
 
 
+def test_a_wrapper_under_an_alias_of_its_own_connects_and_is_not_noted(receivers):
+    """A wrapper made outside the handler, under a name it does not know (a script's own)."""
+    wrapper = type(connections[ALIAS])(dict(connections[ALIAS].settings_dict), "scratch")
+    try:
+        with wrapper.cursor() as cursor:
+            cursor.execute("SELECT 1")
+            assert cursor.fetchone() == (1,)
+        assert wrapper not in request_upkeep.opened()
+    finally:
+        wrapper.close()
+
+
 def test_the_wsgi_entry_point_installs_it_in_place_of_djangos_receivers():
     """Imported as gunicorn imports it: Django's three connection receivers and ``close_caches``
     (the configured caches close nothing) are off the request signals and the upkeep's two are on
