@@ -31,8 +31,7 @@ import django
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "core.settings")
 django.setup()
 
-from django.conf import settings
-from django.core.handlers.wsgi import WSGIHandler
+from django.core.servers.basehttp import get_internal_wsgi_application
 
 parser = argparse.ArgumentParser()
 parser.add_argument("path")
@@ -44,10 +43,9 @@ parser.add_argument("--method", default="GET")
 parser.add_argument("--body", default="")
 args = parser.parse_args()
 TOKEN = Path(os.environ["SWITCHYARD_VAR_DIR"], "token").read_text().strip()
-if settings.SETTINGS_MODULE == "core.settings":
-    from core.wsgi import application as app  # the service's entry point, as gunicorn loads it
-else:
-    app = WSGIHandler()  # the floor, the bare project
+# The settings' WSGI_APPLICATION (the service's core.wsgi, as gunicorn loads it), or Django's plain
+# handler where none is set (the floor, the bare project).
+app = get_internal_wsgi_application()
 statuses: dict[str, int] = {}
 
 

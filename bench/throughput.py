@@ -23,7 +23,6 @@ import argparse
 import json
 import statistics
 import sys
-from typing import Any
 
 #: name -> (what the README's table calls it, target ratio or None)
 ENDPOINTS: dict[str, tuple[str, float | None]] = {
@@ -59,12 +58,15 @@ def analyse(lines: list[str]) -> dict[str, dict]:
             if rest and float(rest[0]) > 0:
                 cpu.setdefault(int(r), {})[name] = float(rest[0])
 
-    def bracket(r: int, figures: dict[int, dict[str, Any]], pick: Any = lambda x: x[0]) -> float | None:
+    rps = {r: {name: figure[0] for name, figure in got.items()} for r, got in rounds.items()}
+
+    def bracket(r: int, figures: dict[int, dict[str, float]]) -> float | None:
+        """The mean of the bare runs that open round ``r`` and the next one (or the first alone)."""
         before = figures.get(r, {}).get("bare")
         after = figures.get(r + 1, {}).get("bare")
         if before is None:
             return None
-        return (pick(before) + pick(after)) / 2 if after is not None else pick(before)
+        return (before + after) / 2 if after is not None else before
 
     out: dict[str, dict] = {}
     names = {name for got in rounds.values() for name in got}
@@ -74,15 +76,13 @@ def analyse(lines: list[str]) -> dict[str, dict]:
         if f"{name}~alt" in names:  # the compared variant (BENCH_COMPARE_ENV): no target of its own
             catalogue[f"{name}~alt"] = (f"{title} [alt]", None)
     for name, (title, target) in catalogue.items():
-        runs = [(got[name], bracket(r, rounds)) for r, got in sorted(rounds.items()) if name in got]
+        runs = [(got[name], bracket(r, rps)) for r, got in sorted(rounds.items()) if name in got]
         if not runs:
             continue
         ratios = [rps / bare for (rps, _), bare in runs]
         # CPU per request: the bare view's over the endpoint's (lower CPU per request: higher ratio)
         cpu_ratios = [
-            bare_cpu / cpu[r][name]
-            for r in sorted(cpu)
-            if name in cpu[r] and (bare_cpu := bracket(r, cpu, lambda x: x)) is not None
+            bare_cpu / cpu[r][name] for r in sorted(cpu) if name in cpu[r] and (bare_cpu := bracket(r, cpu)) is not None
         ]
         out[name] = {
             "endpoint": title,
