@@ -1,7 +1,7 @@
 """Conditional requests (RFC 9110 section 13) for single resources: users, posts, legacy customers.
 
 - Every 200/201 answer of a single resource carries a strong ``ETag``: a SHA-256 of the JSON
-  representation the caller gets (canonical: sorted keys, no spaces), so it changes whenever any
+  representation the caller gets (canonical: sorted keys, no spaces; :func:`etag_of`), so it changes whenever any
   field of the answer does (a post's embedded author name too).
 - ``GET`` with ``If-None-Match`` naming the current tag (or ``*``) answers ``304 Not Modified``
   with the tag and no body (weak comparison, as the RFC says for ``If-None-Match``).
@@ -24,6 +24,7 @@ import json
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import orjson
 from django.conf import settings
 from django.core.serializers.json import DjangoJSONEncoder
 from django.db import router, transaction
@@ -34,6 +35,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from api.problems import PROBLEM_CONTENT_TYPE, ProblemSerializer
+from api.renderers import dumps
 from core.errors import NotFound
 
 
@@ -50,9 +52,16 @@ class PreconditionRequired(exceptions.APIException):
 
 
 def etag_of(data: Any) -> str:
-    """The strong entity tag of a representation (a quoted string)."""
-    body = json.dumps(data, cls=DjangoJSONEncoder, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return '"' + hashlib.sha256(body.encode()).hexdigest()[:40] + '"'
+    """The strong entity tag of a representation (a quoted string): the SHA-256 of its canonical
+    JSON, written by orjson (api.renderers.dumps with sorted keys), or by ``json`` for what orjson
+    refuses (an integer beyond 64 bits)."""
+    try:
+        body = dumps(data, orjson.OPT_SORT_KEYS)
+    except TypeError:
+        body = json.dumps(
+            data, cls=DjangoJSONEncoder, sort_keys=True, separators=(",", ":"), ensure_ascii=False
+        ).encode()
+    return '"' + hashlib.sha256(body).hexdigest()[:40] + '"'
 
 
 def _tags(header: str) -> list[str]:

@@ -316,7 +316,8 @@ REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["api.authentication.ScopedTokenAuthentication"],
     # A token holding the operation's scope (api.permissions; docs/security.md).
     "DEFAULT_PERMISSION_CLASSES": ["api.permissions.HasScope"],
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # DRF's JSON renderer with the encoding done by orjson: the same bytes (api/renderers.py).
+    "DEFAULT_RENDERER_CLASSES": ["api.renderers.JSONRenderer"],
     # DRF's negotiation with the common request (no format, Accept absent, */* or JSON) answered
     # without parsing (api/negotiation.py).
     "DEFAULT_CONTENT_NEGOTIATION_CLASS": "api.negotiation.ContentNegotiation",
