@@ -108,9 +108,7 @@ def test_the_etag_is_of_the_canonical_json_and_stable() -> None:
     assert etag_of({"id": 2**70}).startswith('"') and len(etag_of({"id": 2**70})) == 42
 
 
-@pytest.mark.django_db(
-    databases=[aliases.DEFAULT, aliases.USERS, aliases.ANALYTICS, aliases.CACHE], transaction=True
-)
+@pytest.mark.django_db(databases=[aliases.DEFAULT, aliases.USERS, aliases.ANALYTICS, aliases.CACHE], transaction=True)
 def test_real_answers_are_drfs_bytes() -> None:
     """Every JSON answer below, as sent, is what DRF's renderer writes for the same data."""
     author = make_user(username="zoë_🚀", first_name="Zoë")
