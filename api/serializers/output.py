@@ -52,24 +52,44 @@ PLAIN_FIELDS: tuple[type[serializers.Field], ...] = (
     serializers.ChoiceField,
 )
 
-#: (name, one-step source or None, the field's get_attribute, kind, converter); kinds below
-Plan = tuple[tuple[str, str | None, Any, int, Any], ...]
+#: (name, one-step source or None, the field's get_attribute, kind, converter, the type of value
+#: the converter gives back unchanged or None); kinds below
+Plan = tuple[tuple[str, str | None, Any, int, Any, type | None], ...]
 PLAIN, DATETIME, NESTED = 0, 1, 2
 _MISSING = object()
 
+#: DRF's ``to_representation`` of these field classes gives back a value of exactly this type
+#: unchanged (``str(value)``, ``int(value)``, ``float(value)``; a bool is looked up as itself), so
+#: such a value is written without the call. Only where the field's class keeps DRF's method.
+_UNCHANGED: dict[Any, type] = {
+    serializers.CharField.to_representation: str,
+    serializers.IntegerField.to_representation: int,
+    serializers.FloatField.to_representation: float,
+    serializers.BooleanField.to_representation: bool,
+}
 
-def _step(field: serializers.Field) -> tuple[int, Any] | None:
-    """How a field's value is written: (kind, converter), or None when only DRF's path will do."""
+
+def _unchanged(field: serializers.Field) -> type | None:
+    method = type(field).to_representation
+    if method is serializers.BigIntegerField.to_representation:  # IntegerField's unless coerced
+        return None if getattr(field, "coerce_to_string", api_settings.COERCE_BIGINT_TO_STRING) else int
+    return _UNCHANGED.get(method)
+
+
+def _step(field: serializers.Field) -> tuple[int, Any, type | None] | None:
+    """How a field's value is written: (kind, converter, the type it leaves unchanged), or None
+    when only DRF's path will do."""
     if isinstance(field, OutputSerializer):
-        return NESTED, field
+        return NESTED, field, None
     if isinstance(field, serializers.DateTimeField):
         # DRF reads both as optional attributes of the field (set only when given to it).
         output = getattr(field, "format", api_settings.DATETIME_FORMAT)
         if output is None or not settings.USE_TZ or hasattr(field, "timezone"):
-            return PLAIN, field.to_representation
-        return (DATETIME, field.to_representation) if output.lower() == ISO_8601 else (PLAIN, field.to_representation)
+            return PLAIN, field.to_representation, None
+        kind = DATETIME if output.lower() == ISO_8601 else PLAIN
+        return kind, field.to_representation, None
     if isinstance(field, PLAIN_FIELDS):
-        return PLAIN, field.to_representation
+        return PLAIN, field.to_representation, _unchanged(field)
     return None
 
 
@@ -136,12 +156,15 @@ class OutputSerializer(serializers.Serializer):
 
     def write(self, instance: Any, utc: bool) -> dict[str, Any]:
         """``instance`` through the plan (``utc``: the current time zone is UTC)."""
-        mapping = isinstance(instance, Mapping)
+        mapping = type(instance) is dict or isinstance(instance, Mapping)
         data: dict[str, Any] = {}
-        for name, simple, get_attribute, kind, convert in self.plan():  # type: ignore[union-attr]
+        for name, simple, get_attribute, kind, convert, unchanged in self.plan():  # type: ignore[union-attr]
             value: Any = _MISSING
             if simple is not None:
                 value = instance.get(simple, _MISSING) if mapping else getattr(instance, simple, _MISSING)
+                if value.__class__ is unchanged:  # what the converter would give back as it is
+                    data[name] = value
+                    continue
             if value is _MISSING or callable(value):
                 try:
                     value = get_attribute(instance)
