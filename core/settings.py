@@ -338,10 +338,9 @@ REST_FRAMEWORK = {
         "token": ENV.get("API_THROTTLE_RATE", "1200/minute"),
     },
 }
-# Where the throttle counts live: the shared cache when CACHE_URL (Redis) is set, otherwise a
-# per-process memory cache (never the SQLite cache table: one write per request would be too dear).
-CACHES["throttle"] = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "switchyard-throttle"}
-API_THROTTLE_CACHE = ENV.get("API_THROTTLE_CACHE", "default" if ENV.get("CACHE_URL") else "throttle")
+# Where the throttle counts live: the shared cache when CACHE_URL (Redis) is set, otherwise (empty)
+# each process's memory (never the SQLite cache table: one write per request would be too dear).
+API_THROTTLE_CACHE = ENV.get("API_THROTTLE_CACHE", "default" if ENV.get("CACHE_URL") else "")
 
 # ---------------------------------------------------------------------------------------------
 # Conditional requests (issue 11; api/conditional.py): single users, posts and legacy customers

@@ -6,11 +6,11 @@ import io
 
 import pytest
 from django.conf import settings
-from django.core.cache import caches
 from django.core.management import call_command
 from django.test import override_settings
 from rest_framework.test import APIClient
 
+from api import throttling
 from core import aliases
 from core.tokens import scopes as scope_names
 from core.tokens.models import ApiToken
@@ -52,10 +52,10 @@ def test_create_api_token_staff_has_every_scope() -> None:
 
 
 def test_throttle_is_per_token_with_retry_after() -> None:
-    caches["throttle"].clear()
+    throttling.forget_local()
     rest = dict(settings.REST_FRAMEWORK)
     rest["DEFAULT_THROTTLE_RATES"] = {"token": "3/minute"}
-    with override_settings(REST_FRAMEWORK=rest, API_THROTTLE_CACHE="throttle"):
+    with override_settings(REST_FRAMEWORK=rest, API_THROTTLE_CACHE=""):
         first, second = api_client(), api_client()
         for _ in range(3):
             assert first.get("/api/v1/users/").status_code == 200
@@ -63,19 +63,17 @@ def test_throttle_is_per_token_with_retry_after() -> None:
         assert_problem(response, 429)
         assert 1 <= int(response["Retry-After"]) <= 60
         assert second.get("/api/v1/users/").status_code == 200
-    caches["throttle"].clear()
+    throttling.forget_local()
 
 
 def test_throttle_allows_a_burst_then_the_steady_pace(monkeypatch) -> None:
     """3/second: three at once, then one every third of a second; Retry-After says when."""
-    from api import throttling
-
-    caches["throttle"].clear()
+    throttling.forget_local()
     clock = [1000.0]
     monkeypatch.setattr(throttling.TokenRateThrottle, "timer", lambda self: clock[0])
     rest = dict(settings.REST_FRAMEWORK)
     rest["DEFAULT_THROTTLE_RATES"] = {"token": "3/second"}
-    with override_settings(REST_FRAMEWORK=rest, API_THROTTLE_CACHE="throttle"):
+    with override_settings(REST_FRAMEWORK=rest, API_THROTTLE_CACHE=""):
         client = api_client()
         assert [client.get("/api/v1/users/").status_code for _ in range(3)] == [200, 200, 200]
         refused = client.get("/api/v1/users/")
@@ -88,4 +86,4 @@ def test_throttle_allows_a_burst_then_the_steady_pace(monkeypatch) -> None:
         assert client.get("/api/v1/users/").status_code == 429
         clock[0] += 10  # idle long enough: the whole burst is back, not more
         assert [client.get("/api/v1/users/").status_code for _ in range(4)] == [200, 200, 200, 429]
-    caches["throttle"].clear()
+    throttling.forget_local()

@@ -15,8 +15,9 @@ from types import SimpleNamespace
 import pytest
 import redis
 from django.conf import settings
-from django.core.cache import caches
 from django.test import override_settings
+
+from api import throttling
 
 ROOT = Path(__file__).resolve().parents[2]
 REDIS_URL = os.environ.get("SWITCHYARD_TEST_REDIS_URL", "redis://127.0.0.1:6379/11")
@@ -97,7 +98,7 @@ def test_the_shared_throttle_says_how_long_to_wait() -> None:
 def test_the_per_process_throttle_counts_exactly_across_threads() -> None:
     from api.throttling import TokenRateThrottle
 
-    caches["throttle"].clear()
+    throttling.forget_local()
     rest = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"token": "30/hour"}}
     request = SimpleNamespace(auth=SimpleNamespace(key=f"threads-{uuid.uuid4().hex}"))
     admitted: list[int] = []
@@ -107,11 +108,52 @@ def test_the_per_process_throttle_counts_exactly_across_threads() -> None:
         barrier.wait(10)
         admitted.append(sum(TokenRateThrottle().allow_request(request, None) for _ in range(20)))
 
-    with override_settings(REST_FRAMEWORK=rest, API_THROTTLE_CACHE="throttle"):
+    with override_settings(REST_FRAMEWORK=rest, API_THROTTLE_CACHE=""):
         threads = [threading.Thread(target=burst) for _ in range(6)]
         for t in threads:
             t.start()
         for t in threads:
             t.join(20)
-    caches["throttle"].clear()
+    throttling.forget_local()
     assert sum(admitted) == 30
+
+
+def test_the_per_process_budgets_keep_the_most_recent_tokens(monkeypatch) -> None:
+    """At most LOCAL_ENTRIES tokens are remembered; the least recently seen goes first, and a token
+    seen again stays."""
+    from api.throttling import TokenRateThrottle
+
+    monkeypatch.setattr(throttling, "LOCAL_ENTRIES", 3)
+    throttling.forget_local()
+    rest = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"token": "1/hour"}}
+
+    def admitted(name: str) -> bool:
+        return TokenRateThrottle().allow_request(SimpleNamespace(auth=SimpleNamespace(key=name)), None)
+
+    with override_settings(REST_FRAMEWORK=rest, API_THROTTLE_CACHE=""):
+        assert [admitted(name) for name in ("a", "b", "c")] == [True, True, True]
+        assert admitted("a") is False  # spent, and now the most recently seen
+        assert admitted("d") is True  # "b" is dropped
+        assert admitted("a") is False and admitted("c") is False
+        assert admitted("b") is True  # forgotten: a whole budget again
+    assert len(throttling._local) == 3
+    throttling.forget_local()
+
+
+def test_a_named_django_cache_still_holds_the_budget() -> None:
+    """A non-Redis cache named by API_THROTTLE_CACHE is used through Django's cache API."""
+    from django.core.cache import caches
+
+    from api.throttling import TokenRateThrottle
+
+    throttling.forget_local()
+    conf = {**settings.CACHES, "budgets": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "b"}}
+    rest = {**settings.REST_FRAMEWORK, "DEFAULT_THROTTLE_RATES": {"token": "2/hour"}}
+    request = SimpleNamespace(auth=SimpleNamespace(key=f"named-{uuid.uuid4().hex}"))
+    with override_settings(CACHES=conf, REST_FRAMEWORK=rest, API_THROTTLE_CACHE="budgets"):
+        answers = [TokenRateThrottle().allow_request(request, None) for _ in range(3)]
+        assert answers == [True, True, False]
+        key = TokenRateThrottle().get_cache_key(request, None)
+        assert caches["budgets"].get(key) > time.time()  # the token's arrival time, ahead of now
+        caches["budgets"].clear()
+    assert throttling._local == {}
