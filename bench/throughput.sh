@@ -12,6 +12,10 @@
 #   BENCH_COMPARE_ENV="DB_POOL=0" bench/throughput.sh pool-vs-persistent
 #       # a second service (port+2) with these variables, every endpoint measured on both,
 #       # interleaved in the same rounds (its figures are named "<endpoint>~alt")
+#   git worktree add ../before HEAD~3 && BENCH_COMPARE_TREE=../before bench/throughput.sh a-vs-b
+#       # the same, the second service being the code of that other checkout (an earlier commit),
+#       # served by this checkout's virtualenv: a change measured against what it replaced in the
+#       # same rounds, where two runs apart differ by more than most changes (bench/README.md)
 # bench/chart.py draws bench/throughput.svg from bench/results/before.json and after.json.
 # Needs the bench data (bench/seed.sh --posts 100000). CACHE_URL: BENCH_CACHE_URL (Redis, the
 # configuration of more than one process; "none" for the database cache).
@@ -86,11 +90,12 @@ env DJANGO_SETTINGS_MODULE=core.settings BIND="127.0.0.1:$PORT" "${CACHE_ENV[@]}
   gunicorn -c gunicorn.conf.py 2>"$WORK/service.log" &
 SVC_PID=$!
 ALT_PID=
-if [ -n "${BENCH_COMPARE_ENV:-}" ]; then
+if [ -n "${BENCH_COMPARE_ENV:-}" ] || [ -n "${BENCH_COMPARE_TREE:-}" ]; then
   ALT="http://127.0.0.1:$((PORT + 2))"
+  ALT_TREE="$(cd "${BENCH_COMPARE_TREE:-$ROOT}" && pwd)"
   # shellcheck disable=SC2086 # word splitting wanted: VAR=value pairs
-  env DJANGO_SETTINGS_MODULE=core.settings BIND="127.0.0.1:$((PORT + 2))" "${CACHE_ENV[@]}" $BENCH_COMPARE_ENV \
-    gunicorn -c gunicorn.conf.py 2>"$WORK/service-alt.log" &
+  (cd "$ALT_TREE" && exec env PYTHONPATH="$ALT_TREE" DJANGO_SETTINGS_MODULE=core.settings BIND="127.0.0.1:$((PORT + 2))" \
+    "${CACHE_ENV[@]}" ${BENCH_COMPARE_ENV:-} "$ROOT/.venv/bin/gunicorn" -c gunicorn.conf.py) 2>"$WORK/service-alt.log" &
   ALT_PID=$!
   with_alt=()
   for entry in "${ENDPOINTS[@]}"; do
@@ -166,4 +171,4 @@ for round in $(seq 1 "$((ROUNDS + 1))"); do
 done
 python bench/throughput.py "$RESULTS" "$OUT_DIR/$LABEL.json" \
   --label "$LABEL" --commit "$(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . ':!bench/results' || echo +)" \
-  --setup "gunicorn 2x4 gthread, wrk -t2 -c8 -d$DURATION, $ROUNDS rounds, CACHE_URL=$CACHE, $(nproc) cores${BENCH_COMPARE_ENV:+, ~alt: $BENCH_COMPARE_ENV}"
+  --setup "gunicorn 2x4 gthread, wrk -t2 -c8 -d$DURATION, $ROUNDS rounds, CACHE_URL=$CACHE, $(nproc) cores${BENCH_COMPARE_ENV:+, ~alt: $BENCH_COMPARE_ENV}${BENCH_COMPARE_TREE:+, ~alt: the code of $(git -C "$BENCH_COMPARE_TREE" rev-parse --short HEAD)}"
