@@ -79,6 +79,20 @@ if [ -n "${BENCH_ONLY:-}" ]; then
   ENDPOINTS=("${keep[@]}")
 fi
 
+if [ -n "${BENCH_COMPARE_ENV:-}" ] || [ -n "${BENCH_COMPARE_TREE:-}" ]; then
+  # Two services at once hold twice the connections: with the aggregates' fan-out (a connection
+  # per alias and fan-out thread) both pass PostgreSQL's default max_connections of 100, and the
+  # answers turn into 503s and degraded parts (measured: session 13, bench/README.md).
+  if [ "$(psql "$DATABASE_URL" -tAc 'SHOW max_connections')" -lt 250 ]; then
+    for entry in "${ENDPOINTS[@]}"; do
+      case "${entry%%|*}" in dashboard | user_stats | stats)
+        echo "BENCH_COMPARE_*: two services with the fan-out need max_connections >= 250;" \
+          "measure dashboard, user_stats and stats without a compared service (or raise it)" >&2
+        exit 2 ;;
+      esac
+    done
+  fi
+fi
 (cd "$BARE_DIR" && DJANGO_SETTINGS_MODULE=bare_settings exec "$ROOT/.venv/bin/gunicorn" -b "127.0.0.1:$BARE_PORT" -w 2 -k gthread --threads 4 \
   wsgi_django:application) 2>"$WORK/bare.log" &
 BARE_PID=$!
