@@ -87,3 +87,27 @@ def test_request_logs_carry_the_request_id_and_the_access_line_the_db_time(caplo
     assert access["db"][aliases.USERS]["ms"] > 0
     assert list(access["db"]) == [aliases.USERS]
     assert access["duration_ms"] >= access["db"][aliases.USERS]["ms"]
+
+
+def test_the_time_is_utc_with_milliseconds_across_seconds() -> None:
+    """Lines of one second share its formatted date; the next second's lines get their own."""
+    stamps = []
+    for created in (1764479588.2331, 1764479588.9999, 1764479589.0004, 1700000000.5):
+        record = logging.LogRecord("x", logging.INFO, __file__, 1, "t", None, None)
+        record.created, record.msecs = created, (created - int(created)) * 1000
+        stamps.append(render(record)["ts"])
+    assert stamps == [
+        "2025-11-30T05:13:08.233Z",
+        "2025-11-30T05:13:08.999Z",
+        "2025-11-30T05:13:09.000Z",
+        "2023-11-14T22:13:20.500Z",
+    ]
+
+
+def test_what_orjson_cannot_write_is_still_one_json_line() -> None:
+    record = logging.LogRecord("x", logging.INFO, __file__, 1, "big", None, None)
+    record.huge = 2**70
+    record.thing = object()
+    out = render(record)
+    assert out["huge"] == 2**70
+    assert out["thing"].startswith("<object object")
