@@ -45,6 +45,9 @@ ENDPOINTS: dict[str, tuple[str, float | None]] = {
     "floor_drf_read": ("floor: a user by id, bare DRF APIView", None),
     "floor_list": ("floor: 50 users, Django cursor + JsonResponse", None),
     "floor_drf_list": ("floor: 50 users, bare DRF APIView", None),
+    # the same two bare DRF views behind the service's settings and middleware (floor_mw_settings)
+    "floor_mw_read": ("floor behind the service's middleware: a user, bare DRF", None),
+    "floor_mw_list": ("floor behind the service's middleware: 50 users, bare DRF", None),
 }
 
 

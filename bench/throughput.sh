@@ -28,6 +28,7 @@ DURATION="${BENCH_DURATION:-3s}"
 ROUNDS="${BENCH_ROUNDS:-3}"
 BARE_DIR="${BENCH_BARE_DIR:-$ROOT/../shared/bench/bare}"
 FLOOR_PORT="${BENCH_FLOOR_PORT:-18604}"
+FLOOR_MW_PORT="${BENCH_FLOOR_MW_PORT:-18605}"
 export BENCH_TOKEN="$(cat "$SWITCHYARD_VAR_DIR/token")"
 MAX_USER="$(psql "$USERS_DATABASE_URL" -tAc 'SELECT max(id) FROM users_user')"
 MAX_POST="$(psql "$DATABASE_URL" -tAc "SELECT max(id) FROM blog_post WHERE title <> 'yardstick'")"
@@ -38,6 +39,7 @@ mkdir -p "$WORK"
 BASE="http://127.0.0.1:$PORT"
 BARE="http://127.0.0.1:$BARE_PORT"
 FLOOR="http://127.0.0.1:$FLOOR_PORT"
+FLOOR_MW="http://127.0.0.1:$FLOOR_MW_PORT"
 CACHE="${BENCH_CACHE_URL:-redis://127.0.0.1:6379/12}"
 
 # Bodies: a post by a random author; 1,000 events of a type of their own (deleted afterwards).
@@ -72,6 +74,8 @@ ENDPOINTS=(
   "floor_drf_read|floor|GET|/drf/{id}/|$MAX_USER|"
   "floor_list|floor|GET|/sql/list/|1|"
   "floor_drf_list|floor|GET|/drf/list/|1|"
+  "floor_mw_read|floormw|GET|/drf/{id}/|$MAX_USER|"
+  "floor_mw_list|floormw|GET|/drf/list/|1|"
 )
 if [ -n "${BENCH_ONLY:-}" ]; then
   keep=()
@@ -99,6 +103,11 @@ BARE_PID=$!
 (cd "$ROOT/bench/floor" && DJANGO_SETTINGS_MODULE=floor_settings exec "$ROOT/.venv/bin/gunicorn" -b "127.0.0.1:$FLOOR_PORT" \
   -w 2 -k gthread --threads 4 wsgi_floor:application) 2>"$WORK/floor.log" &
 FLOOR_PID=$!
+# The floor's bare DRF views behind the service's own settings and middleware, served as the
+# service is (bench/floor/floor_mw_settings.py).
+env PYTHONPATH="$ROOT/bench/floor:$ROOT" DJANGO_SETTINGS_MODULE=floor_mw_settings BIND="127.0.0.1:$FLOOR_MW_PORT" \
+  gunicorn -c gunicorn.conf.py 2>"$WORK/floor-mw.log" &
+FLOOR_MW_PID=$!
 CACHE_ENV=(); [ "$CACHE" != none ] && CACHE_ENV=(CACHE_URL="$CACHE")
 env DJANGO_SETTINGS_MODULE=core.settings BIND="127.0.0.1:$PORT" "${CACHE_ENV[@]}" \
   gunicorn -c gunicorn.conf.py 2>"$WORK/service.log" &
@@ -120,14 +129,15 @@ if [ -n "${BENCH_COMPARE_ENV:-}" ] || [ -n "${BENCH_COMPARE_TREE:-}" ]; then
   ENDPOINTS=("${with_alt[@]}")
 fi
 cleanup() {
-  kill "$SVC_PID" "$BARE_PID" "$FLOOR_PID" $ALT_PID 2>/dev/null || true
-  wait "$SVC_PID" "$BARE_PID" "$FLOOR_PID" $ALT_PID 2>/dev/null || true
+  kill "$SVC_PID" "$BARE_PID" "$FLOOR_PID" "$FLOOR_MW_PID" $ALT_PID 2>/dev/null || true
+  wait "$SVC_PID" "$BARE_PID" "$FLOOR_PID" "$FLOOR_MW_PID" $ALT_PID 2>/dev/null || true
   psql "$DATABASE_URL" -qtAc "DELETE FROM blog_post WHERE title = 'yardstick'" >/dev/null || true
   psql "$ANALYTICS_DATABASE_URL" -qtAc "DELETE FROM analytics_event WHERE event_type = 'yardstick'" >/dev/null || true
 }
 trap cleanup EXIT
 for _ in $(seq 1 150); do
   curl -fs "$BASE/health" >/dev/null && curl -fs "$BARE/tiny/" >/dev/null && curl -fs "$FLOOR/sql/1/" >/dev/null \
+    && curl -fs "$FLOOR_MW/drf/1/" >/dev/null \
     && { [ -z "$ALT_PID" ] || curl -fs "$ALT/health" >/dev/null; } && break
   sleep 0.2
 done
@@ -136,7 +146,7 @@ done
 wrk_for() {
   local name server method path max body url
   IFS='|' read -r name server method path max body <<<"$1"
-  url="$BASE"; [ "$server" = bare ] && url="$BARE"; [ "$server" = alt ] && url="$ALT"; [ "$server" = floor ] && url="$FLOOR"
+  url="$BASE"; [ "$server" = bare ] && url="$BARE"; [ "$server" = alt ] && url="$ALT"; [ "$server" = floor ] && url="$FLOOR"; [ "$server" = floormw ] && url="$FLOOR_MW"
   BENCH_PATH="$path" BENCH_METHOD="$method" BENCH_MAX_ID="$max" BENCH_BODY_FILE="$body" \
     wrk -t2 -c8 -d"$2" ${3:-} -s bench/random_path.lua "$url"
 }
@@ -157,7 +167,7 @@ run() {
 
 for entry in "${ENDPOINTS[@]}"; do  # every endpoint answers 2xx before anything is measured
   IFS='|' read -r name server method path max body <<<"$entry"
-  url="$BASE"; [ "$server" = bare ] && url="$BARE"; [ "$server" = alt ] && url="$ALT"; [ "$server" = floor ] && url="$FLOOR"
+  url="$BASE"; [ "$server" = bare ] && url="$BARE"; [ "$server" = alt ] && url="$ALT"; [ "$server" = floor ] && url="$FLOOR"; [ "$server" = floormw ] && url="$FLOOR_MW"
   data=()
   if [ -n "$body" ]; then
     sed 's/{id}/1/g' "$body" >"$WORK/check.json"

@@ -5,7 +5,7 @@
 - ``/sql/list/`` and ``/drf/list/``: the first 50 rows by id, the same two ways.
 """
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connections
 from django.http import Http404, JsonResponse
 from django.urls import path
 from rest_framework.response import Response
@@ -27,8 +27,8 @@ def written(row: tuple) -> dict:
     return data
 
 
-def read(pk: int) -> dict:
-    with connection.cursor() as cursor:
+def read(pk: int, using: str = DEFAULT_DB_ALIAS) -> dict:
+    with connections[using].cursor() as cursor:
         cursor.execute(SQL, [pk])
         row = cursor.fetchone()
     if row is None:
@@ -36,8 +36,8 @@ def read(pk: int) -> dict:
     return written(row)
 
 
-def read_list() -> dict:
-    with connection.cursor() as cursor:
+def read_list(using: str = DEFAULT_DB_ALIAS) -> dict:
+    with connections[using].cursor() as cursor:
         cursor.execute(LIST_SQL)
         rows = cursor.fetchall()
     return {"results": [written(row) for row in rows]}
