@@ -1,8 +1,8 @@
 """Conditional requests (RFC 9110 section 13) for single resources: users, posts, legacy customers.
 
 - Every 200/201 answer of a single resource carries a strong ``ETag``: a SHA-256 of the JSON
-  representation the caller gets (canonical: sorted keys, no spaces; :func:`etag_of`), so it changes whenever any
-  field of the answer does (a post's embedded author name too).
+  representation the caller gets (canonical: sorted keys, no spaces; :func:`etag_of`), so it
+  changes whenever any field of the answer does (a post's embedded author name too).
 - ``GET`` with ``If-None-Match`` naming the current tag (or ``*``) answers ``304 Not Modified``
   with the tag and no body (weak comparison, as the RFC says for ``If-None-Match``).
 - ``PUT``/``PATCH``/``DELETE`` with ``If-Match``: the row is locked (``SELECT ... FOR UPDATE`` in a

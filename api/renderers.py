@@ -20,8 +20,8 @@ ASCII escaping, ``STRICT_JSON``), byte for byte, for everything the API answers:
 Two differences, both at the edges: a float below 0.0001 may be written in another notation of
 the same number (``0.00001`` and ``1e-7`` where ``json`` writes ``1e-05`` and ``1e-07``; one
 random float in twelve of magnitudes 1e-30 to 1e36), and a NaN or an infinity is written as
-``null`` where DRF's strict renderer raised (a 500). ``tests/api/test_renderers.py`` compares the two renderers
-over every kind of value and over real answers of the API.
+``null`` where DRF's strict renderer raised (a 500). ``tests/api/test_renderers.py`` compares the
+two renderers over every kind of value and over real answers of the API.
 """
 
 from __future__ import annotations

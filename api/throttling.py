@@ -91,10 +91,6 @@ class TokenRateThrottle(SimpleRateThrottle):
         # Read at each request (not at import), so the setting can change without a restart of DRF.
         return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
 
-    @property
-    def cache(self) -> Any:  # type: ignore[override]
-        return caches[settings.API_THROTTLE_CACHE]
-
     def get_cache_key(self, request: Request, view: Any) -> str | None:
         token = getattr(request.auth, "key", None)
         if not token:
@@ -111,35 +107,30 @@ class TokenRateThrottle(SimpleRateThrottle):
         interval = self.duration / self.num_requests  # one request's share of the period
         tolerance = self.duration - interval  # how far ahead of the steady pace a burst may go
         alias = settings.API_THROTTLE_CACHE
-        if not alias:
-            return self._allow_local(interval, tolerance)
-        url = shared_cache.redis_location(alias)
+        url = shared_cache.redis_location(alias) if alias else None
         if url is not None:
             return self._allow_shared(url, interval, tolerance)
-        with _local_lock:  # another kind of Django cache: this process's threads take turns
+        return self._allow_in_process(caches[alias] if alias else None, interval, tolerance)
+
+    def _allow_in_process(self, cache: Any, interval: float, tolerance: float) -> bool:
+        """The arithmetic under a process-wide lock (this process's threads take turns), on this
+        process's dictionary (``cache`` None) or on another kind of Django cache."""
+        key = self.key
+        with _local_lock:
             now = self.timer()
             # The "theoretical arrival time": when the token's budget will be whole again.
-            arrival = max(float(self.cache.get(self.key) or 0.0), now)
-            if arrival - now > tolerance + 1e-9:  # (float sums of period / n)
-                self._wait = arrival - now - tolerance
-                return False
-            self.cache.set(self.key, arrival + interval, self.duration)
-            return True
-
-    def _allow_local(self, interval: float, tolerance: float) -> bool:
-        """The same arithmetic on this process's dictionary (module doc)."""
-        key = self.key
-        with _local_lock:  # one process: its threads take turns
-            now = self.timer()
-            arrival = max(_local.get(key, 0.0), now)
-            refused = arrival - now > tolerance + 1e-9
+            arrival = max(float((_local.get(key) if cache is None else cache.get(key)) or 0.0), now)
+            refused = arrival - now > tolerance + 1e-9  # (float sums of period / n)
             if refused:
                 self._wait = arrival - now - tolerance
+            elif cache is not None:
+                cache.set(key, arrival + interval, self.duration)
             else:
                 _local[key] = arrival + interval
-            _local.move_to_end(key)  # a refused token is the last one to forget
-            if len(_local) > LOCAL_ENTRIES:
-                _local.popitem(last=False)
+            if cache is None:
+                _local.move_to_end(key)  # a refused token is the last one to forget
+                if len(_local) > LOCAL_ENTRIES:
+                    _local.popitem(last=False)
             return not refused
 
     def _allow_shared(self, url: str, interval: float, tolerance: float) -> bool:

@@ -54,18 +54,18 @@ VALUES = {
     "uuid": uuid.UUID("12345678-1234-5678-1234-567812345678"),
     "lazy string": {"detail": gettext_lazy("Not found.")},
     "bytes": b"raw bytes",
-    "set-like iterables": {"gen": iter([1, 2])},
     "drf containers": ReturnDict({"id": 1, "items": ReturnList([1, 2], serializer=None)}, serializer=None),
 }
 
 
 @pytest.mark.parametrize("name", list(VALUES))
 def test_the_same_bytes_as_drf(name: str) -> None:
-    value = VALUES[name]
-    if name == "set-like iterables":  # an iterator is used up by the first renderer
-        assert OURS.render({"gen": iter([1, 2])}) == DRFS.render({"gen": iter([1, 2])})
-        return
-    assert OURS.render(value) == DRFS.render(value)
+    assert OURS.render(VALUES[name]) == DRFS.render(VALUES[name])
+
+
+def test_an_iterator_is_written_as_drf_writes_it() -> None:
+    # (not in the table: the first renderer would use it up)
+    assert OURS.render({"gen": iter([1, 2])}) == DRFS.render({"gen": iter([1, 2])}) == b'{"gen":[1,2]}'
 
 
 def test_beyond_64_bits_and_indent_are_drfs_own_answers() -> None:
