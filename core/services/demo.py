@@ -28,6 +28,7 @@ from core.blog.models import Post, UserProfile
 from core.cache.models import CacheEntry
 from core.legacy.models import LegacyCustomer
 from core.users.models import User
+from core.users.skeleton import username_skeleton
 from routers.state import allow_legacy_writes
 
 EVENT_TYPES = ("page_view", "click", "login", "logout", "search", "purchase", "signup", "share")
@@ -142,6 +143,23 @@ def _clear_previous() -> None:
         LegacyCustomer.objects.filter(customer_email__endswith=f"@{CUSTOMER_DOMAIN}").delete()
 
 
+class DemoUsernameTaken(ValueError):
+    """A user who is not a demo row has a username that looks like a demo username."""
+
+
+def _refuse_look_alikes(count: int, chunk: int = 5_000) -> None:
+    """Refuse to seed over users whose usernames look like the demo ones (``dеmo_000003`` with a
+    Cyrillic е) before anything is removed: users_db's unique look-alike index would refuse the
+    demo rows half-way. (Rows named ``demo_*`` are the previous demo rows, replaced.)"""
+    for start in range(1, count + 1, chunk):
+        keys = [username_skeleton(f"demo_{i:06d}") for i in range(start, min(start + chunk, count + 1))]
+        others = User.objects.filter(username_skeleton__in=keys).exclude(username__startswith="demo_")
+        taken = list(others.values_list("id", "username")[:10])
+        if taken:
+            shown = ", ".join(f"{name!r} (id {pk})" for pk, name in taken)
+            raise DemoUsernameTaken(f"users that look like demo users exist: {shown}; rename or delete them first")
+
+
 def _copy_events(rows: list[tuple], alias: str) -> None:
     """PostgreSQL: one COPY for the batch."""
     connection = connections[alias]
@@ -179,6 +197,7 @@ def seed_demo(
     rng = random.Random(seed)
     now = timezone.now().replace(microsecond=0)
 
+    _refuse_look_alikes(sizes.users)
     progress("removing previous demo rows")
     _clear_previous()
 

@@ -190,7 +190,9 @@ def _field_of(exc: BaseException) -> str:
     for pattern in _UNIQUE_FIELD:
         match = pattern.search(text)
         if match:
-            return match.group(1)
+            # A ``<field>_skeleton`` column is the unique look-alike key of ``<field>`` (users_db's
+            # username_skeleton): the field the client sent is the one named.
+            return match.group(1).removesuffix("_skeleton")
     return ""
 
 

@@ -160,7 +160,9 @@ def _restore_analytics(payload: dict[str, Any], context: dict[str, Any]) -> None
         AnalyticsEvent.objects.filter(pk__in=chunk, user_id__isnull=True).update(user_id=context["user_id"])
 
 
-USER_FIELDS = ["username", "email", "first_name", "last_name", "created_at", "updated_at"]
+#: What is restored of a deleted user; ``username_skeleton`` too, so that a look-alike kept from
+#: before the rule (``kept:<id>``) comes back as it was.
+USER_FIELDS = ["username", "username_skeleton", "email", "first_name", "last_name", "created_at", "updated_at"]
 
 
 def _delete_user(ctx: saga.StepContext) -> dict[str, Any]:

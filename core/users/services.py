@@ -17,18 +17,21 @@ from django.db.models.functions import Lower
 
 from core.errors import FieldErrors
 from core.users.models import User
+from core.users.skeleton import username_skeleton
 from routers.state import use_primary
 
 EDITABLE_FIELDS = ("username", "email", "first_name", "last_name")
 
 
 #: One definition of "the same user" for every way a user is created or renamed (the users
-#: resource, registration): usernames are NFKC-normalised (fullwidth look-alikes collide) and
-#: follow Django's UnicodeUsernameValidator (letters, digits and @.+-_ only: no spaces, control or
-#: zero-width characters); username and email are unique case-insensitively (the database backs the
-#: username rule with a unique index on LOWER(username), migration 0003).
+#: resource, registration, ``seed_demo``): usernames are NFKC-normalised and follow Django's
+#: UnicodeUsernameValidator (letters, digits and @.+-_ only: no spaces, control or zero-width
+#: characters); a username is taken when another user's looks the same: the same confusable
+#: skeleton, case folded (``core.users.skeleton``: ``Ada``, ``ADA``, ``Аda`` with a Cyrillic А,
+#: ``ad𝖺``); an email is taken when another user's is the same ignoring case. The database backs the
+#: username rule with a unique index on ``username_skeleton`` (migration 0005).
 UNIQUE_MESSAGES = {
-    "username": "A user with this username already exists.",
+    "username": "A user with this username, or one that looks the same, already exists.",
     "email": "A user with this email already exists.",
 }
 _username_validator = UnicodeUsernameValidator()
@@ -43,7 +46,8 @@ def unique_error(field: str) -> FieldErrors:
 
 
 def unique_field_of(exc: BaseException) -> str:
-    """The field whose uniqueness a database IntegrityError reports ("username" unless it names email)."""
+    """The field whose uniqueness a database IntegrityError reports ("username", whose index is on
+    ``username_skeleton``, unless it names email)."""
     return "email" if "email" in str(exc).lower() else "username"
 
 
@@ -58,19 +62,17 @@ def check_username(username: str) -> str:
 
 
 def check_unique(*, username: str | None, email: str | None, exclude_id: int | None = None) -> None:
-    """FieldErrors (code ``unique``) when another user has this username or email, ignoring case.
+    """FieldErrors (code ``unique``) when another user has a username that looks like this one
+    (the same ``username_skeleton``), or this email ignoring case.
 
     Read on the primary that holds the table (users_db), one query per field given."""
     errors: dict[str, list[tuple[str, str]]] = {}
     others = User.objects.primary()
     if exclude_id is not None:
         others = others.exclude(pk=exclude_id)
-    # LOWER(column) = lower(value): the very expressions of the unique LOWER(username) index
-    # and the LOWER(email) index, so both checks are index lookups.
-    if (
-        username is not None
-        and others.alias(_u=Lower("username")).filter(_u=normalize_username(username).lower()).exists()
-    ):
+    # username_skeleton = key and LOWER(email) = lower(value): the columns and expressions of the
+    # unique username_skeleton index and the LOWER(email) index, so both checks are index lookups.
+    if username is not None and others.filter(username_skeleton=username_skeleton(username)).exists():
         errors["username"] = [("unique", UNIQUE_MESSAGES["username"])]
     if email is not None and others.alias(_e=Lower("email")).filter(_e=email.lower()).exists():
         errors["email"] = [("unique", UNIQUE_MESSAGES["email"])]

@@ -1,6 +1,7 @@
 """One definition of "the same user" on ``POST /users/`` and ``POST /registrations/``: usernames
-and emails unique whatever their case, usernames NFKC-normalised and limited to Django's
-UnicodeUsernameValidator characters; the same 400 answer from both endpoints."""
+unique by their look-alike key (confusable skeleton, case folded) and emails whatever their case,
+usernames NFKC-normalised and limited to Django's UnicodeUsernameValidator characters; the same 400
+answer from both endpoints (look-alikes: tests/api/test_username_look_alikes.py)."""
 
 from __future__ import annotations
 
@@ -43,7 +44,7 @@ def test_case_variants_of_username_and_email_are_unique_on_both_endpoints() -> N
             assert answer["errors"] == [
                 {"field": field, "code": "unique", "message": users_services.UNIQUE_MESSAGES[field]}
             ]
-            assert answer["detail"] == f"A user with this {field} already exists."
+            assert answer["detail"] == users_services.UNIQUE_MESSAGES[field]
         assert (answers[1]["step"], answers[1]["alias"]) == (registration.STEP_USER, aliases.USERS)
     assert User.objects.count() == 1
 
@@ -101,7 +102,7 @@ def test_a_race_answered_by_the_saga_is_the_same_400(monkeypatch) -> None:
     monkeypatch.setattr(users_services, "check_unique", lambda **kwargs: None)
     response = api_client().post(REG_URL, {"username": "ADA", "email": "b@example.com"}, format="json")
     body = assert_problem(response, 400, "username")
-    assert body["errors"][0]["code"] == "unique" and body["detail"] == "A user with this username already exists."
+    assert body["errors"][0]["code"] == "unique" and body["detail"] == users_services.UNIQUE_MESSAGES["username"]
     assert (body["step"], body["alias"]) == (registration.STEP_USER, aliases.USERS)
     assert "step" not in body["detail"] and User.objects.count() == 1
 

@@ -6,7 +6,7 @@ import time
 
 from django.core.management.base import BaseCommand, CommandError
 
-from core.services.demo import DemoSizes, seed_demo
+from core.services.demo import DemoSizes, DemoUsernameTaken, seed_demo
 
 
 class Command(BaseCommand):
@@ -46,7 +46,10 @@ class Command(BaseCommand):
             self.stdout.write(f"[{time.perf_counter() - started:6.1f}s] {message}")
             self.stdout.flush()
 
-        token = seed_demo(sizes=sizes, seed=opts["seed"], batch_size=opts["batch_size"], progress=progress)
+        try:
+            token = seed_demo(sizes=sizes, seed=opts["seed"], batch_size=opts["batch_size"], progress=progress)
+        except DemoUsernameTaken as exc:
+            raise CommandError(str(exc)) from exc
         self.stdout.write(self.style.SUCCESS(f"done in {time.perf_counter() - started:.1f}s"))
         self.stdout.write(f"Demo staff API token (user demo_admin): {token}")
         self.stdout.write(f'Try: curl -H "Authorization: Token {token}" http://127.0.0.1:8000/api/v1/users/')
