@@ -9,9 +9,10 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import serializers
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from api.problems import PROBLEM_CONTENT_TYPE, ProblemSerializer
+from api.query_params import QueryCheckedAPIView
+from api.serializers.fields import QueryIntegerField
 from core.services import database_admin
 
 
@@ -75,7 +76,7 @@ class AdminSlowQueryListSerializer(serializers.Serializer):
 
 class AdminSlowQueryParamsSerializer(serializers.Serializer):
     alias = serializers.ChoiceField(choices=[], required=False)
-    limit = serializers.IntegerField(min_value=1, max_value=200, default=20)
+    limit = QueryIntegerField(min_value=1, max_value=200, default=20)
     order = serializers.ChoiceField(choices=sorted(database_admin.SLOW_ORDER), default="mean")
 
     def __init__(self, *args, **kwargs):  # type: ignore[no-untyped-def]
@@ -90,7 +91,7 @@ _ERRORS = {
 
 
 # --- views -------------------------------------------------------------------------------------
-class AdminDatabaseListView(APIView):
+class AdminDatabaseListView(QueryCheckedAPIView):
     read_scope = "admin"  # api.permissions
 
     @extend_schema(
@@ -105,8 +106,9 @@ class AdminDatabaseListView(APIView):
         return Response(AdminDatabaseListSerializer({"databases": overview}).data)
 
 
-class AdminSlowQueryView(APIView):
+class AdminSlowQueryView(QueryCheckedAPIView):
     read_scope = "admin"  # api.permissions
+    query_parameters = ("alias", "limit", "order")
 
     @extend_schema(
         operation_id="admin_databases_slow_queries",

@@ -7,18 +7,16 @@ describe those dicts for the OpenAPI schema and validate the input.
 
 from __future__ import annotations
 
-from typing import Any
-
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers
-from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
-from rest_framework.views import APIView
 
 from api import permissions as who
 from api.problems import PROBLEM_CONTENT_TYPE, ProblemSerializer
+from api.query_params import QueryCheckedAPIView
+from api.serializers.fields import QueryIntegerField
 from core.services import activity, dashboard, reports, stats, user_stats
 
 # --- schema of the answers ---------------------------------------------------------------------
@@ -191,9 +189,9 @@ class AggregatesNewUserActivitySerializer(serializers.Serializer):
 
 
 class AggregatesActivityQuerySerializer(serializers.Serializer):
-    days = serializers.IntegerField(min_value=1, max_value=365, default=30)
-    page = serializers.IntegerField(min_value=1, max_value=1_000_000, default=1)
-    page_size = serializers.IntegerField(min_value=1, max_value=200, default=20)
+    days = QueryIntegerField(min_value=1, max_value=365, default=30)
+    page = QueryIntegerField(min_value=1, max_value=1_000_000, default=1)
+    page_size = QueryIntegerField(min_value=1, max_value=200, default=20)
 
 
 # --- views -----------------------------------------------------------------------------------
@@ -207,19 +205,9 @@ _ERRORS_USER = {
 }
 
 
-class _AggregateView(APIView):
-    #: Query parameters this answer takes; any other is a 400 (as on the resource lists).
-    query_parameters: tuple[str, ...] = ()
-
-    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
-        super().initial(request, *args, **kwargs)
-        unknown = sorted(name for name in request.query_params if name not in self.query_parameters)
-        if unknown:
-            accepted = ", ".join(self.query_parameters) or "none"
-            raise ValidationError(
-                {name[:100]: [f"Unknown query parameter; this answer accepts: {accepted}."] for name in unknown[:20]},
-                code="unknown_parameter",
-            )
+class _AggregateView(QueryCheckedAPIView):
+    """An aggregate answer: the query parameters it takes are its ``query_parameters`` (none by
+    default); any other, or one given twice, is a 400 (as on the resource lists)."""
 
 
 class UserDashboardView(_AggregateView):

@@ -5,7 +5,8 @@
   are stable.
 - :class:`StrictSearchFilter`: ``?search=`` is at most :data:`MAX_SEARCH_LENGTH` characters
   without NUL bytes, else a 400 on ``search``.
-- :func:`check_known_parameters`: a query parameter that the list does not document is a 400.
+- :func:`check_known_parameters`: a query parameter that the list does not document, or one given
+  twice, is a 400 (``api.query_params``).
 - The FilterSets of each resource, with integer filters bounded to a signed 64-bit id, so an
   out-of-range number is a 400 instead of a database error. Every filter is declared, so the
   FilterSets name no model: the view's queryset (from its app's selectors) is what they filter, and
@@ -28,6 +29,7 @@ from rest_framework.exceptions import ValidationError
 from rest_framework.request import Request
 
 from api.permissions import PII_FIELDS, require_pii_read
+from api.query_params import AsciiIntegerFormField, check_query_parameters
 
 BIGINT_MAX = 2**63 - 1
 MAX_SEARCH_LENGTH = 200
@@ -150,15 +152,9 @@ def _documented_parameters(view: Any) -> set[str]:
 
 
 def check_known_parameters(request: Request, view: Any) -> None:
-    """Unknown query parameters, and empty values of typed filters (``?created_after=``), are 400s."""
-    known = known_parameters(view)
-    unknown = sorted(name for name in request.query_params if name not in known)
-    if unknown:
-        allowed = ", ".join(sorted(known))
-        raise ValidationError(
-            {name[:100]: [f"Unknown query parameter; this list accepts: {allowed}."] for name in unknown[:20]},
-            code="unknown_parameter",
-        )
+    """Unknown or repeated query parameters (``api.query_params``), and empty values of typed
+    filters (``?created_after=``), are 400s."""
+    check_query_parameters(request, known_parameters(view))
     filterset_class = getattr(view, "filterset_class", None)
     if filterset_class is not None:
         empty = sorted(
@@ -205,9 +201,10 @@ class AwareDateTimeFilter(django_filters.IsoDateTimeFilter):
 
 
 class BigIntegerFilter(django_filters.NumberFilter):
-    """An integer filter bounded to 1..2**63-1 (ids): out of range is a 400, not a database error."""
+    """An integer filter bounded to 1..2**63-1 (ids): out of range is a 400, not a database error;
+    ASCII digits only (``２``, ``+2`` or ``1_0`` is a 400: ``api.query_params``)."""
 
-    field_class = forms.IntegerField
+    field_class = AsciiIntegerFormField
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         kwargs.setdefault("min_value", 1)

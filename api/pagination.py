@@ -5,6 +5,9 @@ Page numbers (``?page=``, ``?page_size=``) for users, posts and customers; a key
 
 Decided behaviour for bad values (documented in the OpenAPI parameters):
 
+Numbers are ASCII digits (``api.query_params``), and each parameter is given at most once (the
+views check that before paginating).
+
 - ``page_size`` that is not an integer from 1 to 200 is a **400** naming ``page_size`` (never
   silently clamped: a client asking for 500 rows should learn it gets at most 200);
 - ``page`` that is not a positive integer (or ``last``) is a **400**; a page number past the last
@@ -32,6 +35,7 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.utils.urls import replace_query_param
 
+from api.query_params import ascii_int
 from core.analytics.selectors import position as row_position
 
 MAX_PAGE_SIZE = 200
@@ -43,10 +47,10 @@ def _bounded_int(request: Request, name: str, default: int, maximum: int | None)
     raw = request.query_params.get(name)
     if raw is None:
         return default
-    if not raw.isascii() or not raw.isdigit() or len(raw) > 12:
+    value = ascii_int(raw)  # ASCII digits only: "+2", " 2", "1_0" and "２" are 400s
+    if value is None or len(raw) > 12:
         expected = f"an integer from 1 to {maximum}" if maximum else "a positive integer"
         raise ValidationError({name: [f"Must be {expected}."]}, code="invalid")
-    value = int(raw)
     if value < 1:
         raise ValidationError({name: ["Must be at least 1."]}, code="min_value")
     if maximum is not None and value > maximum:

@@ -17,12 +17,12 @@ from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.views import APIView
 
 from api import permissions as who
 from api.exceptions import field_errors_detail
 from api.idempotency import IDEMPOTENCY_PARAMETER, IDEMPOTENCY_RESPONSES, idempotent, problem_response
 from api.problems import PROBLEM_CONTENT_TYPE, ProblemSerializer
+from api.query_params import QueryCheckedAPIView
 from api.serializers.users import UserOutputSerializer
 from core import aliases
 from core.errors import FieldErrors, SourceUnavailable
@@ -178,7 +178,7 @@ def saga_problem(exc: Exception) -> Response | None:
 # --- view --------------------------------------------------------------------------------------
 
 
-class RegistrationView(APIView):
+class RegistrationView(QueryCheckedAPIView):
     """Register a user: users_db, default and analytics_db written as one saga."""
 
     # api.permissions. pii:read too: whether a registration succeeds tells whether its email was

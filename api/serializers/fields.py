@@ -6,6 +6,9 @@ from typing import Any
 
 from django.utils.dateparse import parse_datetime
 from rest_framework import serializers
+from rest_framework.fields import empty
+
+from api.query_params import ascii_int
 
 BIGINT_MAX = 2**63 - 1
 
@@ -54,11 +57,32 @@ class AwareDateTimeField(serializers.DateTimeField):
         return super().to_internal_value(value)
 
 
+class QueryIntegerField(serializers.IntegerField):
+    """An integer of a query string: ASCII digits only (``api.query_params.ascii_int``).
+
+    DRF's IntegerField reads ``int(str(value))`` and so takes ``+2``, `` 2``, ``1_0``, ``2.0`` and
+    digits of any script (``２``, ``٣``); here each of those is a 400 (code ``invalid``), and so is
+    an empty value (``?days=``), which DRF would take for an absent one."""
+
+    def get_value(self, dictionary: Any) -> Any:
+        value = super().get_value(dictionary)
+        if value is empty and self.field_name in dictionary:
+            return dictionary[self.field_name]
+        return value
+
+    def to_internal_value(self, data: Any) -> int:
+        number = ascii_int(data) if isinstance(data, str) else None
+        if number is None:
+            self.fail("invalid")
+        return super().to_internal_value(number)
+
+
 class IdField(serializers.IntegerField):
     """A reference to a row by id: an integer from 1 to 2**63-1 (a signed 64-bit column).
 
-    In a JSON body (``strict``) only a JSON integer is accepted; in a query string the digits.
-    Anything else (a float like ``1e400``, a boolean, a number beyond bigint) is a 400.
+    In a JSON body (``strict``) only a JSON integer is accepted; in a query string (``strict=False``)
+    ASCII digits only, as :class:`QueryIntegerField` reads them. Anything else (a float like
+    ``1e400``, a boolean, ``"２"``, ``"+2"``, a number beyond bigint) is a 400.
     """
 
     def __init__(self, *, strict: bool = True, **kwargs: Any) -> None:
@@ -70,6 +94,11 @@ class IdField(serializers.IntegerField):
     def to_internal_value(self, data: Any) -> int:
         if isinstance(data, (bool, float)) or (self.strict and not isinstance(data, int)):
             self.fail("invalid")
+        if isinstance(data, str):
+            number = ascii_int(data)
+            if number is None:
+                self.fail("invalid")
+            data = number
         try:
             return super().to_internal_value(data)
         except OverflowError:

@@ -6,8 +6,10 @@ from typing import Any
 
 from django.db.models import QuerySet
 from rest_framework import viewsets
+from rest_framework.request import Request
 
-from api.filters import BIGINT_MAX, check_known_parameters
+from api.filters import BIGINT_MAX, check_known_parameters, known_parameters
+from api.query_params import ascii_int, check_query_parameters
 from core.errors import NotFound
 
 
@@ -17,6 +19,17 @@ class ResourceViewSet(viewsets.GenericViewSet):
     # cannot exist and is a 404 without asking the database (see ``object_id``).
     #: what a missing row is called in a 404 (``No user with id 5 exists.``)
     resource_name = "object"
+    #: The query parameters of each action other than ``list`` (whose are its filters, search,
+    #: ordering and paging): any other, or one given twice, is a 400 (``api.query_params``).
+    action_query_parameters: dict[str, tuple[str, ...]] = {}
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        super().initial(request, *args, **kwargs)
+        if self.action == "list":
+            accepted = known_parameters(self)
+        else:
+            accepted = frozenset(self.action_query_parameters.get(self.action or "", ()))
+        check_query_parameters(request, accepted)
 
     def filter_queryset(self, queryset: QuerySet) -> QuerySet:
         if self.action != "list":
@@ -26,10 +39,11 @@ class ResourceViewSet(viewsets.GenericViewSet):
 
     def object_id(self) -> int:
         raw = str(self.kwargs[self.lookup_url_kwarg or self.lookup_field])
-        # ASCII digits only: int() would also take " 7", "1_0" or "٣".
-        if not (raw.isascii() and raw.isdigit() and len(raw) <= 19) or not 1 <= int(raw) <= BIGINT_MAX:
+        # ASCII digits only (api.query_params): int() would also take " 7", "+7", "1_0" or "٣".
+        number = ascii_int(raw)
+        if number is None or not 1 <= number <= BIGINT_MAX:
             raise NotFound(self.resource_name, raw[:40])
-        return int(raw)
+        return number
 
     def get_object(self) -> Any:  # pragma: no cover - each viewset reads through its selector
         raise NotImplementedError

@@ -56,7 +56,7 @@ def test_taken_username_is_400_unique_naming_the_step():
     assert response["Content-Type"] == "application/problem+json"
     problem = response.json()
     assert (problem["status"], problem["step"], problem["alias"]) == (400, "create_user", aliases.USERS)
-    assert problem["detail"] == "A user with this username already exists."
+    assert problem["detail"] == "A user with this username, or one that looks the same, already exists."
     assert problem["errors"] == [{"field": "username", "code": "unique", "message": problem["detail"]}]
 
 

@@ -111,7 +111,9 @@ def test_duplicate_username_fails_create_user_and_leaves_nothing():
     with pytest.raises(saga.SagaStepInvalid) as info:  # the users service's check, inside the step
         register("TAKEN")
     assert (info.value.step, info.value.alias) == (STEP_USER, aliases.USERS)
-    assert info.value.errors == {"username": [("unique", "A user with this username already exists.")]}
+    assert info.value.errors == {
+        "username": [("unique", "A user with this username, or one that looks the same, already exists.")]
+    }
     assert row_counts() == before
     assert User.objects.filter(username="taken").count() == 1
     assert_compensated(STEP_USER, [])
