@@ -38,18 +38,16 @@ def _data() -> str:
     raise LookupError(f"{DATA_FILE} is not in the {DISTRIBUTION} distribution")
 
 
+_LINE = re.compile(r"^([0-9A-F]{4,6})\s*;\s*([0-9A-F]{4,6}(?: [0-9A-F]{4,6})*)\s*;", re.MULTILINE)
+
+
 @functools.cache
 def prototypes() -> dict[str, str]:
     """``{character: prototype}`` from confusables.txt (each line ``source ; prototype ; MA``)."""
-    table: dict[str, str] = {}
-    for line in _data().splitlines():
-        fields = line.split("#", 1)[0].split(";")
-        if len(fields) < 2:
-            continue
-        source, target = fields[0].split(), fields[1].split()
-        if len(source) == 1 and target:
-            table[chr(int(source[0], 16))] = "".join(chr(int(cp, 16)) for cp in target)
-    return table
+    return {
+        chr(int(source, 16)): "".join(chr(int(cp, 16)) for cp in target.split())
+        for source, target in _LINE.findall(_data())
+    }
 
 
 def data_version() -> str:
