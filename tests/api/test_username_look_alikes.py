@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import threading
 import unicodedata
+from importlib import import_module
 
 import pytest
 from django.apps import apps
@@ -18,7 +19,6 @@ from core import aliases
 from core.services import registration
 from core.users import services as users_services
 from core.users import skeleton
-from core.users.migrations import __name__ as migrations_package
 from core.users.models import User
 from tests.api.conftest import assert_problem
 from tests.factories import api_client
@@ -149,9 +149,7 @@ def test_two_concurrent_registrations_of_look_alikes_one_wins(monkeypatch) -> No
 
 
 def test_the_migration_keeps_older_look_alikes_under_a_placeholder(capsys) -> None:
-    from importlib import import_module
-
-    migration = import_module(f"{migrations_package}.0005_username_skeleton")
+    migration = import_module("core.users.migrations.0005_username_skeleton")
     first = User.objects.create(username="paypal", email="a@example.com")
     later = User.objects.create(username="other", email="b@example.com")
     # A look-alike written before the rule existed: its key is not the real one yet.
