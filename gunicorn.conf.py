@@ -1,7 +1,7 @@
 """gunicorn configuration: ``gunicorn --config gunicorn.conf.py core.wsgi:application``.
 
 Environment (read here because gunicorn reads this file before Django starts):
-  BIND (0.0.0.0:8000), WEB_CONCURRENCY (workers, default 2), GUNICORN_THREADS (threads per worker,
+  BIND (0.0.0.0:8000; a comma list listens on each), WEB_CONCURRENCY (workers, default 2), GUNICORN_THREADS (threads per worker,
   default 4), GUNICORN_TIMEOUT (30 s: a worker silent that long is killed and replaced),
   GUNICORN_GRACEFUL_TIMEOUT (20 s: on SIGTERM, in-flight requests get this long to finish),
   GUNICORN_KEEPALIVE (5 s), GUNICORN_MAX_REQUESTS (0 = never recycle workers) and
@@ -34,7 +34,9 @@ def _int(name: str, default: int) -> int:
 
 
 wsgi_app = "core.wsgi:application"
-bind = os.environ.get("BIND", "0.0.0.0:8000")
+# One address or a comma list: behind the proxy an instance listens on its UNIX socket for nginx and,
+# for Prometheus, on an address of its own (scripts/proxy with SERVE_METRICS_PORTS).
+bind = [address.strip() for address in os.environ.get("BIND", "0.0.0.0:8000").split(",") if address.strip()]
 
 
 def _metrics_exposed_without_token(bind_address: str) -> bool:
@@ -48,10 +50,11 @@ def _metrics_exposed_without_token(bind_address: str) -> bool:
     return host not in {"127.0.0.1", "localhost", "::1"}
 
 
-if _metrics_exposed_without_token(bind):
-    raise SystemExit(
-        f"METRICS_ENABLED=1 on {bind} needs METRICS_TOKEN (or bind to loopback / a UNIX socket behind the proxy)"
-    )
+for _address in bind:
+    if _metrics_exposed_without_token(_address):
+        raise SystemExit(
+            f"METRICS_ENABLED=1 on {_address} needs METRICS_TOKEN (or bind to loopback / a UNIX socket behind the proxy)"
+        )
 worker_class = "gthread"
 workers = _int("WEB_CONCURRENCY", 2)
 threads = _int("GUNICORN_THREADS", 4)

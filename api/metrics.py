@@ -78,6 +78,11 @@ DB_QUERY_LATENCY = Histogram(
     ["alias"],
     buckets=_QUERY_BUCKETS,
 )
+UNAVAILABLE_ANSWERS = Counter(
+    "switchyard_unavailable_answers_total",
+    "503 answers that named a database alias (the database was down, or its breaker open).",
+    ["alias"],
+)
 DEGRADED_ANSWERS = Counter(
     "switchyard_degraded_answers_total",
     "Aggregate answers served without a database (listed in `degraded`).",
@@ -152,9 +157,72 @@ def _pools() -> dict[str, Any]:
     return pools()
 
 
+class HealthCollector(Collector):
+    """Read when scraped, in the process that answers the scrape: each alias's breaker
+    (``switchyard_db_breaker_failing{alias,pid}``, 1 while connections to it fail) and each
+    streaming replica's replay lag (``switchyard_replica_lag_seconds{alias}``: 0 when it has
+    replayed all it received, else the age of the last transaction it replayed)."""
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        from core.db_backends.breaker import failing_aliases
+
+        pid = str(os.getpid())
+        breakers = GaugeMetricFamily(
+            "switchyard_db_breaker_failing",
+            "1 while connections to the alias fail in this process (its breaker refuses or probes).",
+            labels=["alias", "pid"],
+        )
+        for alias, failing in sorted(failing_aliases().items()):
+            breakers.add_metric([alias, pid], 1.0 if failing else 0.0)
+        yield breakers
+        lag = GaugeMetricFamily(
+            "switchyard_replica_lag_seconds",
+            "Replay lag of each streaming replica, read at scrape time.",
+            labels=["alias"],
+        )
+        for alias, seconds in replica_lags().items():
+            lag.add_metric([alias], seconds)
+        yield lag
+
+
+#: The lag of a PostgreSQL standby: 0 when it has replayed everything it received (an idle primary
+#: sends nothing, and the age of the last replayed transaction would grow without a lag), else the
+#: age of the last transaction replayed. NULL on a server that is not a standby.
+_LAG_SQL = (
+    "SELECT CASE WHEN pg_last_wal_receive_lsn() = pg_last_wal_replay_lsn() THEN 0 "
+    "ELSE EXTRACT(EPOCH FROM now() - pg_last_xact_replay_timestamp()) END"
+)
+
+
+def replica_lags() -> dict[str, float]:
+    """Each PostgreSQL replica alias that answers, and its lag in seconds (a replica that does not
+    answer is left out: its breaker and the 503s say so)."""
+    from django.db import connections
+
+    from core.db_config import replicas_of
+
+    lags: dict[str, float] = {}
+    for replicas in replicas_of(settings.DATABASES).values():
+        for alias in replicas:
+            connection = connections[alias]
+            if connection.vendor != "postgresql":
+                continue
+            try:
+                with connection.cursor() as cursor:
+                    cursor.execute(_LAG_SQL)
+                    row = cursor.fetchone()
+            except Exception:  # noqa: BLE001, S112 - a replica that is down must not break the scrape
+                continue
+            if row and row[0] is not None:
+                lags[alias] = float(row[0])
+    return lags
+
+
 _pool_collector = PoolCollector()
+_health_collector = HealthCollector()
 if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     REGISTRY.register(_pool_collector)
+    REGISTRY.register(_health_collector)
 
 
 def exposition() -> bytes:
@@ -165,6 +233,7 @@ def exposition() -> bytes:
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
         registry.register(_pool_collector)
+        registry.register(_health_collector)
         return generate_latest(registry)
     return generate_latest(REGISTRY)
 
@@ -179,6 +248,8 @@ def record_request(request: HttpRequest, response: HttpResponse, seconds: float)
         HTTP_REQUESTS.labels(route=route, method=method, status=str(response.status_code)).inc()
         HTTP_LATENCY.labels(route=route, method=method).observe(seconds)
         data = getattr(response, "data", None)  # DRF answers keep their data
+        if response.status_code == 503 and isinstance(data, dict) and isinstance(data.get("alias"), str):
+            UNAVAILABLE_ANSWERS.labels(alias=data["alias"]).inc()
         if isinstance(data, dict) and isinstance(data.get("degraded"), list):
             for alias in data["degraded"]:
                 if isinstance(alias, str):

@@ -155,3 +155,14 @@ def is_open(alias: str) -> bool:
     now = time.monotonic()
     window = float(getattr(settings, "DB_BREAKER_SECONDS", 2.0))
     return any(b.failed_at is not None and now - b.failed_at < window for b in candidates)
+
+
+def failing_aliases() -> dict[str, bool]:
+    """Each alias this process has a breaker for, and whether its last attempt to connect failed
+    (the breaker refuses or probes until one succeeds): read by the metrics at scrape time."""
+    with _lock:
+        breakers = list(_breakers.values())
+    state: dict[str, bool] = {}
+    for breaker in breakers:
+        state[breaker.alias] = state.get(breaker.alias, False) or breaker.failed_at is not None
+    return state

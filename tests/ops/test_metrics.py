@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from django.db import DatabaseError, connections
 from django.test import override_settings
@@ -10,6 +12,7 @@ from rest_framework.test import APIClient
 
 from api.metrics import record_degraded
 from core import aliases
+from tests.api.test_errors import users_db_down  # noqa: F401 - a fixture
 from tests.factories import make_user
 
 
@@ -194,3 +197,17 @@ def test_multiprocess_mode_without_its_directory_never_breaks_a_query(tmp_path) 
     assert done.returncode == 0, done.stderr[-2000:]
     assert missing.is_dir()
     assert int(done.stdout.strip().splitlines()[-1]) >= 1
+
+
+@override_settings(METRICS_ENABLED=True, METRICS_TOKEN="")
+@pytest.mark.django_db(databases=[aliases.DEFAULT, aliases.USERS], transaction=True)
+def test_a_database_down_counts_its_503s_and_shows_its_breaker(users_db_down) -> None:  # noqa: F811
+    from tests.factories import api_client
+
+    before = sample("switchyard_unavailable_answers_total", alias=aliases.USERS)
+    client = api_client()
+    for _ in range(2):
+        assert client.get("/api/v1/users/").status_code == 503
+    assert sample("switchyard_unavailable_answers_total", alias=aliases.USERS) == before + 2
+    failing = sample("switchyard_db_breaker_failing", alias=aliases.USERS, pid=str(os.getpid()))
+    assert failing == 1.0

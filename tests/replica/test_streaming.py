@@ -376,3 +376,15 @@ def test_a_replica_lost_under_a_fan_out_part_is_noted_for_an_answer_from_the_pri
         assert got.degraded == [aliases.USERS]
         assert USERS_REPLICA in current.failed_replicas
     assert health.recently_failed(USERS_REPLICA)
+
+
+@pytest.mark.django_db(databases=DBS, transaction=True)
+def test_replica_lag_is_read_at_scrape_time_from_the_streaming_replica() -> None:
+    """The metrics' lag of each PostgreSQL replica: a number of seconds, 0 once it has replayed a
+    write it received (the stand-in replicas of other passes are not standbys: left out)."""
+    from api.metrics import replica_lags
+
+    user = make_user()
+    assert eventually(lambda: visible_on_replica(user.pk))
+    assert eventually(lambda: replica_lags().get(USERS_REPLICA) == 0.0)
+    assert all(seconds >= 0 for seconds in replica_lags().values())
