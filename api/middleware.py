@@ -134,8 +134,8 @@ COMPRESSIBLE_TYPES = frozenset(
 
 def compressible(request: HttpRequest, response: HttpResponse) -> bool:
     """True when ``response`` is worth compressing (module doc, :class:`CompressionMiddleware`)."""
-    if request.path_info.startswith(ADMIN_PREFIX):
-        return False
+    if request.path_info.startswith(ADMIN_PREFIX) or response.has_header("Content-Range"):
+        return False  # the admin (BREACH); a part of a file (206: its ranges count the plain bytes)
     media_type = response.get("Content-Type", "").partition(";")[0].strip().lower()
     if not (media_type.startswith("text/") or media_type in COMPRESSIBLE_TYPES):
         return False

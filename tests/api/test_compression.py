@@ -61,3 +61,19 @@ def test_a_large_problem_is_compressed_too(staff_client) -> None:
     )
     assert packed.status_code == 400 and packed["Content-Encoding"] == "gzip"
     assert gzip.decompress(packed.content) == plain.content
+
+
+def test_static_files_from_the_service_compressed_whole_never_in_part(client) -> None:  # type: ignore[no-untyped-def]
+    """WhiteNoise's file answers (streamed, with a Content-Length): gzipped when the client accepts
+    it; a Range request's 206 is left alone (its Content-Range counts the plain bytes)."""
+    url = "/static/admin/css/base.css"
+    plain = client.get(url)
+    assert plain.status_code == 200 and plain.streaming
+    content = b"".join(plain.streaming_content)
+    assert len(content) >= COMPRESS_MIN_BYTES and "Content-Encoding" not in plain
+    packed = client.get(url, HTTP_ACCEPT_ENCODING="gzip")
+    assert packed["Content-Encoding"] == "gzip" and "Content-Length" not in packed
+    assert gzip.decompress(b"".join(packed.streaming_content)) == content
+    part = client.get(url, HTTP_RANGE="bytes=0-99", HTTP_ACCEPT_ENCODING="gzip")
+    assert part.status_code == 206 and "Content-Encoding" not in part
+    assert b"".join(part.streaming_content) == content[:100]
