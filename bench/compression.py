@@ -23,7 +23,7 @@ django.setup()
 from django.core.handlers.wsgi import WSGIHandler
 
 PATH = sys.argv[1] if len(sys.argv) > 1 else "/api/v1/users/?page_size=50"
-TOKEN = os.environ.get("BENCH_TOKEN") or Path(os.environ["SWITCHYARD_VAR_DIR"], "token").read_text().strip()
+TOKEN = Path(os.environ["SWITCHYARD_VAR_DIR"], "token").read_text().strip()
 
 
 def environ(accept: str) -> dict:
