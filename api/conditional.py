@@ -4,12 +4,21 @@
   representation the caller gets (canonical: sorted keys, no spaces; :func:`etag_of`), so it
   changes whenever any field of the answer does (a post's embedded author name too).
 - ``GET`` with ``If-None-Match`` naming the current tag (or ``*``) answers ``304 Not Modified``
-  with the tag and no body (weak comparison, as the RFC says for ``If-None-Match``).
+  with the tag and no body (weak comparison, as RFC 9110 section 13.1.2 says for
+  ``If-None-Match``: ``"x"`` and ``W/"x"`` both match).
 - ``PUT``/``PATCH``/``DELETE`` with ``If-Match``: the row is locked (``SELECT ... FOR UPDATE`` in a
-  transaction on its primary) and its current representation's tag compared (strong comparison;
-  ``*`` matches any existing row) *before* the write, inside the same transaction: a changed
-  resource is a ``412`` problem+json and nothing is written. Two clients that both read version A
-  and both send ``If-Match: A`` get one 200 and one 412; never two 200s.
+  transaction on its primary) and its current representation's tag compared (``*`` matches any
+  existing row) *before* the write, inside the same transaction: a changed resource is a ``412``
+  problem+json and nothing is written. Two clients that both read version A and both send
+  ``If-Match: A`` get one 200 and one 412; never two 200s.
+- Compression and ``If-Match``: a compressed answer (nginx's gzip, or
+  :class:`api.middleware.CompressionMiddleware`) carries the tag weakened, ``W/"x"``, as RFC 9110
+  section 8.8.1 asks when the bytes change with the content coding. The tag is a hash of the JSON
+  *content*, which no content coding changes, so ``If-Match`` takes back the ``W/`` form of the
+  service's own tag: the opaque part must equal the current tag exactly (``W/"x"`` matches the
+  current ``"x"``, never an older ``"y"``). This is strong comparison on the opaque tag, with the
+  weak marker the transport added ignored; a client behind a compressor can make a conditional
+  write at all, and a changed resource is still a 412 (docs/api.md, "Compression and ETags").
 - ``REQUIRE_IF_MATCH=1``: those writes without ``If-Match`` are a ``428`` problem+json.
 
 Views keep their bodies: ``respond(request, data)`` for reads and write answers, and
@@ -75,8 +84,10 @@ def _none_match(header: str, tag: str) -> bool:
 
 
 def _match(header: str, tag: str) -> bool:
-    """True when ``If-Match`` matches ``tag`` (strong comparison: a weak tag never matches)."""
-    return any(t == "*" or (not t.startswith("W/") and t == tag) for t in _tags(header))
+    """True when ``If-Match`` matches ``tag``, the service's own strong tag: ``*``, the tag itself,
+    or the tag as a compressor weakened it (``W/"x"`` for ``"x"``; module doc). The opaque parts
+    are compared exactly."""
+    return any(t == "*" or t.removeprefix("W/") == tag for t in _tags(header))
 
 
 def respond(request: Request, data: Any, *, status_code: int = 200, location: str | None = None) -> Response:
@@ -149,7 +160,8 @@ def etag_header(*statuses: int) -> OpenApiParameter:
         OpenApiTypes.STR,
         OpenApiParameter.HEADER,
         response=list(statuses or (200,)),
-        description="Strong entity tag of this representation; send it back in `If-Match` / `If-None-Match`.",
+        description='Entity tag of this representation, strong (`"..."`), or weak (`W/"..."`) when the answer '
+        "was compressed; send it back as it came in `If-Match` / `If-None-Match`.",
     )
 
 

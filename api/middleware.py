@@ -25,6 +25,13 @@
   otherwise surface as a misleading 400 ("events: required"). A ``Content-Length`` over the
   endpoint's cap (``MAX_BODY_BYTES``; the events batch ``BATCH_MAX_BODY_BYTES``) is a 413 before
   the body is read.
+- :class:`CompressionMiddleware`: Django's ``GZipMiddleware`` for answers of at least
+  :data:`COMPRESS_MIN_BYTES` (1 KB) of a text-like type (:data:`COMPRESSIBLE_TYPES`, the same list
+  as nginx's ``gzip_types``), never for the admin's pages (BREACH, docs/security.md). It adds
+  ``Vary: Accept-Encoding`` to every answer it could compress, compresses when the client accepts
+  gzip, and weakens a strong ``ETag`` (``W/"..."``) as RFC 9110 asks of a changed encoding
+  (api/conditional.py accepts either form back). Behind nginx the proxy drops ``Accept-Encoding``
+  and compresses itself, so the work is done once, outside gunicorn's threads.
 - :class:`PermanentRedirectSlashMiddleware`: a write (any method but GET/HEAD) under ``/api/`` to a
   path that only exists with a trailing slash is answered ``308 Permanent Redirect`` (method and
   body preserved), not CommonMiddleware's 301 that clients replay as a GET. GETs keep the 301.
@@ -44,6 +51,7 @@ from django.contrib.messages.middleware import MessageMiddleware
 from django.contrib.sessions.middleware import SessionMiddleware
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.http.response import HttpResponseRedirectBase
+from django.middleware.gzip import GZipMiddleware
 from django.urls import Resolver404, is_valid_path, resolve
 
 from api.metrics import record_request
@@ -105,6 +113,45 @@ class AdminSessionMiddleware:
         if request.path_info.startswith(ADMIN_PREFIX):
             return self.admin(request)
         return self.get_response(request)
+
+
+#: Smaller answers leave as they are (the gzip header and a Vary are not worth it).
+COMPRESS_MIN_BYTES = 1024
+#: Media types worth compressing (docker/nginx/switchyard.conf.template ``gzip_types``, plus text/html
+#: which nginx always compresses).
+COMPRESSIBLE_TYPES = frozenset(
+    {
+        "application/json",
+        "application/problem+json",
+        "application/javascript",
+        "application/xml",
+        "application/vnd.oai.openapi",
+        "application/vnd.oai.openapi+json",
+        "image/svg+xml",
+    }
+)
+
+
+def compressible(request: HttpRequest, response: HttpResponse) -> bool:
+    """True when ``response`` is worth compressing (module doc, :class:`CompressionMiddleware`)."""
+    if request.path_info.startswith(ADMIN_PREFIX) or response.has_header("Content-Range"):
+        return False  # the admin (BREACH); a part of a file (206: its ranges count the plain bytes)
+    media_type = response.get("Content-Type", "").partition(";")[0].strip().lower()
+    if not (media_type.startswith("text/") or media_type in COMPRESSIBLE_TYPES):
+        return False
+    if response.streaming:
+        length = response.get("Content-Length", "")
+        return length.isdigit() and int(length) >= COMPRESS_MIN_BYTES
+    return len(response.content) >= COMPRESS_MIN_BYTES
+
+
+class CompressionMiddleware(GZipMiddleware):
+    """gzip for answers of 1 KB and more (see the module docstring)."""
+
+    def process_response(self, request: HttpRequest, response: HttpResponse) -> HttpResponse:
+        if not compressible(request, response):
+            return response
+        return super().process_response(request, response)
 
 
 class HttpResponsePermanentRedirectPreservingMethod(HttpResponseRedirectBase):

@@ -90,6 +90,9 @@ MIDDLEWARE = [
     # log context and access facts, metrics. Outermost, so that every answer carries
     # X-Request-ID, even a CORS preflight, a redirect or an early 411/413.
     "api.middleware.RequestMiddleware",
+    # gzip for answers of 1 KB and more (not /admin/), before anything else reads or writes the body
+    # on its way out; the access line counts the bytes sent. Behind nginx, the proxy compresses.
+    "api.middleware.CompressionMiddleware",
     # Next, so that every answer carries the same security headers, the early ones (411, 413,
     # 400 for a bad Host) included, and the HTTPS redirect comes before anything else (issue 10).
     "django.middleware.security.SecurityMiddleware",

@@ -75,7 +75,8 @@ def test_if_match_refuses_a_write_on_a_changed_resource(resource, staff_client) 
     other = {k: v + " again" for k, v in change.items()}
     body = assert_problem(staff_client.patch(url, other, format="json", HTTP_IF_MATCH=stale), 412)
     assert body["type"].endswith("precondition-failed")
-    assert_problem(staff_client.put(url, other, format="json", HTTP_IF_MATCH=f"W/{current}"), 412)  # strong only
+    # The weak form of an older tag (as a compressor hands it out) is refused like the tag itself.
+    assert_problem(staff_client.put(url, other, format="json", HTTP_IF_MATCH=f"W/{stale}"), 412)
     assert read() == before
     ok = staff_client.patch(url, other, format="json", HTTP_IF_MATCH=f'"nope", {current}')
     assert ok.status_code == 200 and read() == next(iter(other.values()))
@@ -99,6 +100,31 @@ def test_require_if_match_makes_it_mandatory(resource, staff_client) -> None:
         assert read() == before
         tag = staff_client.get(url)["ETag"]
         assert staff_client.patch(url, change, format="json", HTTP_IF_MATCH=tag).status_code == 200
+
+
+def test_compressed_answers_weaken_the_etag_and_both_forms_work(staff_client) -> None:
+    """A read of 1 KB and more, compressed (api.middleware.CompressionMiddleware), carries W/"x";
+    If-None-Match with either form is a 304, If-Match with either form of the current tag
+    writes, and either form of an older tag is a 412."""
+    import gzip
+    import json
+
+    post = make_post(content="a paragraph of text " * 100)
+    url = f"/api/v1/posts/{post.pk}/"
+    plain = staff_client.get(url)
+    strong = plain["ETag"]
+    assert "Content-Encoding" not in plain and strong.startswith('"') and len(plain.content) >= 1024
+    packed = staff_client.get(url, HTTP_ACCEPT_ENCODING="gzip")
+    assert packed["Content-Encoding"] == "gzip" and "Accept-Encoding" in packed["Vary"]
+    assert packed["ETag"] == f"W/{strong}" and json.loads(gzip.decompress(packed.content)) == plain.json()
+    for sent in (strong, f"W/{strong}"):
+        again = staff_client.get(url, HTTP_IF_NONE_MATCH=sent, HTTP_ACCEPT_ENCODING="gzip")
+        assert (again.status_code, again.content) == (304, b"")
+    written = staff_client.patch(url, {"title": "one"}, format="json", HTTP_IF_MATCH=f"W/{strong}")
+    assert written.status_code == 200 and written["ETag"] != strong
+    for sent in (strong, f"W/{strong}"):
+        assert_problem(staff_client.patch(url, {"title": "two"}, format="json", HTTP_IF_MATCH=sent), 412)
+    assert Post.objects.get(pk=post.pk).title == "one"
 
 
 def test_created_resources_carry_their_etag(staff_client) -> None:
