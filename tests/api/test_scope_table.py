@@ -26,6 +26,7 @@ import pytest
 import yaml
 from rest_framework.test import APIClient
 
+from core import aliases
 from core.tokens import scopes as S
 from core.tokens.services import token_revoke
 from tests.factories import api_client, make_account, make_customer, make_event, make_post, make_user
@@ -389,3 +390,14 @@ def test_a_registration_answers_only_what_it_created() -> None:
     assert (profile["user_id"], profile["bio"], profile["avatar_url"]) == (user["id"], "b", "")
     refused = client.get(response["Location"])
     assert refused.status_code == 403 and refused.json()["required_scope"] == S.READ
+
+
+@pytest.mark.django_db(databases=[aliases.DEFAULT])
+def test_a_refused_read_names_read_and_the_write_scope_that_would_also_do() -> None:
+    response = api_client(scopes=[S.EVENTS_WRITE]).get("/api/v1/posts/")
+    assert response.status_code == 403
+    assert response.json()["required_scope"] == S.READ
+    assert response.json()["detail"] == "This operation needs a token with the `read` scope (or `posts:write`)."
+    aggregate = api_client(scopes=[S.POSTS_WRITE]).get("/api/v1/stats/")
+    assert aggregate.status_code == 403
+    assert aggregate.json()["detail"] == "This operation needs a token with the `read` scope."
