@@ -9,8 +9,8 @@ The rules (docs/security.md):
   ``required_scope``;
 - a write scope implies reading the resource it writes (:func:`read_implied_by`): the reads of a
   view that need ``read`` are allowed to its ``write_scope`` as well (never ``pii:read``, never
-  another resource, never ``admin``), so a write answers nothing its token could not read
-  (GitHub's fine-grained tokens, Stripe's restricted keys);
+  another resource, never ``admin``), so no write answers an existing object its token could not
+  read (GitHub's fine-grained tokens, Stripe's restricted keys);
 - a token bound to user U (``Grant.bound_user_id``) writes only U's objects
   (:func:`require_acting_for`, :class:`PostOwnership`) and cannot do writes that concern no user
   of its own (registering others, creating users, legacy customers);
@@ -101,11 +101,7 @@ def read_implied_by(view: Any, method: str) -> tuple[str, ...]:
     ``read`` on a view that writes with a write scope is allowed to that scope as well. A write
     scope never implies ``pii:read`` (personal data stays null, its filters 403), ``admin``, or the
     reads of another view (the aggregates, which join several resources, have no write scope)."""
-    if method not in permissions.SAFE_METHODS or required_scopes(view, method) != (scope_names.READ,):
-        return ()
-    write = getattr(view, "write_scope", None) or ()
-    named = (write,) if isinstance(write, str) else tuple(write)
-    return tuple(scope for scope in named if scope in WRITE_SCOPES)
+    return tuple(scopes[0] for scopes in scope_alternatives(view, method)[1:])
 
 
 def scope_alternatives(view: Any, method: str) -> tuple[tuple[str, ...], ...]:
@@ -115,7 +111,11 @@ def scope_alternatives(view: Any, method: str) -> tuple[tuple[str, ...], ...]:
     needed = required_scopes(view, method)
     if not needed:
         return ()
-    return (needed, *((scope,) for scope in read_implied_by(view, method)))
+    if method not in permissions.SAFE_METHODS or needed != (scope_names.READ,):
+        return (needed,)
+    write = getattr(view, "write_scope", None) or ()
+    named = (write,) if isinstance(write, str) else tuple(write)
+    return (needed, *((scope,) for scope in named if scope in WRITE_SCOPES))
 
 
 def scope_statement(view: Any, method: str) -> str:
@@ -150,15 +150,20 @@ class HasScope(permissions.BasePermission):
         grant = grant_of(request)
         if grant is None:
             return False  # DRF answers 401 (WWW-Authenticate: Token)
-        alternatives = scope_alternatives(view, request.method)
-        if not alternatives:
+        needed = required_scopes(view, request.method)
+        if not needed:
             raise exceptions.PermissionDenied("No token may do this operation.")
-        if any(all(grant.has(scope) for scope in scopes) for scopes in alternatives):
+        for missing in needed:
+            if not grant.has(missing):
+                break
+        else:
             return True
-        missing = next(scope for scope in alternatives[0] if not grant.has(scope))
-        if len(alternatives) == 1:
+        implied = read_implied_by(view, request.method)  # only when the required set is not held
+        if any(grant.has(scope) for scope in implied):
+            return True
+        if not implied:
             raise ScopeRequired(missing)
-        others = " or ".join(f"`{scopes[0]}`" for scopes in alternatives[1:])
+        others = " or ".join(f"`{scope}`" for scope in implied)
         raise ScopeRequired(missing, f"This operation needs a token with the `{missing}` scope (or {others}).")
 
 
