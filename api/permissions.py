@@ -2,17 +2,23 @@
 
 The rules (docs/security.md):
 
-- every ``/api/v1/`` operation needs a token holding its scope (:func:`required_scope`): ``read``
+- every ``/api/v1/`` operation needs a token holding its scope (:func:`required_scopes`): ``read``
   for reads (``admin`` for the databases' views), the view's ``write_scope`` for the rest
   (writes that store or reveal emails also ``pii:read``). A view
   that names no scope for a write refuses it (fail closed). Missing scope: 403 with
   ``required_scope``;
+- a write scope implies reading the resource it writes (:func:`read_implied_by`): the reads of a
+  view that need ``read`` are allowed to its ``write_scope`` as well (never ``pii:read``, never
+  another resource, never ``admin``), so no write answers an existing object its token could not
+  read (GitHub's fine-grained tokens, Stripe's restricted keys);
 - a token bound to user U (``Grant.bound_user_id``) writes only U's objects
   (:func:`require_acting_for`, :class:`PostOwnership`) and cannot do writes that concern no user
   of its own (registering others, creating users, legacy customers);
 - an unbound token with a write scope is a trusted backend: it may act for any user;
 - personal data (``email``, ``first_name``, ``last_name``) is shown only to tokens with
-  ``pii:read`` and to the bound user's own record (:func:`may_read_pii`, :func:`redact_user`).
+  ``pii:read`` and to the bound user's own record (:func:`may_read_pii`, :func:`redact_user`);
+  legacy customers' names and emails only to tokens with ``pii:read`` (no token is bound to a
+  customer), and a search or ordering on them needs ``pii:read`` (:func:`require_pii_read`).
 """
 
 from __future__ import annotations
@@ -28,6 +34,9 @@ from core.tokens import scopes as scope_names
 PII_FIELDS = ("email", "first_name", "last_name")
 #: Why personal fields may be null: said once, in every schema that carries them.
 PII_NOTE = "Personal data: null unless the token has `pii:read` or is bound to this user."
+#: A legacy customer's personal data: no token is bound to a customer, so only ``pii:read`` shows it.
+LEGACY_PII_FIELDS = ("customer_name", "customer_email")
+LEGACY_PII_NOTE = "Personal data: null unless the token has `pii:read`."
 
 
 class ScopeRequired(exceptions.PermissionDenied):
@@ -69,9 +78,73 @@ def required_scopes(view: Any, method: str) -> tuple[str, ...]:
     return (needed,) if isinstance(needed, str) else tuple(needed)
 
 
+#: The scopes that write a resource; each implies reading the resource it writes (never another).
+WRITE_SCOPES: frozenset[str] = frozenset(
+    {
+        scope_names.POSTS_WRITE,
+        scope_names.EVENTS_WRITE,
+        scope_names.USERS_WRITE,
+        scope_names.REGISTRATIONS_WRITE,
+        scope_names.LEGACY_WRITE,
+    }
+)
+
+#: The rule, as the schema states it on every operation (openapi.schema) and docs/security.md says it.
+SCOPE_RULE = (
+    "A write scope also allows reading the resource it writes, never personal data (`pii:read`) nor "
+    "another resource; a write answers an existing object only as a read answers it to the same token."
+)
+
+
+def read_implied_by(view: Any, method: str) -> tuple[str, ...]:
+    """The write scopes that also allow ``method`` on ``view``, each on its own: a read that needs
+    ``read`` on a view that writes with a write scope is allowed to that scope as well. A write
+    scope never implies ``pii:read`` (personal data stays null, its filters 403), ``admin``, or the
+    reads of another view (the aggregates, which join several resources, have no write scope)."""
+    return tuple(scopes[0] for scopes in scope_alternatives(view, method)[1:])
+
+
+def scope_alternatives(view: Any, method: str) -> tuple[tuple[str, ...], ...]:
+    """Every set of scopes that allows ``method`` on ``view`` (any one set suffices; each set is
+    needed whole): the required scopes first, then each write scope that implies the read.
+    Empty when no token may do it (a write whose view names no scope)."""
+    needed = required_scopes(view, method)
+    if not needed:
+        return ()
+    if method not in permissions.SAFE_METHODS or needed != (scope_names.READ,):
+        return (needed,)
+    write = getattr(view, "write_scope", None) or ()
+    named = (write,) if isinstance(write, str) else tuple(write)
+    return (needed, *((scope,) for scope in named if scope in WRITE_SCOPES))
+
+
+def scope_statement(view: Any, method: str) -> str:
+    """The **Scope:** line of an operation's description in the schema: its scopes and how the rule
+    (:data:`SCOPE_RULE`) applies to it."""
+    alternatives = scope_alternatives(view, method)
+    line = "**Scope:** " + " or ".join(" and ".join(f"`{s}`" for s in scopes) for scopes in alternatives) + "."
+    if method not in permissions.SAFE_METHODS:
+        return (
+            f"{line} A write scope also allows reading the resource it writes, never personal data "
+            "(`pii:read`): this answer shows an existing object only as a read shows it to the same token."
+        )
+    implied = read_implied_by(view, method)
+    if implied:
+        names = " and ".join(f"`{s}`" for s in implied)
+        return (
+            f"{line} A write scope also allows reading the resource it writes ({names} here), never "
+            "personal data (`pii:read`) nor another resource."
+        )
+    return (
+        f"{line} No write scope allows it: a write scope allows reading only the resource it writes, "
+        "never personal data (`pii:read`)."
+    )
+
+
 class HasScope(permissions.BasePermission):
-    """The default permission of every API view: a token (401 otherwise) holding the scope the
-    operation needs (403 with ``required_scope`` otherwise)."""
+    """The default permission of every API view: a token (401 otherwise) holding the scopes the
+    operation needs, or a write scope that implies the read (:func:`scope_alternatives`); 403 with
+    ``required_scope`` otherwise (the first scope of the required set the token lacks)."""
 
     def has_permission(self, request: Request, view: Any) -> bool:
         grant = grant_of(request)
@@ -80,10 +153,18 @@ class HasScope(permissions.BasePermission):
         needed = required_scopes(view, request.method)
         if not needed:
             raise exceptions.PermissionDenied("No token may do this operation.")
-        for scope in needed:
-            if not grant.has(scope):
-                raise ScopeRequired(scope)
-        return True
+        for missing in needed:
+            if not grant.has(missing):
+                break
+        else:
+            return True
+        implied = read_implied_by(view, request.method)  # only when the required set is not held
+        if any(grant.has(scope) for scope in implied):
+            return True
+        if not implied:
+            raise ScopeRequired(missing)
+        others = " or ".join(f"`{scope}`" for scope in implied)
+        raise ScopeRequired(missing, f"This operation needs a token with the `{missing}` scope (or {others}).")
 
 
 def is_bound(request: Request) -> bool:

@@ -69,6 +69,7 @@ def describe_token_scopes(result: dict[str, Any], generator: Any, request: Any, 
     """The ``tokenAuth`` scheme lists the scopes (an apiKey scheme has no scopes of its own in
     OpenAPI 3.0: they are in its description and ``x-scopes``; each operation names its own in
     ``x-required-scopes`` and its description)."""
+    from api.permissions import SCOPE_RULE
     from core.tokens import scopes
 
     scheme = result.get("components", {}).get("securitySchemes", {}).get("tokenAuth")
@@ -77,7 +78,8 @@ def describe_token_scopes(result: dict[str, Any], generator: Any, request: Any, 
         scheme["description"] = (
             "`Authorization: Token <key>` (`manage.py create_api_token`). Each operation needs the scopes "
             "named in its description (`x-required-scopes`); a token without one is answered 403 with "
-            "`required_scope`. A token may be bound to one user: it then writes only that user's objects. "
+            "`required_scope`. " + SCOPE_RULE + " A read a write scope allows is in "
+            "`x-read-implied-by`. A token may be bound to one user: it then writes only that user's objects. "
             "Scopes:\n" + rows
         )
         scheme["x-scopes"] = dict(scopes.DESCRIPTIONS)

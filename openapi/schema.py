@@ -54,18 +54,23 @@ def scopes_of(view: Any, method: str) -> tuple[str, ...]:
 
 class AutoSchema(openapi.AutoSchema):
     def get_operation(self, *args: Any, **kwargs: Any) -> Any:
-        """Each ``/api/v1/`` operation states its scopes: ``x-required-scopes`` and a line of its
-        description. An operation that names none fails the schema (and so the suite)."""
+        """Each ``/api/v1/`` operation states its scopes: ``x-required-scopes``, the write scopes that
+        also allow a read (``x-read-implied-by``) and a line of its description with the rule
+        (api.permissions). An operation that names none fails the schema (and so the suite)."""
         operation = super().get_operation(*args, **kwargs)
         if operation is None or not self.path.startswith(API_PREFIX):
             return operation
         scopes = scopes_of(self.view, self.method)
         if not scopes:
             raise ValueError(f"{self.method} {self.path} names no scope (api.permissions): give its view a write_scope")
-        line = "**Scope:** " + " and ".join(f"`{s}`" for s in scopes) + "."
+        from api.permissions import read_implied_by, scope_statement
+
+        line = scope_statement(self.view, self.method)
         description = operation.get("description") or ""
         operation["description"] = f"{description}\n\n{line}" if description else line
         operation["x-required-scopes"] = list(scopes)
+        # The write scopes that allow this read as well, each on its own (empty for writes).
+        operation["x-read-implied-by"] = list(read_implied_by(self.view, self.method))
         return operation
 
     def _error_statuses(self) -> list[int]:

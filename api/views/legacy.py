@@ -1,10 +1,15 @@
 """``/api/v1/legacy/customers/``: the legacy MySQL ``customers`` table.
 
-Reads for every authenticated caller. Writes need staff, and are refused (405 with
-``Allow: GET, HEAD, OPTIONS``, and left out of the OpenAPI schema) unless ``LEGACY_ALLOW_WRITES`` is set.
+Reads need ``read`` (or ``legacy:write``). A customer's name and email are personal data, as users'
+emails and names are (api.permissions): null without ``pii:read``, and ``?search=`` (it covers
+them) or ``?ordering=`` by them is a 403 naming ``pii:read``, as on users. Writes need staff, and
+are refused (405 with ``Allow: GET, HEAD, OPTIONS``, and left out of the OpenAPI schema) unless
+``LEGACY_ALLOW_WRITES`` is set.
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from django.conf import settings
 from django.db.models import QuerySet
@@ -37,10 +42,43 @@ WRITES_DOCUMENTED = bool(settings.LEGACY_ALLOW_WRITES)
 WRITE_NOTE = " Staff only, and only when the server allows legacy writes (`LEGACY_ALLOW_WRITES`); otherwise 405."
 
 
+# A customer's name and email are personal data, as users' emails and names are: the users' rules
+# (api.filters words them for users) hold here, in these two filters of this view.
+class LegacySearchFilter(StrictSearchFilter):
+    """``?search=`` covers names and emails, so it would tell who is a customer: it needs
+    ``pii:read`` (403 before the term is looked at, as on users)."""
+
+    search_description = StrictSearchFilter.search_description + " Needs the `pii:read` scope (403 otherwise)."
+
+    def filter_queryset(self, request: Request, queryset: QuerySet, view: Any) -> QuerySet:
+        if request.query_params.get(self.search_param):
+            who.require_pii_read(request, "Searching legacy customers (on names and emails)")
+        return super().filter_queryset(request, queryset, view)
+
+
+class LegacyOrderingFilter(StrictOrderingFilter):
+    """An order tells hidden values apart: ordering by a name or an email needs ``pii:read`` (403
+    once the fields are known to be valid, as on users)."""
+
+    ordering_description = (
+        StrictOrderingFilter.ordering_description
+        + " Ordering by `customer_name` or `customer_email` needs the `pii:read` scope (403 otherwise)."
+    )
+
+    def get_ordering(self, request: Request, queryset: QuerySet, view: Any) -> Any:
+        terms = super().get_ordering(request, queryset, view)
+        if request.query_params.get(self.ordering_param):
+            for term in terms:
+                if term.lstrip("-") in who.LEGACY_PII_FIELDS:
+                    who.require_pii_read(request, f"Ordering by `{term.lstrip('-')}`")
+        return terms
+
+
 @extend_schema_view(
     list=extend_schema(
         summary="List legacy customers",
-        description="Page-numbered. `?search=` on name and email; `?ordering=`.",
+        description="Page-numbered. `?search=` on name and email (needs `pii:read`); `?ordering=` (by "
+        "`customer_name` or `customer_email`: needs `pii:read`). Names and emails are null without `pii:read`.",
         responses={200: LegacyCustomerOutputSerializer(many=True)},
     ),
     retrieve=extend_schema(
@@ -84,7 +122,7 @@ class LegacyCustomerViewSet(ResourceViewSet):
     """Customers of the legacy MySQL table (legacy_db)."""
 
     write_scope = "legacy:write"  # api.permissions (who may do what)
-    filter_backends = [StrictSearchFilter, StrictOrderingFilter]
+    filter_backends = [LegacySearchFilter, LegacyOrderingFilter]
     search_fields = ["customer_name", "customer_email"]
     ordering_fields = ["customer_id", "customer_name", "customer_email", "created_date"]
     ordering = ["customer_id"]
@@ -125,10 +163,14 @@ class LegacyCustomerViewSet(ResourceViewSet):
 
     def list(self, request: Request) -> Response:
         page = self.paginate_queryset(selectors.customer_rows(self.filter_queryset(self.get_queryset())))
-        return self.get_paginated_response(LegacyCustomerOutputSerializer(page, many=True).data)
+        return self.get_paginated_response(
+            LegacyCustomerOutputSerializer(page, many=True, context={"request": request}).data
+        )
 
     def _represent(self, customer: LegacyCustomer) -> dict:
-        return LegacyCustomerOutputSerializer(customer).data
+        # What this caller sees (names and emails nulled without pii:read): the ETag is of that
+        # answer, so it cannot confirm a guessed email either.
+        return LegacyCustomerOutputSerializer(customer, context={"request": self.request}).data
 
     def retrieve(self, request: Request, customer_id: str) -> Response:
         return conditional.respond(request, self._represent(self.get_object()))

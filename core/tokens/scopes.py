@@ -25,12 +25,15 @@ ALL: tuple[str, ...] = (
 
 DESCRIPTIONS: dict[str, str] = {
     READ: "Every GET except those needing `admin`; personal data stays null without `pii:read`.",
-    POSTS_WRITE: "Create, change and delete posts (a bound token: only its user's).",
-    EVENTS_WRITE: "Record analytics events (a bound token: only with its user id or none).",
-    USERS_WRITE: "Create, change and delete users (staff accounts only).",
+    POSTS_WRITE: "Create, change and delete posts (a bound token: only its user's); read posts.",
+    EVENTS_WRITE: "Record analytics events (a bound token: only with its user id or none); read events.",
+    USERS_WRITE: "Create, change and delete users (staff accounts only); read users (personal data null without "
+    "`pii:read`).",
     REGISTRATIONS_WRITE: "Register users (user, profile and event as one unit).",
-    LEGACY_WRITE: "Write legacy customers, where the server allows it (staff accounts only).",
-    PII_READ: "Read emails and personal names of other users; filter and search on them.",
+    LEGACY_WRITE: "Write legacy customers, where the server allows it (staff accounts only); read them (names "
+    "and emails null without `pii:read`).",
+    PII_READ: "Read emails and personal names of other users and of legacy customers; filter, search and "
+    "order on them.",
     ADMIN: "The databases' overview and slow queries (staff accounts only).",
 }
 

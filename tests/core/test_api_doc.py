@@ -32,11 +32,15 @@ NAMED_PATH = re.compile(r"`(/(?:api|health|metrics|admin)[^`\s?]*)")
 NAMED_STATUS = re.compile(r"(?:`|\b(?:a|an|the|with|gives a|is a)\s)([1-5]\d\d)\b")
 
 
-def _table() -> dict[tuple[str, str], tuple[list[str], list[str]]]:
+def _table() -> dict[tuple[str, str], tuple[list[str], list[str], list[str]]]:
+    """(method, path) -> (the scopes all needed, the write scopes that also allow it, statuses):
+    the scopes column reads ``a, b`` or ``read or posts:write``."""
     rows = {}
     for method, path, scopes, statuses in ROW.findall(DOC):
-        named_scopes = [s.strip() for s in scopes.split(",") if s.strip() and s.strip() != "none"]
-        rows[(method, path)] = (named_scopes, [s.strip() for s in statuses.split(",") if s.strip()])
+        required, *implied = scopes.split(" or ")
+        named_scopes = [s.strip() for s in required.split(",") if s.strip() and s.strip() != "none"]
+        statuses_named = [s.strip() for s in statuses.split(",") if s.strip()]
+        rows[(method, path)] = (named_scopes, [s.strip() for s in implied], statuses_named)
     return rows
 
 
@@ -46,9 +50,10 @@ def test_the_table_lists_every_operation_with_its_scopes_and_statuses() -> None:
         "in the schema, not on the page": sorted(set(OPERATIONS) - set(rows)),
         "on the page, not in the schema": sorted(set(rows) - set(OPERATIONS)),
     }
-    for key, (scopes, statuses) in rows.items():
+    for key, (scopes, implied, statuses) in rows.items():
         op = OPERATIONS[key]
         assert scopes == op.get("x-required-scopes", []), (key, scopes)
+        assert implied == op.get("x-read-implied-by", []), (key, implied)
         assert sorted(statuses, key=int) == sorted(op["responses"], key=int), (key, statuses)
 
 
