@@ -56,7 +56,7 @@ BY_NAME: dict[str, str] = {
     # Legacy customers
     "customer_id": "The customer's id on the legacy database.",
     "customer_name": "The customer's name (1 to 100 characters).",
-    "customer_email": "The customer's email address (unique).",
+    "customer_email": "The customer's email address.",
     "created_date": "When the customer was created (ISO 8601, UTC).",
     # Databases (admin)
     "alias": "The database alias (`default`, `users_db`, `users_db_replica_1`, ...).",
