@@ -3,6 +3,7 @@
 from rest_framework import serializers
 
 from api.serializers.fields import StrictCharField, StrictEmailField
+from api.serializers.input import InputSerializer
 from api.serializers.output import OutputSerializer
 
 
@@ -15,6 +16,6 @@ class LegacyCustomerOutputSerializer(OutputSerializer):
     created_date = serializers.DateTimeField(read_only=True)
 
 
-class LegacyCustomerInputSerializer(serializers.Serializer):
+class LegacyCustomerInputSerializer(InputSerializer):
     customer_name = StrictCharField(max_length=100)
     customer_email = StrictEmailField(max_length=100)
