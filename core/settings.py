@@ -442,6 +442,7 @@ SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"] = [
     *SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"],
     "openapi.hooks.client_friendly_names",
     "openapi.hooks.describe_properties",
+    "openapi.hooks.closed_request_bodies",
     "openapi.hooks.add_examples",
 ]
 
