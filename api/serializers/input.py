@@ -40,7 +40,6 @@ def _shown(key: Any) -> str:
 # A request body's serializer: the keys it does not declare as writable fields are a 400. (No
 # docstring: drf-spectacular would make it the description of every request component.)
 class InputSerializer(serializers.Serializer):
-
     def unknown_field_errors(self, data: Mapping[Any, Any]) -> dict[str, list[ErrorDetail]]:
         """One error per key of ``data`` that is not a writable field (at most :data:`MAX_NAMED`,
         then one that counts the others)."""
