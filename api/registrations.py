@@ -23,6 +23,7 @@ from api.exceptions import field_errors_detail
 from api.idempotency import IDEMPOTENCY_PARAMETER, IDEMPOTENCY_RESPONSES, idempotent, problem_response
 from api.problems import PROBLEM_CONTENT_TYPE, ProblemSerializer
 from api.query_params import QueryCheckedAPIView
+from api.serializers.input import InputSerializer
 from api.serializers.users import UserOutputSerializer
 from core import aliases
 from core.errors import FieldErrors, SourceUnavailable
@@ -32,12 +33,12 @@ from core.users import services as users_services
 
 
 # --- serializers -------------------------------------------------------------------------------
-class RegistrationProfileInputSerializer(serializers.Serializer):
+class RegistrationProfileInputSerializer(InputSerializer):
     bio = serializers.CharField(required=False, allow_blank=True, default="", max_length=10_000)
     avatar_url = serializers.URLField(required=False, allow_blank=True, default="", max_length=500)
 
 
-class RegistrationInputSerializer(serializers.Serializer):
+class RegistrationInputSerializer(InputSerializer):
     username = serializers.CharField(max_length=150)
     email = serializers.EmailField(max_length=254)
     first_name = serializers.CharField(max_length=150, required=False, allow_blank=True, default="")

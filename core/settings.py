@@ -61,6 +61,12 @@ BATCH_MAX_BODY_BYTES = _env_int("BATCH_MAX_BODY_BYTES", 32 * 1024 * 1024)
 # and api.parsers.JSONParser (bytes actually read).
 DATA_UPLOAD_MAX_MEMORY_SIZE = max(MAX_BODY_BYTES, BATCH_MAX_BODY_BYTES)
 DATA_UPLOAD_MAX_NUMBER_FIELDS = 20_000
+# Levels of arrays and objects a JSON body may nest (api.parsers): deeper is a 400 on every endpoint.
+# At most 200: answers hold a body's values a few levels deeper still, and stay within what the
+# answer's encoder (orjson: 254 levels) writes.
+JSON_MAX_DEPTH = _env_int("JSON_MAX_DEPTH", 32)
+if not 1 <= JSON_MAX_DEPTH <= 200:
+    raise ImproperlyConfigured(f"JSON_MAX_DEPTH must be 1 to 200, not {JSON_MAX_DEPTH}.")
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -439,6 +445,7 @@ SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"] = [
     *SPECTACULAR_SETTINGS["POSTPROCESSING_HOOKS"],
     "openapi.hooks.client_friendly_names",
     "openapi.hooks.describe_properties",
+    "openapi.hooks.closed_request_bodies",
     "openapi.hooks.add_examples",
 ]
 

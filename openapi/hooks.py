@@ -174,6 +174,43 @@ def describe_properties(result: dict[str, Any], generator: Any, request: Any, pu
     return result
 
 
+def closed_request_bodies(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
+    """``additionalProperties: false`` on every component a request body uses, directly or through
+    another (a batch's events, a registration's profile): the API refuses unknown fields
+    (api.serializers.input). Free-form values inside them (an event's ``data``) keep their own
+    open schema."""
+    prefix = "#/components/schemas/"
+    schemas = result.get("components", {}).get("schemas", {})
+    closed: set[str] = set()
+    pending: list[Any] = []
+    for operations in result.get("paths", {}).values():
+        for operation in operations.values():
+            if isinstance(operation, dict):
+                pending.extend(
+                    media.get("schema") for media in operation.get("requestBody", {}).get("content", {}).values()
+                )
+
+    def note(node: dict) -> None:
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith(prefix) and ref[len(prefix) :] not in closed:
+            pending.append(ref)
+
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):  # a component's reference: close it, then what it refers to
+            name = item[len(prefix) :]
+            if name in closed or name not in schemas:
+                continue
+            closed.add(name)
+            component = schemas[name]
+            if component.get("type") == "object" and "properties" in component:
+                component["additionalProperties"] = False
+            _walk(component, note)
+        elif isinstance(item, dict):
+            _walk(item, note)
+    return result
+
+
 def _json_media(content_type: str) -> bool:
     return content_type == "application/json" or (content_type.endswith("+json") and "problem" not in content_type)
 

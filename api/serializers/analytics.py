@@ -14,6 +14,7 @@ from api.serializers.fields import (
     StrictCharField,
     _check_json_strings,
 )
+from api.serializers.input import InputSerializer
 from api.serializers.output import OutputSerializer
 from core.analytics.services import CONTROL_MESSAGE, MAX_BATCH, has_control_characters
 
@@ -29,7 +30,7 @@ class EventOutputSerializer(OutputSerializer):
     data = serializers.JSONField()
 
 
-class EventInputSerializer(serializers.Serializer):
+class EventInputSerializer(InputSerializer):
     event_type = StrictCharField(max_length=50, help_text="The kind of event; no control or invisible characters.")
     user_id = IdField(required=False, allow_null=True, default=None)
     session_id = StrictCharField(max_length=100, required=False, allow_blank=True, default="")
@@ -44,7 +45,7 @@ class EventInputSerializer(serializers.Serializer):
         return value
 
 
-class EventBatchInputSerializer(serializers.Serializer):
+class EventBatchInputSerializer(InputSerializer):
     events = EventInputSerializer(
         many=True, allow_empty=False, max_length=MAX_BATCH, help_text=f"1 to {MAX_BATCH} events, written all or none."
     )

@@ -6,6 +6,7 @@ from rest_framework import serializers
 
 from api.permissions import LEGACY_PII_FIELDS, LEGACY_PII_NOTE, may_read_all_pii
 from api.serializers.fields import StrictCharField, StrictEmailField
+from api.serializers.input import InputSerializer
 from api.serializers.output import OutputSerializer
 
 
@@ -29,6 +30,6 @@ class LegacyCustomerOutputSerializer(OutputSerializer):
         return data
 
 
-class LegacyCustomerInputSerializer(serializers.Serializer):
+class LegacyCustomerInputSerializer(InputSerializer):
     customer_name = StrictCharField(max_length=100)
     customer_email = StrictEmailField(max_length=100)

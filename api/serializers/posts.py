@@ -3,6 +3,7 @@
 from rest_framework import serializers
 
 from api.serializers.fields import IdField, StrictCharField
+from api.serializers.input import InputSerializer
 from api.serializers.output import OutputSerializer
 
 
@@ -25,7 +26,7 @@ class PostOutputSerializer(OutputSerializer):
     updated_at = serializers.DateTimeField(read_only=True)
 
 
-class PostInputSerializer(serializers.Serializer):
+class PostInputSerializer(InputSerializer):
     title = StrictCharField(max_length=200)
     content = StrictCharField(required=False, allow_blank=True, default="")
     author_id = IdField(help_text="The id of an existing user (users_db); otherwise a 400 on `author_id`.")

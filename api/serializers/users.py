@@ -6,6 +6,7 @@ from rest_framework import serializers
 
 from api.permissions import PII_FIELDS, PII_NOTE, may_read_pii
 from api.serializers.fields import StrictCharField, StrictEmailField
+from api.serializers.input import InputSerializer
 from api.serializers.output import OutputSerializer
 
 
@@ -30,7 +31,7 @@ class UserOutputSerializer(OutputSerializer):
         return data
 
 
-class UserInputSerializer(serializers.Serializer):
+class UserInputSerializer(InputSerializer):
     """Create (all required but names) and replace; PATCH accepts any subset."""
 
     username = StrictCharField(max_length=150, help_text="Unique among users.")

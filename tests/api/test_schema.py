@@ -82,3 +82,37 @@ def test_schema_errors_are_problem_json_bodies(params, headers, status) -> None:
     response = APIClient().get("/api/schema/", params, **headers)
     assert_problem(response, status)  # parses the body as JSON: not YAML under a problem+json header
     assert response.content.lstrip().startswith(b"{")
+
+
+def test_every_request_body_component_is_closed() -> None:
+    """Every component a request body uses, directly or through another, says
+    ``additionalProperties: false`` (the API refuses unknown fields); free-form values stay open."""
+    schema = yaml.safe_load(SCHEMA_FILE.read_text(encoding="utf-8"))
+    components = schema["components"]["schemas"]
+    prefix = "#/components/schemas/"
+
+    def refs(node: object) -> list[str]:
+        if isinstance(node, dict):
+            own = [node["$ref"][len(prefix) :]] if isinstance(node.get("$ref"), str) else []
+            return own + [name for value in node.values() for name in refs(value)]
+        if isinstance(node, list):
+            return [name for value in node for name in refs(value)]
+        return []
+
+    pending = [
+        name
+        for operations in schema["paths"].values()
+        for operation in operations.values()
+        if isinstance(operation, dict)
+        for name in refs(operation.get("requestBody", {}))
+    ]
+    seen: set[str] = set()
+    while pending:
+        name = pending.pop()
+        if name not in seen:
+            seen.add(name)
+            pending.extend(refs(components[name]))
+    assert {"PostInput", "PatchedUserInput", "EventBatchInput", "EventInput", "RegistrationProfileInput"} <= seen
+    for name in seen:
+        assert components[name]["additionalProperties"] is False, name
+    assert "additionalProperties" not in components["EventInput"]["properties"]["data"]
