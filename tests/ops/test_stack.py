@@ -136,6 +136,7 @@ def test_the_stack_comes_up_serves_through_nginx_runs_the_schedule_and_goes_down
         up = stack("up", env=env)
         assert up.returncode == 0, up.stdout + up.stderr
         assert "stack up in" in up.stderr
+        print(up.stderr)  # how long each part took (.ci/run shows it)
 
         status = stack("status", env=env)
         assert status.returncode == 0, status.stdout + status.stderr
@@ -198,6 +199,7 @@ def test_the_stack_comes_up_serves_through_nginx_runs_the_schedule_and_goes_down
         down = stack("down", env=env)
         assert down.returncode == 0, down.stdout + down.stderr
         assert "no process left, no port listening" in down.stderr
+        print(down.stderr)
         assert [name for name, pid in pids.items() if pid_alive(pid)] == []
         assert [port for port in PORTS if listening(port)] == []
         assert processes_under(STACK_DIR) == []
