@@ -48,7 +48,7 @@ def test_serve_listens_on_loopback_and_its_try_line_names_that_address(tmp_path:
     port = free_port()
     env = {name: value for name, value in os.environ.items() if not DATABASE_VARIABLES.fullmatch(name)}
     env.update(
-        SWITCHYARD_VENV=os.environ.get("VIRTUAL_ENV") or sys.prefix,
+        SWITCHYARD_VENV=sys.prefix,
         SWITCHYARD_VAR_DIR=str(tmp_path / "var"),
         PORT=str(port),
         WEB_CONCURRENCY="1",

@@ -125,8 +125,8 @@ def test_the_stack_comes_up_serves_through_nginx_runs_the_schedule_and_goes_down
     env = {
         "PATH": os.environ["PATH"],
         "HOME": os.environ.get("HOME", "/root"),
-        # The virtualenv this test runs in (its prefix; not the interpreter it links to).
-        "SWITCHYARD_VENV": os.environ.get("VIRTUAL_ENV") or sys.prefix,
+        # The virtualenv this test runs in (its prefix, not the interpreter its python links to).
+        "SWITCHYARD_VENV": sys.prefix,
         "STACK_DIR": str(STACK_DIR),
         "STACK_PORT_BASE": str(PORT_BASE),
         "STACK_CRONTAB": str(crontab),
