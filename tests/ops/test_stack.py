@@ -7,7 +7,8 @@ nothing; ``down`` leaves no process and no listening port.
 Marked ``stack`` (about two minutes, most of it waiting for the crontab's minute): deselected unless
 asked for with ``-m stack`` (``.ci/run`` runs it as a step of its own). Needs the Debian packages
 ``scripts/stack`` installs and, as root, the postgres and mysql users. Ports: from
-``STACK_TEST_PORT_BASE`` (18790) to +5; data in ``var/stack-test/`` (removed at the end)."""
+``STACK_TEST_PORT_BASE`` (18790) to +5; data in ``var/stack-test/`` (removed at the end), or in
+/var/tmp when a directory above the checkout is closed to the postgres and mysql users."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ import os
 import shlex
 import shutil
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -28,7 +30,19 @@ pytestmark = pytest.mark.stack
 
 PORT_BASE = int(os.environ.get("STACK_TEST_PORT_BASE", "18790"))
 PORTS = range(PORT_BASE, PORT_BASE + 6)
-STACK_DIR = ROOT / "var" / "stack-test"
+
+
+def stack_dir() -> Path:
+    """``var/stack-test`` in the checkout, unless a directory above the checkout is closed to
+    other users (as root, PostgreSQL and MariaDB run as postgres and mysql and must reach their
+    data; scripts/stack opens the checkout's own directories, never those above it)."""
+    above = [ROOT, *ROOT.parents]
+    if all(path.stat().st_mode & stat.S_IXOTH for path in above):
+        return ROOT / "var" / "stack-test"
+    return Path("/var/tmp") / f"switchyard-stack-test-{os.getuid()}"
+
+
+STACK_DIR = stack_dir()
 #: The crontab's own lines, and recover_sagas once a minute: the line the test waits for.
 PROBE = "* * * * * python manage.py recover_sagas"
 SERVICES = ("proxy", "web-1", "web-2", "pgbouncer", "postgres", "postgres-replica", "mariadb", "redis", "scheduler")
