@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 PAGE = ROOT / "docs" / "configuration.md"
 
 PYTHON_DIRS = ("core", "api", "routers", "openapi", "bench", "tests")
-PYTHON_FILES = ("gunicorn.conf.py", "manage.py")
+PYTHON_FILES = ("gunicorn.conf.py", "manage.py", "scripts/scheduler")
 SHELL_DIRS = ("scripts", ".ci", "bench", "docker")
 SHELL_FILES = ("Dockerfile",)
 

@@ -1,6 +1,9 @@
 """Tests marked ``tablespaces`` need PostgreSQL tablespaces configured for the analytics alias
 (``scripts/tablespace create ...`` and ``eval "$(scripts/tablespace env)"``). Without them they are
-deselected, not skipped; asking for them explicitly (``-m tablespaces``) without them is an error."""
+deselected, not skipped; asking for them explicitly (``-m tablespaces``) without them is an error.
+
+Tests marked ``stack`` (``scripts/stack``, the whole topology, minutes) run only when asked for with
+``-m stack`` (``.ci/run`` runs them as a step of their own); otherwise they are deselected."""
 
 from __future__ import annotations
 
@@ -17,9 +20,14 @@ def tablespaces_configured() -> bool:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    expression = (config.option.markexpr or "").strip()
+    if "stack" not in expression or "not stack" in expression:
+        stack = [item for item in items if item.get_closest_marker("stack")]
+        if stack:
+            config.hook.pytest_deselected(items=stack)
+            items[:] = [item for item in items if not item.get_closest_marker("stack")]
     if tablespaces_configured():
         return
-    expression = (config.option.markexpr or "").strip()
     if "tablespaces" in expression and "not tablespaces" not in expression:
         raise pytest.UsageError(
             "-m tablespaces needs ANALYTICS_DATABASE_DEFAULT_TABLESPACE and "

@@ -25,6 +25,11 @@ class Command(BaseCommand):
         parser.add_argument("--cache-entries", type=int, default=500)
         parser.add_argument("--batch-size", type=int, default=5_000)
         parser.add_argument("--seed", type=int, default=42, help="random seed (same seed, same data)")
+        parser.add_argument(
+            "--base-url",
+            default="http://127.0.0.1:8000",
+            help="where the service answers, for the printed Try: line (scripts/serve passes its BIND)",
+        )
 
     def handle(self, *args, **opts):  # type: ignore[no-untyped-def]
         sizes = DemoSizes(
@@ -52,4 +57,5 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from exc
         self.stdout.write(self.style.SUCCESS(f"done in {time.perf_counter() - started:.1f}s"))
         self.stdout.write(f"Demo staff API token (user demo_admin): {token}")
-        self.stdout.write(f'Try: curl -H "Authorization: Token {token}" http://127.0.0.1:8000/api/v1/users/')
+        base_url = opts["base_url"].rstrip("/")
+        self.stdout.write(f'Try: curl -H "Authorization: Token {token}" {base_url}/api/v1/users/')
