@@ -41,6 +41,7 @@ export CORS_ALLOWED_ORIGINS="${CORS_ALLOWED_ORIGINS:-http://localhost:5173}"
 # rate-limit headers are still written).
 export API_THROTTLE_RATE="${HOSTILE_THROTTLE_RATE:-100000/minute}"
 REPORT="${HOSTILE_REPORT:-$RUN/report.md}"
+export HOSTILE_RANDOM_KEYS="${HOSTILE_RANDOM_KEYS:-1300}"
 redis-cli -u "$CACHE_URL" flushdb >/dev/null
 
 PROXY_PID=""
