@@ -51,8 +51,7 @@ import threading
 import time
 from collections import OrderedDict
 from contextvars import ContextVar
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 import redis
 from django.conf import settings
@@ -106,9 +105,9 @@ LOCAL_ENTRIES = 10_000
 PERIODS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 
-@dataclass(frozen=True, slots=True)
-class Quota:
-    """What one throttle decision tells the client (draft-ietf-httpapi-ratelimit-headers)."""
+class Quota(NamedTuple):
+    """What one throttle decision tells the client (draft-ietf-httpapi-ratelimit-headers). A
+    named tuple: made on every request, and cheaper to make than a frozen dataclass."""
 
     #: the policy's name: ``token`` (per token) or ``auth-failure`` (failed authentications per address)
     policy: str
@@ -162,6 +161,13 @@ def gcra_script(url: str) -> Any:
 
 def peek_script(url: str) -> Any:
     return _script(url, os.getpid(), PEEK_SCRIPT)
+
+
+@functools.lru_cache(maxsize=64)
+def gcra(policy: str, count: int, seconds: int, store: str) -> Gcra:
+    """The (immutable) budget of a policy and rate, made once; ``store``: ``tokens`` or ``failures``,
+    the per-process dictionary it uses."""
+    return Gcra(policy, count, seconds, _local if store == "tokens" else _local_failures)
 
 
 class Gcra:
@@ -264,7 +270,7 @@ class TokenRateThrottle(SimpleRateThrottle):
         self.key = self.get_cache_key(request, view)
         if self.key is None:
             return True
-        admitted, wait = Gcra(self.scope, self.num_requests, self.duration, _local).take(self.key, self.timer())
+        admitted, wait = gcra(self.scope, self.num_requests, self.duration, "tokens").take(self.key, self.timer())
         if not admitted:
             self._wait = wait
         return admitted
@@ -330,7 +336,7 @@ class AuthFailureThrottle:
 
     def __init__(self, request: Any) -> None:
         rate = parse_rate(settings.API_AUTH_FAILURE_RATE)
-        self.gcra = Gcra(self.policy, rate[0], rate[1], _local_failures) if rate else None
+        self.gcra = gcra(self.policy, rate[0], rate[1], "failures") if rate else None
         self.address = client_address(request)
         self.key = "throttle_auth-failure_" + hashlib.sha256(self.address.encode()).hexdigest()[:32]
 
