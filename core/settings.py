@@ -386,7 +386,9 @@ SPECTACULAR_SETTINGS = {
         "Errors are Problem Details (`application/problem+json`). Every response carries "
         "`X-Request-ID` (echoed when the request sends a valid one: 1-128 characters of "
         "`A-Za-z0-9-_.:/+=`) and `Server-Timing` with one entry per database alias touched "
-        "(`users_db;dur=1.8, default_replica_1;dur=0.9`, milliseconds)."
+        "(`users_db;dur=1.8, default_replica_1;dur=0.9`, milliseconds). Every answer a throttle counted "
+        "carries `RateLimit-Policy` and `RateLimit` (draft-ietf-httpapi-ratelimit-headers-10: "
+        '`"token";q=1200;w=60`, `"token";r=1187;t=11`); a 429 also `Retry-After`.'
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
