@@ -16,8 +16,22 @@ Memory: a valid token is remembered for ``API_TOKEN_CACHE_SECONDS`` (0 turns it 
   generation differs, so a token revoked through any process is refused by every process at once.
   When the shared cache cannot be read, nothing remembered is trusted: the token is looked up.
   Without a shared cache the memory is per process, as the setting says;
-- unknown and revoked tokens are never remembered, and at most :data:`MAX_ENTRIES` valid ones
-  are (oldest out); every request gets its own copy of the account.
+- at most :data:`MAX_ENTRIES` valid tokens are remembered (oldest out); every request gets its
+  own copy of the account.
+
+Refused keys (unknown, revoked, an inactive account's) are remembered too, by their digest (never
+the key), so that one seen once is refused again without a query: in this process at most
+``API_REFUSED_TOKEN_ENTRIES`` of them (the least recently seen dropped first) for
+``API_REFUSED_TOKEN_SECONDS`` each, and, where processes share a cache, there for the same time
+(a key per digest with that TTL, read in the same round trip as the generation: ``MGET``). Each
+entry carries the generation it was refused under and counts only while the generation is still
+that one, so a token created (or an account reactivated) anywhere is let in at once where a
+cache is shared; without one, a token saved in this process is forgotten here at once (signals)
+and one saved by another process is refused here for at most ``API_REFUSED_TOKEN_SECONDS``.
+
+Failed authentications are throttled per client address (:class:`api.throttling.AuthFailureThrottle`):
+the budget is checked before a key is looked up in the database, and charged after each 401; a
+request beyond it is a 429 with ``Retry-After``.
 
 ``last_used_at`` is written at most once a minute per token (:data:`LAST_USED_EVERY_SECONDS`): one
 conditional UPDATE on ``default`` by the first process to see the token after the minute is past.
@@ -47,6 +61,7 @@ from redis.exceptions import RedisError
 from rest_framework import exceptions
 from rest_framework.authentication import TokenAuthentication
 
+from api import throttling
 from core import aliases, shared_cache
 from core.tokens import scopes as scope_names
 from core.tokens.models import ApiToken
@@ -58,6 +73,14 @@ MAX_ENTRIES = 1024
 LAST_USED_EVERY_SECONDS = 60.0
 #: the shared cache's key holding the current generation of token and account data
 GENERATION_KEY = "switchyard:api-token-generation"
+#: the shared cache's key prefix of refused keys (followed by the key's digest)
+REFUSED_KEY = "switchyard:api-token-refused:"
+#: why a key is refused: (message, code) of the 401
+REFUSALS = {
+    "unknown": ("Invalid token.", "authentication_failed"),
+    "revoked": ("This token has been revoked.", "token_revoked"),
+    "inactive": ("User inactive or deleted.", "authentication_failed"),
+}
 
 
 @dataclass(frozen=True)
@@ -81,11 +104,22 @@ class TokenExpired(exceptions.AuthenticationFailed):
     default_code = "token_expired"
 
 
+class Refused(exceptions.AuthenticationFailed):
+    """A key the database refuses (:data:`REFUSALS`), remembered as such."""
+
+    def __init__(self, reason: str) -> None:
+        message, code = REFUSALS[reason]
+        super().__init__(message, code=code)
+        self.reason = reason
+
+
 _lock = threading.Lock()
 #: digest -> (monotonic time it was checked, shared generation then, account, grant)
 _checked: OrderedDict[str, tuple[float, Any, Any, Grant]] = OrderedDict()
 #: token id -> wall time of the last last_used_at this process wrote or read
 _last_used: OrderedDict[int, float] = OrderedDict()
+#: digest of a refused key -> (monotonic time it is forgotten, shared generation then, reason)
+_refused: OrderedDict[str, tuple[float, Any, str]] = OrderedDict()
 _UNAVAILABLE = object()
 
 
@@ -93,6 +127,8 @@ def forget_all() -> None:
     with _lock:
         _checked.clear()
         _last_used.clear()
+        _refused.clear()
+    throttling.forget_local()
 
 
 def shared_generation() -> Any:
@@ -110,6 +146,75 @@ def shared_generation() -> Any:
     except (RedisError, OSError, DatabaseError) as exc:
         logger.warning("token revocation cache unreadable; looking tokens up: %s", exc)
         return _UNAVAILABLE
+
+
+def _marker(generation: Any, reason: str) -> str:
+    return f"{generation if generation is not None else ''}|{reason}"
+
+
+def shared_state(digest: str, *, refusal: bool) -> tuple[Any, str | None]:
+    """The shared generation (as :func:`shared_generation`) and, when ``refusal``, why the key of
+    ``digest`` was refused under that same generation (None: not remembered as refused), in one
+    round trip (``MGET``)."""
+    alias = settings.API_TOKEN_REVOCATION_CACHE
+    if not alias or not refusal:
+        return shared_generation(), None
+    client = shared_cache.client_for(alias)
+    try:
+        if client is not None:
+            raw = client.mget(
+                [shared_cache.key_for(alias, GENERATION_KEY), shared_cache.key_for(alias, REFUSED_KEY + digest)]
+            )
+            generation, marker = shared_cache.decode(raw[0]), shared_cache.decode(raw[1])
+        else:
+            values = caches[alias].get_many([GENERATION_KEY, REFUSED_KEY + digest])
+            generation, marker = values.get(GENERATION_KEY), values.get(REFUSED_KEY + digest)
+    except (RedisError, OSError, DatabaseError) as exc:
+        logger.warning("token revocation cache unreadable; looking tokens up: %s", exc)
+        return _UNAVAILABLE, None
+    if marker is None:
+        return generation, None
+    stamp, _, reason = str(marker).rpartition("|")
+    current = "" if generation is None else str(generation)
+    return generation, reason if reason in REFUSALS and stamp == current else None
+
+
+def _remember_refusal(digest: str, generation: Any, reason: str) -> None:
+    """In this process (bounded, least recently seen out) and in the shared cache, both for
+    ``API_REFUSED_TOKEN_SECONDS``."""
+    seconds = settings.API_REFUSED_TOKEN_SECONDS
+    with _lock:
+        _refused[digest] = (time.monotonic() + seconds, generation, reason)
+        _refused.move_to_end(digest)
+        while len(_refused) > settings.API_REFUSED_TOKEN_ENTRIES:
+            _refused.popitem(last=False)
+    alias = settings.API_TOKEN_REVOCATION_CACHE
+    if not alias:
+        return
+    client = shared_cache.client_for(alias)
+    try:
+        if client is not None:
+            client.set(
+                shared_cache.key_for(alias, REFUSED_KEY + digest), _marker(generation, reason), px=int(seconds * 1000)
+            )
+        else:
+            caches[alias].set(REFUSED_KEY + digest, _marker(generation, reason), timeout=seconds)
+    except (RedisError, OSError, DatabaseError) as exc:  # remembered here only
+        logger.warning("token revocation cache unwritable: %s", exc)
+
+
+def _forget_refusal_shared(digest: str) -> None:
+    alias = settings.API_TOKEN_REVOCATION_CACHE
+    if not alias:
+        return
+    client = shared_cache.client_for(alias)
+    try:
+        if client is not None:
+            client.delete(shared_cache.key_for(alias, REFUSED_KEY + digest))
+        else:
+            caches[alias].delete(REFUSED_KEY + digest)
+    except (RedisError, OSError, DatabaseError) as exc:  # the new generation makes the entry void anyway
+        logger.warning("token revocation cache unwritable: %s", exc)
 
 
 def bump_generation() -> None:
@@ -137,13 +242,25 @@ def _changed(forget: Any) -> None:
 
 
 def _forget_token(sender: Any, instance: ApiToken, **kwargs: Any) -> None:
-    _changed(lambda: _checked.pop(instance.digest, None))
+    """A token created, changed or deleted: neither remembered as valid nor as refused, here at
+    once and, after the commit, in the shared cache (whose entries the new generation voids too)."""
+    digest = instance.digest
+
+    def forget() -> None:
+        _checked.pop(digest, None)
+        _refused.pop(digest, None)
+
+    _changed(forget)
+    transaction.on_commit(lambda: _forget_refusal_shared(digest), using=aliases.DEFAULT)
 
 
 def _forget_account(sender: Any, instance: Any, **kwargs: Any) -> None:
     def forget() -> None:
         for digest in [d for d, (_, _, account, _) in _checked.items() if account.pk == instance.pk]:
             del _checked[digest]
+        # (refusals do not name their account: every "inactive" one is looked up again)
+        for digest in [d for d, (_, _, reason) in _refused.items() if reason == "inactive"]:
+            del _refused[digest]
 
     _changed(forget)
 
@@ -169,12 +286,12 @@ def _load(digest: str) -> tuple[Any, Grant, float]:
     could still show a revoked token), and its last use (wall time, 0 when never)."""
     row = ApiToken.objects.using(aliases.DEFAULT).select_related("account").filter(digest=digest).first()
     if row is None:
-        raise exceptions.AuthenticationFailed("Invalid token.")
+        raise Refused("unknown")
     if row.revoked_at is not None:
-        raise exceptions.AuthenticationFailed("This token has been revoked.", code="token_revoked")
+        raise Refused("revoked")
     account = row.account
     if not account.is_active:
-        raise exceptions.AuthenticationFailed("User inactive or deleted.")
+        raise Refused("inactive")
     granted = row.scope_set if account.is_staff else row.scope_set - scope_names.STAFF_ONLY
     grant = Grant(
         token_id=row.pk,
@@ -220,24 +337,65 @@ def _note_use(grant: Grant, known: float | None = None) -> None:
 class ScopedTokenAuthentication(TokenAuthentication):
     """``Authorization: Token <key>`` against hashed, scoped tokens (module doc)."""
 
+    #: the request being authenticated (None when a key is checked without one: tests, benchmarks)
+    request: Any = None
+
+    def authenticate(self, request: Any) -> tuple[Any, Grant] | None:
+        """DRF's parsing of the header, then :meth:`authenticate_credentials`; every failure
+        (malformed header, refused or expired key) is charged to the client address's budget,
+        and one beyond it is a 429 instead of the 401."""
+        self.request = request
+        try:
+            return super().authenticate(request)
+        except exceptions.AuthenticationFailed:
+            wait = throttling.AuthFailureThrottle(request).failed()
+            if wait is not None:
+                raise exceptions.Throttled(wait) from None
+            raise
+
     def authenticate_credentials(self, key: str) -> tuple[Any, Grant]:
         digest = key_digest(key)
         seconds = settings.API_TOKEN_CACHE_SECONDS
-        if seconds <= 0:
-            account, grant, last = _load(digest)
-            _check_expiry(grant)
-            _note_use(grant, last)
-            return account, grant
-        generation = shared_generation()
+        remember_refusals = settings.API_REFUSED_TOKEN_SECONDS > 0
         now = time.monotonic()
         with _lock:
-            hit = _checked.get(digest)
-        if hit is not None and now - hit[0] < seconds and generation is not _UNAVAILABLE and hit[1] == generation:
+            hit = _checked.get(digest) if seconds > 0 else None
+            refused = _refused.get(digest) if remember_refusals else None
+        if hit is not None and now - hit[0] >= seconds:
+            hit = None
+        if refused is not None and now >= refused[0]:
+            refused = None
+        generation, shared_refusal = (
+            shared_state(digest, refusal=remember_refusals and hit is None and refused is None)
+            if seconds > 0 or remember_refusals
+            else (None, None)
+        )
+        trusted = generation is not _UNAVAILABLE
+        if hit is not None and trusted and hit[1] == generation:
             _check_expiry(hit[3])
             _note_use(hit[3])
             return _own_copy(hit[2]), hit[3]
-        account, grant, last = _load(digest)  # 401 for unknown, revoked keys and inactive accounts
-        if generation is not _UNAVAILABLE:
+        if refused is not None and trusted and refused[1] == generation:
+            with _lock:
+                if digest in _refused:
+                    _refused.move_to_end(digest)
+            raise Refused(refused[2])
+        if shared_refusal is not None:
+            with _lock:
+                _refused[digest] = (now + settings.API_REFUSED_TOKEN_SECONDS, generation, shared_refusal)
+                _refused.move_to_end(digest)
+                while len(_refused) > settings.API_REFUSED_TOKEN_ENTRIES:
+                    _refused.popitem(last=False)
+            raise Refused(shared_refusal)
+        if self.request is not None:
+            throttling.AuthFailureThrottle(self.request).check()  # before the database: a 429 when spent
+        try:
+            account, grant, last = _load(digest)
+        except Refused as exc:
+            if remember_refusals and trusted:
+                _remember_refusal(digest, generation, exc.reason)
+            raise
+        if seconds > 0 and trusted:
             with _lock:
                 _checked[digest] = (now, generation, account, grant)
                 _checked.move_to_end(digest)

@@ -10,6 +10,8 @@
   - ``Server-Timing``: one entry per database alias the request touched, named exactly by the
     alias, ``dur`` in milliseconds (``users_db;dur=1.8, default_replica_1;dur=0.9``), from the
     state's ``timings`` (filled by :mod:`core.instrumentation` for every query);
+  - ``RateLimit-Policy`` and ``RateLimit``: what the last throttle that counted the request
+    left of its budget (``api.throttling.counted``, a context variable reset here);
   - the access facts for the access line (``core.logging.leave_access_facts``);
   - Prometheus counters when ``METRICS_ENABLED`` is on (``api.metrics.record_request``).
 
@@ -54,6 +56,7 @@ from django.http.response import HttpResponseRedirectBase
 from django.middleware.gzip import GZipMiddleware
 from django.urls import Resolver404, is_valid_path, resolve
 
+from api import throttling
 from api.metrics import record_request
 from core.logging import leave_access_facts, request_id_var
 from routers import middleware as routing
@@ -81,16 +84,21 @@ class RequestMiddleware:
         started = time.perf_counter()
         request_id = request_id_for(request.META.get("HTTP_X_REQUEST_ID"))
         token = request_id_var.set(request_id)
+        quota_mark = throttling.counted.set(None)
         try:
             response, routed = routing.serve(request, self.get_response)
             response[REQUEST_ID_HEADER] = request_id
             if routed.timings:
                 response["Server-Timing"] = server_timing(routed.timings)
+            quota = throttling.counted.get()
+            if quota is not None:
+                response["RateLimit-Policy"], response["RateLimit"] = throttling.rate_limit_headers(quota)
             leave_access_facts(request, response, routed.timings, started)
             if settings.METRICS_ENABLED:
                 record_request(request, response, time.perf_counter() - started)
             return response
         finally:
+            throttling.counted.reset(quota_mark)
             request_id_var.reset(token)
 
 

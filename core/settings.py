@@ -6,7 +6,9 @@ Settings are read here, once, at start-up; application code reads ``django.conf.
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 import secrets
 import warnings
 from pathlib import Path
@@ -350,6 +352,32 @@ REST_FRAMEWORK = {
 # Where the throttle counts live: the shared cache when CACHE_URL (Redis) is set, otherwise (empty)
 # each process's memory (never the SQLite cache table: one write per request would be too dear).
 API_THROTTLE_CACHE = ENV.get("API_THROTTLE_CACHE", "default" if ENV.get("CACHE_URL") else "")
+# Failed authentications (401 for a malformed, unknown, revoked or expired key) per client address:
+# API_AUTH_FAILURE_RATE, "<n>/<second|minute|hour|day>" (empty: no budget); beyond it a 429, answered
+# before any database query (api/throttling.py). Kept where the token budgets are (API_THROTTLE_CACHE).
+API_AUTH_FAILURE_RATE = ENV.get("API_AUTH_FAILURE_RATE", "60/minute").strip()
+if API_AUTH_FAILURE_RATE and not re.fullmatch(
+    r"[1-9]\d*/(s|sec|second|m|min|minute|h|hour|d|day)", API_AUTH_FAILURE_RATE
+):
+    raise ImproperlyConfigured("API_AUTH_FAILURE_RATE must be '<n>/<second|minute|hour|day>' (e.g. 60/minute) or empty")
+# The client address of a request is the peer's, or the last X-Forwarded-For address when the peer is
+# one of these proxies: FORWARDED_ALLOW_IPS, the comma list gunicorn.conf.py reads for X-Forwarded-Proto
+# (addresses or networks, "*" for any peer; a UNIX-socket peer is always a proxy).
+FORWARDED_ALLOW_IPS = _env_list("FORWARDED_ALLOW_IPS", "127.0.0.1")
+for _entry in FORWARDED_ALLOW_IPS:
+    if _entry != "*":
+        try:
+            ipaddress.ip_network(_entry, strict=False)
+        except ValueError:
+            raise ImproperlyConfigured(f"FORWARDED_ALLOW_IPS: {_entry!r} is not an address, a network or '*'") from None
+# Keys refused by the database (unknown, revoked, an inactive account) are remembered by their
+# SHA-256 digest, so that they are refused again without a query: at most API_REFUSED_TOKEN_ENTRIES
+# per process (least recently seen out), each for API_REFUSED_TOKEN_SECONDS (0: not remembered), and
+# in API_TOKEN_REVOCATION_CACHE (Redis) for the same time when it is set (api/authentication.py).
+API_REFUSED_TOKEN_SECONDS = _env_float("API_REFUSED_TOKEN_SECONDS", 60.0)
+API_REFUSED_TOKEN_ENTRIES = _env_int("API_REFUSED_TOKEN_ENTRIES", 10_000)
+if API_REFUSED_TOKEN_ENTRIES < 1:
+    raise ImproperlyConfigured("API_REFUSED_TOKEN_ENTRIES must be at least 1")
 
 # ---------------------------------------------------------------------------------------------
 # Conditional requests (issue 11; api/conditional.py): single users, posts and legacy customers
@@ -367,7 +395,9 @@ SPECTACULAR_SETTINGS = {
         "Errors are Problem Details (`application/problem+json`). Every response carries "
         "`X-Request-ID` (echoed when the request sends a valid one: 1-128 characters of "
         "`A-Za-z0-9-_.:/+=`) and `Server-Timing` with one entry per database alias touched "
-        "(`users_db;dur=1.8, default_replica_1;dur=0.9`, milliseconds)."
+        "(`users_db;dur=1.8, default_replica_1;dur=0.9`, milliseconds). Every answer a throttle counted "
+        "carries `RateLimit-Policy` and `RateLimit` (draft-ietf-httpapi-ratelimit-headers-10: "
+        '`"token";q=1200;w=60`, `"token";r=1187;t=11`); a 429 also `Retry-After`.'
     ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
@@ -396,7 +426,8 @@ SPECTACULAR_SETTINGS = {
 CORS_ALLOWED_ORIGINS = _env_list("CORS_ALLOWED_ORIGINS")
 # Response headers browser code may read (issue 15): where a 201 put the resource, when to retry,
 # whether an Idempotency-Key answer was replayed, the version for If-Match, the request id, the
-# per-alias timings and the replica pin (sent back by a cross-origin frontend: see docs/api.md).
+# per-alias timings, the replica pin (sent back by a cross-origin frontend: see docs/api.md) and
+# the rate limits (RateLimit-Policy, RateLimit).
 CORS_EXPOSE_HEADERS = [
     "Location",
     "Retry-After",
@@ -405,6 +436,8 @@ CORS_EXPOSE_HEADERS = [
     "X-Request-ID",
     "Server-Timing",
     REPLICA_PIN_HEADER,
+    "RateLimit-Policy",
+    "RateLimit",
 ]
 # Headers a browser client may send: the defaults (authorization, content-type, ...) plus ours.
 CORS_ALLOW_HEADERS = (

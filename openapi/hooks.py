@@ -29,6 +29,17 @@ PIN = {
     "frontend) sends it back unchanged as the request header of the same name to read its own writes.",
     "schema": {"type": "string"},
 }
+RATE_LIMIT_POLICY = {
+    "description": "The budget that counted this request (draft-ietf-httpapi-ratelimit-headers-10, a "
+    'structured field): `"token";q=1200;w=60` (requests per window of seconds, per token) or, on a failed '
+    'authentication, `"auth-failure";q=60;w=60` (per client address). Present when a throttle counted the request.',
+    "schema": {"type": "string"},
+}
+RATE_LIMIT = {
+    "description": 'What is left of that budget: `"token";r=1187;t=3`: `r` requests may still be sent at once, '
+    "`t` seconds until the budget is whole again (`r=0` on a 429). Present when a throttle counted the request.",
+    "schema": {"type": "string"},
+}
 WRITE_METHODS = {"post", "put", "patch", "delete"}
 ALLOW = {"description": "The methods this resource allows right now.", "schema": {"type": "string"}}
 
@@ -41,15 +52,21 @@ def pin_header() -> str:
 
 def add_common_headers(result: dict[str, Any], generator: Any, request: Any, public: bool) -> dict[str, Any]:
     """Document the headers every ``/api/v1/`` response carries, those of 401, 405 and 429, ``Location``
-    on every 201 and the replica pin on a write's 2xx."""
+    on every 201, the replica pin on a write's 2xx and, on throttled operations (those that may
+    answer 429), ``RateLimit-Policy`` and ``RateLimit`` (required on the 429)."""
     for path, operations in result.get("paths", {}).items():
         if not path.startswith(API_PREFIX):
             continue
         for method, operation in operations.items():
             if not isinstance(operation, dict) or "responses" not in operation:
                 continue
+            throttled = "429" in operation["responses"]
             for status, response in operation["responses"].items():
                 headers = response.setdefault("headers", {})
+                if throttled:
+                    required = {"required": True} if status == "429" else {}
+                    headers.setdefault("RateLimit-Policy", {**RATE_LIMIT_POLICY, **required})
+                    headers.setdefault("RateLimit", {**RATE_LIMIT, **required})
                 headers.setdefault("X-Request-ID", REQUEST_ID)
                 headers.setdefault("Server-Timing", SERVER_TIMING)
                 if status == "201":

@@ -26,14 +26,16 @@ API_PREFIX = "/api/v1/"
 DESCRIPTIONS = {
     400: "Invalid input: malformed JSON, wrong types, out-of-range numbers, unknown query parameters or "
     "filter values; `errors[]` names each field.",
-    401: "No token, or an invalid one (`WWW-Authenticate: Token`).",
+    401: "No token, or an invalid one (`WWW-Authenticate: Token`); each failed authentication counts against "
+    "the client address's budget (`RateLimit`).",
     403: "The token lacks a scope this operation needs (`required_scope` names it), or it is bound to a user "
     "and the object or the user id given is another's.",
     404: "No such object (or page).",
     406: "The `Accept` header asks for something other than JSON.",
     413: "The body is larger than the server accepts.",
     415: "The body is not `application/json`.",
-    429: "Too many requests for this token; retry after `Retry-After` seconds.",
+    429: "Too many requests for this token, or too many failed authentications from this address; retry "
+    "after `Retry-After` seconds (`RateLimit` says `r=0`).",
     503: "A database this answer needs is unavailable; `alias` names it.",
 }
 

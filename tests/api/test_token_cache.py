@@ -43,11 +43,11 @@ def test_zero_looks_the_token_up_on_every_request() -> None:
     assert [_token_lookups(client) for _ in range(3)] == [1, 1, 1]
 
 
-def test_an_unknown_token_is_never_remembered() -> None:
+def test_an_unknown_token_is_remembered_as_refused_only() -> None:
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION="Token " + "f" * 40)
-    assert [_token_lookups(client, 401) for _ in range(2)] == [1, 1]
-    assert len(authentication._checked) == 0
+    assert [_token_lookups(client, 401) for _ in range(2)] == [1, 0]
+    assert len(authentication._checked) == 0 and len(authentication._refused) == 1
 
 
 def test_a_deleted_token_is_refused_at_once() -> None:
