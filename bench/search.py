@@ -276,7 +276,7 @@ def seed(posts: int, words: list[str], users: int) -> None:
             "string_agg(v.word, ' ') FILTER (WHERE d.i > 10), 1 + floor(power(random(), 2) * %s)::bigint, "
             "now() - random() * interval '365 days', now() "
             "FROM (SELECT g, i, floor(exp(random() * ln(%s)))::int AS r "
-            "      FROM generate_series(%s, %s) AS g, generate_series(1, 30 + (g * 7919) %% 101) AS i) AS d "
+            "      FROM generate_series(%s, %s) AS g, generate_series(1, 30 + (g::bigint * 7919) %% 101) AS i) AS d "
             "JOIN bench_vocabulary AS v ON v.rank = d.r GROUP BY d.g",
             [users, len(words), start + 1, min(posts, start + chunk)],
         )

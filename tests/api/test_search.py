@@ -89,6 +89,16 @@ def test_post_search_is_by_word_on_postgresql_by_substring_elsewhere(client_) ->
         assert post_ids(client_, search="runs") == []
 
 
+@pytest.mark.parametrize("search", ["a & b", "!(x)|y", "x:* <-> z", "'it''s'", "\\", "t%e", "a_n", "🚀", "---", "*"])
+def test_post_search_takes_any_characters(client_, search: str) -> None:
+    """Query syntax of the database (tsquery operators, LIKE wildcards) is text like any other:
+    no error, and no wildcard (``t%e`` would match "Plain title", ``a_n`` "Plain")."""
+    make_post(author=make_user(), title="Plain title", content="Nothing else.")
+    response = client_.get(POSTS, {"search": search})
+    assert response.status_code == 200, response.content
+    assert response.json()["count"] == 0
+
+
 @pytest.mark.real_engines
 def test_post_search_reads_the_gin_index() -> None:
     from core.blog import selectors
