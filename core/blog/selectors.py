@@ -42,10 +42,10 @@ def post_search(*, queryset: QuerySet[Post], terms: Sequence[str]) -> QuerySet[P
     """The posts of ``queryset`` that match every one of ``terms``.
 
     PostgreSQL: full-text search on words, through the GIN index: ``running`` finds "run" and
-    "runs" (English stemming, case-insensitive), common words such
-    as "the" are ignored (a search of nothing else matches no post), a term is a whole word, not a
-    part of one. Elsewhere (SQLite): each term is a case-insensitive substring of the title or the
-    content, as the other lists search.
+    "runs" (English stemming, case-insensitive), common words such as "the" are ignored (a search
+    of nothing else matches no post), a term is a whole word, not a part of one. Elsewhere
+    (SQLite): each term is a case-insensitive substring of the title or the content, as the other
+    lists search.
     """
     if connections[queryset.db].vendor == "postgresql":
         column = f"{connections[queryset.db].ops.quote_name(Post._meta.db_table)}.{SEARCH_COLUMN}"
