@@ -15,7 +15,9 @@ plan reused by an identical request), after ``--warmup`` others:
 
 - ``common``: three words of ranks 20-400 that are not stop words (each in 2-25 % of the posts);
 - ``rare``: three words of ranks 5,000-vocabulary (each in a few hundred posts or fewer);
-- ``mixed``: one common word and two rare ones.
+- ``mixed``: one common word and two rare ones;
+- ``author`` (no search; the yardstick of the same machine at the same time): a page of one
+  author's posts, ``?author_id=`` (an indexed filter) with its count.
 
 Prints p50/p95/p99/max of the request (wall time) and of the database time on ``default`` (the
 ``Server-Timing`` entry), the median number of matching posts, and the statuses. ``--drop`` drops
@@ -316,11 +318,12 @@ def triples(words: list[str], kind: str, n: int, rng: random.Random) -> list[str
 SERVER_TIMING = re.compile(r"(?:^|,\s*)default;dur=([0-9.]+)")
 
 
-def measure(client: Client, searches: list[str]) -> dict:
+def measure(client: Client, searches: list[str] | list[dict]) -> dict:
     wall, db, counts, statuses = [], [], [], {}
     for search in searches:
+        params = search if isinstance(search, dict) else {"search": search}
         started = time.perf_counter()
-        response = client.get("/api/v1/posts/", {"search": search})
+        response = client.get("/api/v1/posts/", params)
         wall.append((time.perf_counter() - started) * 1000)
         statuses[response.status_code] = statuses.get(response.status_code, 0) + 1
         found = SERVER_TIMING.search(response.get("Server-Timing", ""))
@@ -368,19 +371,20 @@ def main() -> None:
     print(
         f"\n{'kind':<8} {'n':>4} {'p50':>7} {'p95':>7} {'p99':>7} {'max':>7}   db p50/p95/p99     matches p50/max  statuses"
     )
-    every = []
-    for kind in ("common", "rare", "mixed"):
-        result = measure(client, triples(words, kind, args.triples, rng))
-        every += result["wall"]
+    every: list[float] = []
+    for kind in ("common", "rare", "mixed", "author"):
+        if kind == "author":  # the yardstick: a page filtered by an indexed column, with its count
+            print(f"{'search':<8} {len(every):>4} {pct(every, 50):7.2f} {pct(every, 95):7.2f} {pct(every, 99):7.2f}")
+            result = measure(client, [{"author_id": rng.randint(1, args.users)} for _ in range(args.triples)])
+        else:
+            result = measure(client, triples(words, kind, args.triples, rng))
+            every += result["wall"]
         w, d, c = result["wall"], result["db"], result["counts"]
         print(
             f"{kind:<8} {len(w):>4} {pct(w, 50):7.2f} {pct(w, 95):7.2f} {pct(w, 99):7.2f} {max(w):7.2f}   "
             f"{pct(d, 50):5.2f}/{pct(d, 95):5.2f}/{pct(d, 99):5.2f}  {statistics.median(c):>8.0f}/{max(c):<7}  "
             f"{result['statuses']}"
         )
-    print(
-        f"{'all':<8} {len(every):>4} {pct(every, 50):7.2f} {pct(every, 95):7.2f} {pct(every, 99):7.2f} {max(every):7.2f}"
-    )
     print("(ms; wall: the request through the test client in process; db: Server-Timing of default)")
 
     if args.drop:
