@@ -3,7 +3,8 @@
 Registered as ``REST_FRAMEWORK["EXCEPTION_HANDLER"]``. It answers DRF's own exceptions, the domain
 errors of :mod:`core.errors`, Django's ``ValidationError``/``ObjectDoesNotExist``/``Http404``/
 ``PermissionDenied``/``RequestDataTooBig``, the legacy database's write refusal, and database
-errors: a database that is down or refuses connections is a 503 naming its alias; a value the
+errors: a database that is down or refuses connections is a 503 naming its alias, a query stopped
+by its statement timeout (``core.errors.QueryTimeout``) a 503 ``query-timeout``; a value the
 database refuses (``DataError``) is a 400; a unique constraint hit by a race is a 409.
 Anything else is a genuine bug and is left to Django's 500 handler (also Problem Details for
 ``/api/`` paths, see :mod:`api.views.errors`).
@@ -32,6 +33,8 @@ logger = logging.getLogger(__name__)
 
 #: Methods the legacy resource answers while writes to legacy_db are disabled.
 LEGACY_READ_METHODS = "GET, HEAD, OPTIONS"
+#: Seconds a caller is asked to wait after a query stopped by its statement timeout.
+QUERY_TIMEOUT_RETRY_AFTER = 5
 
 
 class PayloadTooLarge(exceptions.APIException):
@@ -162,6 +165,19 @@ def problem_exception_handler(exc: Exception, context: dict[str, Any]) -> Respon
         return _respond(
             problem(503, f"Database {exc.alias} is {exc.reason}; try again later.", **{"alias": exc.alias, **step}),
             {"Retry-After": "5"},
+        )
+    if isinstance(exc, domain.QueryTimeout):
+        logger.warning("query timeout on %s: %s", exc.alias, exc)
+        return _respond(
+            problem(
+                503,
+                f"The query took longer than {exc.milliseconds} ms on {exc.alias} and was stopped; "
+                "try again later, or narrow it (fewer or rarer search terms, filters).",
+                slug="query-timeout",
+                title="The query took too long",
+                alias=exc.alias,
+            ),
+            {"Retry-After": str(QUERY_TIMEOUT_RETRY_AFTER)},
         )
     if isinstance(exc, DjangoValidationError):
         return _respond(problem(400, "The request has invalid fields; see errors.", errors=django_errors(exc)))

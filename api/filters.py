@@ -3,8 +3,11 @@
 - :class:`StrictOrderingFilter`: ``?ordering=`` with a field that is not listed is a 400 naming it
   (DRF's own filter silently drops it); the primary key is appended as a tie-breaker so that pages
   are stable.
-- :class:`StrictSearchFilter`: ``?search=`` is at most :data:`MAX_SEARCH_LENGTH` characters
-  without NUL bytes, else a 400 on ``search``.
+- :class:`StrictSearchFilter`: ``?search=`` is bounded before it reaches a database: at most
+  ``SEARCH_MAX_LENGTH`` characters without NUL bytes, at most ``SEARCH_MAX_TERMS`` terms of at most
+  ``SEARCH_MAX_TERM_LENGTH`` characters each, else a 400 on ``search``. A view with a ``search``
+  method (posts: full-text search on PostgreSQL) is given the terms; the others search their
+  ``search_fields`` as DRF does (every term in some field, case-insensitive substring).
 - :func:`check_known_parameters`: a query parameter that the list does not document, or one given
   twice, is a 400 (``api.query_params``).
 - The FilterSets of each resource, with integer filters bounded to a signed 64-bit id, so an
@@ -20,6 +23,7 @@ from typing import Any
 
 import django_filters
 from django import forms
+from django.conf import settings
 from django.db.models import QuerySet
 from django.utils.dateparse import parse_datetime
 from django_filters.fields import IsoDateTimeField
@@ -32,7 +36,6 @@ from api.permissions import PII_FIELDS, require_pii_read
 from api.query_params import AsciiIntegerFormField, check_query_parameters
 
 BIGINT_MAX = 2**63 - 1
-MAX_SEARCH_LENGTH = 200
 
 
 class FilterBackend(DjangoFilterBackend):
@@ -103,14 +106,19 @@ class StrictOrderingFilter(filters.OrderingFilter):
 
 
 class StrictSearchFilter(filters.SearchFilter):
-    search_description = f"Case-insensitive search (at most {MAX_SEARCH_LENGTH} characters); empty is no search."
+    """DRF's search with bounded input (see the module docstring); a view's own ``search(queryset,
+    terms)`` replaces the substring search over ``search_fields`` when the view has one."""
 
     def filter_queryset(self, request: Request, queryset: QuerySet, view: Any) -> QuerySet:
         fields = getattr(view, "search_fields", None) or ()
         if request.query_params.get(self.search_param) and any(f.lstrip("^=@$") in PII_FIELDS for f in fields):
             # A search that covers emails and names would tell who is registered (api.permissions).
             require_pii_read(request, "Searching users (on emails and names)")
-        return super().filter_queryset(request, queryset, view)
+        search = getattr(view, "search", None)
+        if search is None:
+            return super().filter_queryset(request, queryset, view)
+        terms = self.get_search_terms(request)
+        return search(queryset, terms) if terms else queryset
 
     def get_search_terms(self, request: Request) -> list[str]:
         value = request.query_params.get(self.search_param, "")
@@ -118,9 +126,39 @@ class StrictSearchFilter(filters.SearchFilter):
             raise ValidationError(
                 {self.search_param: ["Null characters are not allowed."]}, code="null_characters_not_allowed"
             )
-        if len(value) > MAX_SEARCH_LENGTH:
-            raise ValidationError({self.search_param: [f"At most {MAX_SEARCH_LENGTH} characters."]}, code="max_length")
-        return super().get_search_terms(request)
+        if len(value) > settings.SEARCH_MAX_LENGTH:
+            raise ValidationError(
+                {self.search_param: [f"At most {settings.SEARCH_MAX_LENGTH} characters."]}, code="max_length"
+            )
+        terms = super().get_search_terms(request)
+        if len(terms) > settings.SEARCH_MAX_TERMS:
+            raise ValidationError(
+                {self.search_param: [f"At most {settings.SEARCH_MAX_TERMS} terms (separated by spaces or commas)."]},
+                code="too_many_terms",
+            )
+        if any(len(term) > settings.SEARCH_MAX_TERM_LENGTH for term in terms):
+            raise ValidationError(
+                {self.search_param: [f"A term is at most {settings.SEARCH_MAX_TERM_LENGTH} characters."]},
+                code="term_too_long",
+            )
+        return terms
+
+    def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
+        description = (
+            f"Search terms separated by spaces or commas (a quoted phrase is one term): at most "
+            f"{settings.SEARCH_MAX_TERMS} terms of at most {settings.SEARCH_MAX_TERM_LENGTH} characters, "
+            f"{settings.SEARCH_MAX_LENGTH} characters in all (else a 400 on `search`); every term must match. "
+            "Empty is no search."
+        )
+        return [
+            {
+                "name": self.search_param,
+                "required": False,
+                "in": "query",
+                "description": description,
+                "schema": {"type": "string", "maxLength": settings.SEARCH_MAX_LENGTH},
+            }
+        ]
 
 
 _known: dict[type, frozenset[str]] = {}

@@ -29,6 +29,16 @@ class SourceUnavailable(SwitchyardError):
         super().__init__(f"database {alias} is {reason}")
 
 
+class QueryTimeout(SwitchyardError):
+    """A query ran out of its statement timeout (HTTP 503, ``query-timeout``): the database is
+    up, this request's work was too much for it (core.statement_timeout)."""
+
+    def __init__(self, alias: str, milliseconds: int) -> None:
+        self.alias = alias
+        self.milliseconds = milliseconds
+        super().__init__(f"a query on {alias} ran longer than {milliseconds} ms")
+
+
 class Conflict(SwitchyardError):
     """The request conflicts with the current state (HTTP 409 / 422 as the API decides)."""
 

@@ -323,6 +323,17 @@ if STATIC_HASHED_NAMES:
 API_TOKEN_CACHE_SECONDS = _env_float("API_TOKEN_CACHE_SECONDS", 5.0)
 LIST_COUNT_CACHE_SECONDS = _env_float("LIST_COUNT_CACHE_SECONDS", 2.0)
 LIST_COUNT_CACHE_MIN_ROWS = _env_int("LIST_COUNT_CACHE_MIN_ROWS", 10_000)
+# What a list's `?search=` may ask (api/filters.py): at most SEARCH_MAX_LENGTH characters in all,
+# SEARCH_MAX_TERMS terms (split on spaces and commas) of at most SEARCH_MAX_TERM_LENGTH characters
+# each; beyond them a 400 on `search`. Every list's queries (its COUNT(*) and its page) run with a
+# statement timeout of LIST_STATEMENT_TIMEOUT_MS on PostgreSQL and MariaDB (0: none); a list that
+# runs out of it answers 503 `query-timeout` (core/statement_timeout.py).
+SEARCH_MAX_LENGTH = _env_int("SEARCH_MAX_LENGTH", 200)
+SEARCH_MAX_TERMS = _env_int("SEARCH_MAX_TERMS", 8)
+SEARCH_MAX_TERM_LENGTH = _env_int("SEARCH_MAX_TERM_LENGTH", 50)
+LIST_STATEMENT_TIMEOUT_MS = _env_int("LIST_STATEMENT_TIMEOUT_MS", 3000)
+if min(SEARCH_MAX_LENGTH, SEARCH_MAX_TERMS, SEARCH_MAX_TERM_LENGTH) < 1 or LIST_STATEMENT_TIMEOUT_MS < 0:
+    raise ImproperlyConfigured("SEARCH_MAX_* must be at least 1 and LIST_STATEMENT_TIMEOUT_MS at least 0")
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["api.authentication.ScopedTokenAuthentication"],
     # A token holding the operation's scope (api.permissions; docs/security.md).

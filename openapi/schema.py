@@ -3,7 +3,8 @@
 Each operation gets Problem Details responses (``application/problem+json``, component
 ``Problem``) for the errors it can produce, unless the view already documents that status:
 
-- 400 (invalid body or query parameters), 406, 503 (a database unavailable): always;
+- 400 (invalid body or query parameters), 406, 503 (a database unavailable; on lists also a query
+  stopped by its statement timeout): always;
 - 401 when the view needs authentication, 403 when it has a permission beyond that;
 - 404 on routes with a path parameter and on page-numbered lists (a page past the end);
 - 413 and 415 on operations with a request body;
@@ -38,6 +39,12 @@ DESCRIPTIONS = {
     "after `Retry-After` seconds (`RateLimit` says `r=0`).",
     503: "A database this answer needs is unavailable; `alias` names it.",
 }
+#: A list's 503 may also be its query stopped by the statement timeout (core.statement_timeout).
+LIST_503 = (
+    "A database this answer needs is unavailable (`urn:switchyard:problem:source-unavailable`), or the "
+    "list's query ran past `LIST_STATEMENT_TIMEOUT_MS` and was stopped (`urn:switchyard:problem:query-timeout`); "
+    "`alias` names the database; retry after `Retry-After` seconds."
+)
 
 
 def problem_response(status: int, description: str | None = None) -> OpenApiResponse:
@@ -98,7 +105,8 @@ class AutoSchema(openapi.AutoSchema):
             return responses
         for status in self._error_statuses():
             if str(status) not in responses:
+                description = LIST_503 if status == 503 and self._is_list_view() else None
                 responses[str(status)] = self._get_response_for_code(
-                    problem_response(status), str(status), [PROBLEM_CONTENT_TYPE], direction
+                    problem_response(status, description), str(status), [PROBLEM_CONTENT_TYPE], direction
                 )
         return responses

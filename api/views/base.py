@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.db.models import QuerySet
 from rest_framework import viewsets
 from rest_framework.request import Request
@@ -11,6 +12,7 @@ from rest_framework.request import Request
 from api.filters import BIGINT_MAX, check_known_parameters, known_parameters
 from api.query_params import ascii_int, check_query_parameters
 from core.errors import NotFound
+from core.statement_timeout import statement_timeout
 
 
 class ResourceViewSet(viewsets.GenericViewSet):
@@ -36,6 +38,12 @@ class ResourceViewSet(viewsets.GenericViewSet):
             return queryset
         check_known_parameters(self.request, self)
         return super().filter_queryset(queryset)
+
+    def paginate_queryset(self, queryset: QuerySet) -> list | None:
+        """One page of the list, its COUNT(*) included, with each statement limited to
+        ``LIST_STATEMENT_TIMEOUT_MS`` on the database it reads (a 503 ``query-timeout`` beyond)."""
+        with statement_timeout(queryset.db, settings.LIST_STATEMENT_TIMEOUT_MS):
+            return super().paginate_queryset(queryset)
 
     def object_id(self) -> int:
         raw = str(self.kwargs[self.lookup_url_kwarg or self.lookup_field])

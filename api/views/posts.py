@@ -29,7 +29,8 @@ TAG = "posts"
         summary="List posts",
         description="Newest first, page-numbered. Each post embeds `author: {id, username}` "
         "(one query to users_db per page). Filters `author_id`, `created_after`, `created_before`; "
-        "`?search=` on the title; `?ordering=`.",
+        "`?search=` on the title and content (PostgreSQL: whole words, English stemming, every term "
+        "must appear; SQLite: substrings); `?ordering=`.",
         responses={200: PostOutputSerializer(many=True)},
     ),
     retrieve=extend_schema(
@@ -68,7 +69,7 @@ class PostViewSet(ResourceViewSet):
 
     filter_backends = [FilterBackend, StrictSearchFilter, StrictOrderingFilter]
     filterset_class = PostFilterSet
-    search_fields = ["title"]
+    search_fields = ["title", "content"]  # what the search covers; ``search`` says how
     ordering_fields = ["id", "created_at", "updated_at", "title"]
     ordering = ["-created_at", "-id"]
     serializer_class = PostOutputSerializer
@@ -80,6 +81,10 @@ class PostViewSet(ResourceViewSet):
 
     def get_queryset(self) -> QuerySet[Post]:
         return selectors.post_list()
+
+    def search(self, queryset: QuerySet[Post], terms: list[str]) -> QuerySet[Post]:
+        """``?search=`` (api.filters.StrictSearchFilter): full-text on PostgreSQL (the selector)."""
+        return selectors.post_search(queryset=queryset, terms=terms)
 
     def get_object(self) -> Post:
         post = selectors.post_get(post_id=self.object_id())

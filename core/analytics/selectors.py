@@ -286,6 +286,11 @@ class MonthChain:
         self.archived = list(archived)
         self.ordering = tuple(ordering)
 
+    @property
+    def db(self) -> str:
+        """The alias of the live events (where a list's statement timeout applies)."""
+        return self.live.db
+
     def order_by(self, *fields: str) -> MonthChain:
         return MonthChain(self.live.order_by(*fields), [(m, q.order_by(*fields)) for m, q in self.archived], fields)
 

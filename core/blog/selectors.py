@@ -6,7 +6,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from django.db.models import QuerySet
+from django.contrib.postgres.search import SearchQuery, SearchVectorField
+from django.db import connections
+from django.db.models import Q, QuerySet
+from django.db.models.expressions import RawSQL
 
 from core.blog.models import Post
 from core.errors import NotFound
@@ -26,6 +29,33 @@ class AuthorRef:
 def post_list() -> QuerySet[Post]:
     """All posts, newest first (the model's order); the API layer filters and paginates."""
     return Post.objects.only(*LIST_FIELDS)
+
+
+#: The stored tsvector of a post's title and content, on PostgreSQL only (migration 0002, which
+#: also holds its GIN index); not a model field: the server writes it, Django never does.
+SEARCH_COLUMN = "search_vector"
+#: The text search configuration the column was built with (English stemming and stop words).
+SEARCH_CONFIG = "english"
+
+
+def post_search(*, queryset: QuerySet[Post], terms: Sequence[str]) -> QuerySet[Post]:
+    """The posts of ``queryset`` that match every one of ``terms``.
+
+    PostgreSQL: full-text search on words, through the GIN index: ``running`` finds "run" and
+    "runs" (English stemming, case-insensitive), common words such as "the" are ignored (a search
+    of nothing else matches no post), a term is a whole word, not a part of one. Elsewhere
+    (SQLite): each term is a case-insensitive substring of the title or the content, as the other
+    lists search.
+    """
+    if connections[queryset.db].vendor == "postgresql":
+        column = f"{connections[queryset.db].ops.quote_name(Post._meta.db_table)}.{SEARCH_COLUMN}"
+        document = RawSQL(column, [], output_field=SearchVectorField())
+        query = SearchQuery(" ".join(terms), config=SEARCH_CONFIG, search_type="plain")
+        return queryset.alias(document=document).filter(document=query)
+    match = Q()
+    for term in terms:
+        match &= Q(title__icontains=term) | Q(content__icontains=term)
+    return queryset.filter(match)
 
 
 def post_get(*, post_id: int) -> Post:

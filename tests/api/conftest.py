@@ -24,6 +24,18 @@ def assert_problem(response: Any, status: int, *fields: str) -> dict:
     return body
 
 
+def timeout_statements(alias: str) -> int:
+    """Statements a list adds on ``alias`` for its statement timeout (core.statement_timeout):
+    on PostgreSQL its transaction's ``BEGIN`` and ``COMMIT`` (Django records both) and ``SET
+    LOCAL``; none on MariaDB (a prefix of each statement) or SQLite (no limit). Counted outside a
+    test's transaction (``transaction=True``), as served: inside one, the list's transaction is a
+    savepoint that also reads and puts back the previous value."""
+    from django.conf import settings
+    from django.db import connections
+
+    return 3 if connections[alias].vendor == "postgresql" and settings.LIST_STATEMENT_TIMEOUT_MS > 0 else 0
+
+
 @pytest.fixture
 def staff_client():  # type: ignore[no-untyped-def]
     from tests.factories import api_client

@@ -189,3 +189,40 @@ def test_the_covering_events_index_migrates_forwards_and_back(empty_databases):
     again = _run(env, "migrate", "analytics", "--database", aliases.ANALYTICS)
     assert again.returncode == 0, again.stderr
     assert set(indexes()) >= {"analytics_user_ts_type", "analytics_type_ts"}
+
+
+def test_the_post_search_column_and_index_migrate_forwards_and_back(empty_databases):
+    """blog 0002: a generated tsvector column and its GIN index (built CONCURRENTLY) on
+    PostgreSQL, kept current by the server on every write; unapplied cleanly; nothing on SQLite."""
+    env, names, _, _ = empty_databases
+    pg = settings.DATABASES[aliases.DEFAULT]
+
+    def connect() -> psycopg.Connection:
+        return psycopg.connect(host=pg["HOST"], port=pg["PORT"] or 5432, user=pg["USER"], dbname=names[aliases.DEFAULT])
+
+    def state() -> tuple[set[str], dict[str, str]]:
+        with connect() as conn:
+            columns = conn.execute("SELECT column_name FROM information_schema.columns WHERE table_name = 'blog_post'")
+            indexes = conn.execute("SELECT indexname, indexdef FROM pg_indexes WHERE tablename = 'blog_post'")
+            return {r[0] for r in columns.fetchall()}, dict(indexes.fetchall())
+
+    assert _run(env, "migrate_all", "--database", aliases.DEFAULT).returncode == 0
+    columns, indexes = state()
+    assert "search_vector" in columns and "USING gin (search_vector)" in indexes["blog_post_search"]
+    with connect() as conn:
+        conn.execute(
+            "INSERT INTO blog_post (title, content, author_id, created_at, updated_at) "
+            "VALUES ('Sailing boats', 'In the harbour', 1, now(), now())"
+        )
+        conn.execute("UPDATE blog_post SET content = 'On the river'")
+        assert conn.execute("SELECT search_vector::text FROM blog_post").fetchone()[0] == "'boat':2 'river':5 'sail':1"
+    plan = _run(env, "sqlmigrate", "blog", "0002", "--database", aliases.DEFAULT)
+    assert plan.returncode == 0 and "BEGIN" not in plan.stdout  # non-atomic: CONCURRENTLY
+    back = _run(env, "migrate", "blog", "0001", "--database", aliases.DEFAULT)
+    assert back.returncode == 0, back.stderr
+    columns, indexes = state()
+    assert "search_vector" not in columns and "blog_post_search" not in indexes
+    lite_env = {**env, "DATABASE_URL": f"sqlite:///{env['CACHE_DATABASE_URL'][10:]}.default"}
+    lite = _run(lite_env, "sqlmigrate", "blog", "0002", "--database", aliases.DEFAULT)
+    assert lite.returncode == 0, lite.stderr
+    assert "tsvector" not in lite.stdout and "using gin" not in lite.stdout.lower()
