@@ -2,7 +2,7 @@
 
 from rest_framework import serializers
 
-from api.serializers.fields import StrictCharField, StrictEmailField
+from api.serializers.fields import Limit, StrictCharField, StrictEmailField
 from api.serializers.output import OutputSerializer
 
 
@@ -16,5 +16,5 @@ class LegacyCustomerOutputSerializer(OutputSerializer):
 
 
 class LegacyCustomerInputSerializer(serializers.Serializer):
-    customer_name = StrictCharField(max_length=100)
-    customer_email = StrictEmailField(max_length=100)
+    customer_name = StrictCharField(max_length=Limit("LEGACY_CUSTOMER_NAME_MAX_CHARS"))
+    customer_email = StrictEmailField(max_length=Limit("LEGACY_CUSTOMER_EMAIL_MAX_CHARS"))

@@ -27,7 +27,6 @@ from api.serializers.analytics import (
 from api.views.base import ResourceViewSet
 from core.analytics import selectors, services
 from core.analytics.models import AnalyticsEvent
-from core.analytics.services import MAX_BATCH
 
 TAG = "analytics"
 
@@ -92,8 +91,8 @@ class EventViewSet(ResourceViewSet):
 
     @extend_schema(
         summary="Record many events, all or none",
-        description=f'Body `{{"events": [...]}}` with 1 to {MAX_BATCH} events. Every event is validated '
-        "first; on any error nothing is written and `errors[]` names each bad field as "
+        description='Body `{"events": [...]}` with 1 to `EVENT_BATCH_MAX_EVENTS` events (10,000 by default). '
+        "Every event is validated first; on any error nothing is written and `errors[]` names each bad field as "
         "`events[<index>].<field>`. Written in bulk inside one transaction. Honours `Idempotency-Key`. "
         "The body may be up to BATCH_MAX_BODY_BYTES (32 MB by default; larger is a 413).",
         request=EventBatchInputSerializer,

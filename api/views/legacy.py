@@ -145,6 +145,7 @@ class LegacyCustomerViewSet(ResourceViewSet):
         )
 
     def update(self, request: Request, customer_id: str, partial: bool = False) -> Response:
+        self.check_sizes(LegacyCustomerInputSerializer)
         with conditional.guard(request, LegacyCustomer, self.object_id(), self._represent, "customer") as customer:
             data = LegacyCustomerInputSerializer(data=request.data, partial=partial)
             data.is_valid(raise_exception=True)

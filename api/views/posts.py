@@ -119,6 +119,7 @@ class PostViewSet(ResourceViewSet):
         )
 
     def update(self, request: Request, pk: str, partial: bool = False) -> Response:
+        self.check_sizes(PostInputSerializer)
         with contextlib.ExitStack() as held:  # exits last: a new author's fence outlives the commit
             with conditional.guard(
                 request, Post, self.object_id(), lambda p: self._out(p, written=True), "post"

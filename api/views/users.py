@@ -126,6 +126,7 @@ class UserViewSet(ResourceViewSet):
 
     def update(self, request: Request, pk: str, partial: bool = False) -> Response:
         who.require_acting_for(request, self.object_id())
+        self.check_sizes(UserInputSerializer)
         with conditional.guard(request, User, self.object_id(), self._represent, "user") as user:
             data = UserInputSerializer(data=request.data, partial=partial)
             data.is_valid(raise_exception=True)
