@@ -58,6 +58,7 @@ class EventViewSet(ResourceViewSet):
     #: what OPTIONS describes each write with (api.metadata)
     input_serializers = {"create": EventInputSerializer, "batch": EventBatchInputSerializer}
     resource_name = "event"
+    list_name = "events"  # its maximal page (api.limits)
     write_scope = "events:write"  # api.permissions; a bound token: its own user_id or none
     #: the setting that caps request bodies (api.parsers); the batch action names its own
     max_body_setting = "MAX_BODY_BYTES"

@@ -92,6 +92,7 @@ class LegacyCustomerViewSet(ResourceViewSet):
     #: what OPTIONS describes each write with (api.metadata)
     input_serializers = {"create": LegacyCustomerInputSerializer, "update": LegacyCustomerInputSerializer}
     resource_name = "customer"
+    list_name = "customers"  # its maximal page (api.limits)
     lookup_field = "customer_id"
 
     @property

@@ -75,6 +75,7 @@ class PostViewSet(ResourceViewSet):
     #: what OPTIONS describes each write with (api.metadata)
     input_serializers = {"create": PostInputSerializer, "update": PostInputSerializer}
     resource_name = "post"
+    list_name = "posts"  # its maximal page (api.limits)
     write_scope = "posts:write"  # api.permissions; a bound token: its own posts only
     permission_classes = [who.HasScope, who.PostOwnership]
 

@@ -94,6 +94,7 @@ class UserViewSet(ResourceViewSet):
     #: what OPTIONS describes each write with (api.metadata)
     input_serializers = {"create": UserInputSerializer, "update": UserInputSerializer}
     resource_name = "user"
+    list_name = "users"  # its maximal page (api.limits)
 
     def get_queryset(self) -> QuerySet[User]:
         return selectors.user_list()
