@@ -2,8 +2,8 @@
 
 Serves the service as shipped (``gunicorn -c gunicorn.conf.py``, its own settings; WEB_CONCURRENCY
 workers, 2 by default, GUNICORN_THREADS threads) on the bench prefix's own PostgreSQL databases,
-writes maximal posts through the API (every text at its bound in U+0001, which JSON writes as six
-bytes: the heaviest rows there are), then asks for the largest page of the posts list
+writes maximal posts through the API (title and content at their bounds in U+0001, which JSON
+writes as six bytes: the heaviest posts there are), then asks for the largest page of the posts list
 (``?page_size=`` its maximum) 1,000 times from a few client threads, and reports each worker's
 resident memory (VmRSS) at the start (workers booted, one request each), after a warm-up and at the
 end, with the answers' sizes and times. Target: every worker ends within 64 MB of its start.
@@ -111,12 +111,15 @@ def main() -> None:
     from api import limits
     from core.blog.models import Post
     from core.tokens.services import token_create
-    from core.users.models import User
+    from core.users.services import user_create, user_delete
 
     Post.objects.all().delete()
-    User.objects.filter(username__startswith=W).delete()
-    author = User.objects.create(
-        username=W * settings.USER_USERNAME_MAX_CHARS, email=W * 240 + "@a.example", first_name="", last_name=""
+    name = f"list-memory-{os.getpid()}-"
+    author = user_create(
+        username=name.ljust(settings.USER_USERNAME_MAX_CHARS, "u"),
+        email=f"{name}@example.com",
+        first_name="",
+        last_name="",
     )
     token = token_create(username=f"list-memory-{os.getpid()}", scopes=("read", "posts:write")).key
     row, page_size, stated = limits.figures("posts")
@@ -152,7 +155,7 @@ def main() -> None:
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(timeout=60)
-        Post.objects.all().delete()
+        user_delete(user_id=author.pk)  # and their posts
 
     print(f"largest page: page_size={page_size}; stated largest answer {stated:,} bytes (row {row:,})")
     print(
