@@ -40,7 +40,8 @@ class BoundedText:
 
     ``max_length`` (an ``int`` or a :class:`Limit`) applies to the string as sent, before
     surrounding whitespace is trimmed, as the schema's ``maxLength`` says; a :class:`Limit` is read
-    when the field is used (validation, the schema, ``OPTIONS``).
+    when the field is used (validation, the schema, ``OPTIONS``). Mixed in before a DRF field (its
+    ``fail`` and ``to_internal_value`` are the field's: hence the ignores below).
     """
 
     limit: Limit | None = None
