@@ -13,6 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.utils.urls import remove_query_param, replace_query_param
 
+from api import limits
 from api import permissions as who
 from api.problems import PROBLEM_CONTENT_TYPE, ProblemSerializer
 from api.query_params import QueryCheckedAPIView
@@ -325,7 +326,8 @@ class NewUserActivityReportView(_AggregateView):
         },
     )
     def get(self, request: Request) -> Response:
-        answer = dict(reports.new_user_activity())
+        # As many users as keep the answer within LIST_MAX_ANSWER_BYTES (api.limits).
+        answer = dict(reports.new_user_activity(max_users=limits.figures("new_user_report")[1]))
         answer["users"] = [dict(user) for user in answer["users"]]
         who.redact_users(request, answer["users"])
         return Response(answer)

@@ -8,8 +8,10 @@ Decided behaviour for bad values (documented in the OpenAPI parameters):
 Numbers are ASCII digits (``api.query_params``), and each parameter is given at most once (the
 views check that before paginating).
 
-- ``page_size`` that is not an integer from 1 to 200 is a **400** naming ``page_size`` (never
-  silently clamped: a client asking for 500 rows should learn it gets at most 200);
+- ``page_size`` that is not an integer from 1 to the list's maximum is a **400** naming
+  ``page_size`` (never silently clamped: a client asking for 500 rows should learn it gets at most
+  200). The maximum is 200, or less for a list whose maximal rows would make a page of 200 weigh
+  more than ``LIST_MAX_ANSWER_BYTES`` (posts: 20; :mod:`api.limits`, the view's ``list_name``);
 - ``page`` that is not a positive integer (or ``last``) is a **400**; a page number past the last
   page is a **404**, as in DRF;
 - a ``cursor`` that was not produced by the API is a **400** (an empty one is the same as none).
@@ -35,10 +37,11 @@ from rest_framework.exceptions import NotFound, ValidationError
 from rest_framework.request import Request
 from rest_framework.utils.urls import replace_query_param
 
+from api import limits
 from api.query_params import ascii_int
 from core.analytics.selectors import position as row_position
 
-MAX_PAGE_SIZE = 200
+MAX_PAGE_SIZE = limits.MAX_PAGE_SIZE
 BIGINT_MAX_ID = 2**63 - 1
 DEFAULT_PAGE_SIZE = 20
 
@@ -56,6 +59,18 @@ def _bounded_int(request: Request, name: str, default: int, maximum: int | None)
     if maximum is not None and value > maximum:
         raise ValidationError({name: [f"Must be at most {maximum}."]}, code="max_value")
     return value
+
+
+def page_size_bounds(view: Any) -> tuple[int, int]:
+    """``(default, maximum)`` page size of ``view``'s list: the maximum from :mod:`api.limits` by
+    the view's ``list_name``, the default 20 or that maximum when it is smaller."""
+    maximum = limits.max_page_size(getattr(view, "list_name", None))
+    return min(DEFAULT_PAGE_SIZE, maximum), maximum
+
+
+def page_size_description(maximum: int) -> str:
+    default = min(DEFAULT_PAGE_SIZE, maximum)
+    return f"Rows per page, 1 to {maximum} (default {default}); larger is a 400."
 
 
 _count_lock = threading.Lock()
@@ -107,13 +122,13 @@ _NOT_FILTERING = frozenset({"page", "page_size", "ordering"})
 
 
 class PageNumberPagination(pagination.PageNumberPagination):
-    """``{"count", "next", "previous", "results"}``: ``?page=`` and ``?page_size=`` (1 to 200)."""
+    """``{"count", "next", "previous", "results"}``: ``?page=`` and ``?page_size=`` (1 to the
+    list's maximum, :func:`page_size_bounds`)."""
 
     django_paginator_class = CountCachingPaginator
     page_size = DEFAULT_PAGE_SIZE
     page_size_query_param = "page_size"
     max_page_size = MAX_PAGE_SIZE
-    page_size_query_description = f"Rows per page, 1 to {MAX_PAGE_SIZE} (default {DEFAULT_PAGE_SIZE}); larger is a 400."
     page_query_description = "Page number from 1 (or `last`); a page past the end is a 404."
 
     def get_page_size(self, request: Request) -> int:
@@ -127,6 +142,7 @@ class PageNumberPagination(pagination.PageNumberPagination):
 
     def paginate_queryset(self, queryset: Any, request: Request, view: Any = None) -> list | None:
         self.request = request
+        self.page_size, self.max_page_size = page_size_bounds(view)
         page_size = self.get_page_size(request)
         paginator = self.django_paginator_class(queryset, page_size)
         # The rows of a list are named by its path and the parameters that filter it (a page's
@@ -159,8 +175,8 @@ class PageNumberPagination(pagination.PageNumberPagination):
                 "name": self.page_size_query_param,
                 "required": False,
                 "in": "query",
-                "description": self.page_size_query_description,
-                "schema": {"type": "integer", "minimum": 1, "maximum": self.max_page_size},
+                "description": page_size_description(page_size_bounds(view)[1]),
+                "schema": {"type": "integer", "minimum": 1, "maximum": page_size_bounds(view)[1]},
             },
         ]
 
@@ -178,7 +194,6 @@ class TimestampCursorPagination(pagination.CursorPagination):
     page_size = DEFAULT_PAGE_SIZE
     page_size_query_param = "page_size"
     max_page_size = MAX_PAGE_SIZE
-    page_size_query_description = f"Rows per page, 1 to {MAX_PAGE_SIZE} (default {DEFAULT_PAGE_SIZE}); larger is a 400."
     cursor_query_description = (
         "Opaque cursor from a previous page's `next` or `previous` link (empty is the same as absent); "
         "any other value is a 400."
@@ -219,6 +234,7 @@ class TimestampCursorPagination(pagination.CursorPagination):
     def paginate_queryset(self, queryset: Any, request: Request, view: Any = None) -> list | None:
         self.request = request
         self.base_url = request.build_absolute_uri()
+        self.page_size, self.max_page_size = page_size_bounds(view)
         self.page_size = self.get_page_size(request)
         position = self.decode_keyset(request)
         queryset = queryset.order_by()
@@ -264,7 +280,9 @@ class TimestampCursorPagination(pagination.CursorPagination):
 
     def get_schema_operation_parameters(self, view: Any) -> list[dict[str, Any]]:
         params = super().get_schema_operation_parameters(view)
+        maximum = page_size_bounds(view)[1]
         for param in params:
             if param["name"] == self.page_size_query_param:
-                param["schema"] = {"type": "integer", "minimum": 1, "maximum": self.max_page_size}
+                param["description"] = page_size_description(maximum)
+                param["schema"] = {"type": "integer", "minimum": 1, "maximum": maximum}
         return params

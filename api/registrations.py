@@ -23,8 +23,9 @@ from api.exceptions import field_errors_detail
 from api.idempotency import IDEMPOTENCY_PARAMETER, IDEMPOTENCY_RESPONSES, idempotent, problem_response
 from api.problems import PROBLEM_CONTENT_TYPE, ProblemSerializer
 from api.query_params import QueryCheckedAPIView
+from api.serializers.fields import Limit, StrictCharField, StrictEmailField, StrictURLField
 from api.serializers.input import InputSerializer
-from api.serializers.users import UserOutputSerializer
+from api.serializers.users import EMAIL_CHARS, NAME_CHARS, USERNAME_CHARS, UserOutputSerializer
 from core import aliases
 from core.errors import FieldErrors, SourceUnavailable
 from core.services import saga
@@ -34,15 +35,17 @@ from core.users import services as users_services
 
 # --- serializers -------------------------------------------------------------------------------
 class RegistrationProfileInputSerializer(InputSerializer):
-    bio = serializers.CharField(required=False, allow_blank=True, default="", max_length=10_000)
-    avatar_url = serializers.URLField(required=False, allow_blank=True, default="", max_length=500)
+    bio = StrictCharField(required=False, allow_blank=True, default="", max_length=Limit("PROFILE_BIO_MAX_CHARS"))
+    avatar_url = StrictURLField(
+        required=False, allow_blank=True, default="", max_length=Limit("PROFILE_AVATAR_URL_MAX_CHARS")
+    )
 
 
 class RegistrationInputSerializer(InputSerializer):
-    username = serializers.CharField(max_length=150)
-    email = serializers.EmailField(max_length=254)
-    first_name = serializers.CharField(max_length=150, required=False, allow_blank=True, default="")
-    last_name = serializers.CharField(max_length=150, required=False, allow_blank=True, default="")
+    username = StrictCharField(max_length=USERNAME_CHARS)
+    email = StrictEmailField(max_length=EMAIL_CHARS)
+    first_name = StrictCharField(max_length=NAME_CHARS, required=False, allow_blank=True, default="")
+    last_name = StrictCharField(max_length=NAME_CHARS, required=False, allow_blank=True, default="")
     profile = RegistrationProfileInputSerializer(required=False)
 
 

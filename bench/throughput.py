@@ -31,7 +31,7 @@ ENDPOINTS: dict[str, tuple[str, float | None]] = {
     "user": ("GET /api/v1/users/{id}/", 0.30),
     "post": ("GET /api/v1/posts/{id}/", 0.30),
     "users_list": ("GET /api/v1/users/?page_size=50", 0.15),
-    "posts_list": ("GET /api/v1/posts/?page_size=50", 0.15),
+    "posts_list": ("GET /api/v1/posts/?page_size=20", 0.15),
     "events_list": ("GET /api/v1/analytics/events/?page_size=50", 0.15),
     "events_summary": ("GET /api/v1/analytics/events/summary/", 0.15),  # issue 14
     "customers_list": ("GET /api/v1/legacy/customers/?page_size=50", 0.15),

@@ -58,7 +58,7 @@ ENDPOINTS=(
   "user|svc|GET|/api/v1/users/{id}/|$MAX_USER|"
   "post|svc|GET|/api/v1/posts/{id}/|$MAX_POST|"
   "users_list|svc|GET|/api/v1/users/?page_size=50|1|"
-  "posts_list|svc|GET|/api/v1/posts/?page_size=50|1|"
+  "posts_list|svc|GET|/api/v1/posts/?page_size=20|1|"
   "events_list|svc|GET|/api/v1/analytics/events/?page_size=50|1|"
   "events_summary|svc|GET|/api/v1/analytics/events/summary/|1|"
   "customers_list|svc|GET|/api/v1/legacy/customers/?page_size=50|1|"

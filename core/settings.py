@@ -390,6 +390,57 @@ API_REFUSED_TOKEN_ENTRIES = _env_int("API_REFUSED_TOKEN_ENTRIES", 10_000)
 if API_REFUSED_TOKEN_ENTRIES < 1:
     raise ImproperlyConfigured("API_REFUSED_TOKEN_ENTRIES must be at least 1")
 
+
+# ---------------------------------------------------------------------------------------------
+# Sizes of what clients send and of the lists they read (docs/api.md, "Limits"). Read by the
+# serializers at validation time (api/serializers/fields.py, api/limits.py), and by the schema.
+# A text bound that a column also bounds may be lowered, never raised past the column's width.
+# LIST_MAX_ANSWER_BYTES: the most a page of any list may weigh with maximal rows; a list whose
+# maximal rows would pass it at 200 a page gets a smaller maximal page_size (api/limits.py).
+# ---------------------------------------------------------------------------------------------
+POST_TITLE_MAX_CHARS = _env_int("POST_TITLE_MAX_CHARS", 200)
+POST_CONTENT_MAX_CHARS = _env_int("POST_CONTENT_MAX_CHARS", 65_536)
+USER_USERNAME_MAX_CHARS = _env_int("USER_USERNAME_MAX_CHARS", 150)
+USER_EMAIL_MAX_CHARS = _env_int("USER_EMAIL_MAX_CHARS", 254)
+USER_NAME_MAX_CHARS = _env_int("USER_NAME_MAX_CHARS", 150)
+PROFILE_BIO_MAX_CHARS = _env_int("PROFILE_BIO_MAX_CHARS", 10_000)
+PROFILE_AVATAR_URL_MAX_CHARS = _env_int("PROFILE_AVATAR_URL_MAX_CHARS", 500)
+LEGACY_CUSTOMER_NAME_MAX_CHARS = _env_int("LEGACY_CUSTOMER_NAME_MAX_CHARS", 100)
+LEGACY_CUSTOMER_EMAIL_MAX_CHARS = _env_int("LEGACY_CUSTOMER_EMAIL_MAX_CHARS", 100)
+EVENT_TYPE_MAX_CHARS = _env_int("EVENT_TYPE_MAX_CHARS", 50)
+EVENT_SESSION_ID_MAX_CHARS = _env_int("EVENT_SESSION_ID_MAX_CHARS", 100)
+EVENT_DATA_MAX_BYTES = _env_int("EVENT_DATA_MAX_BYTES", 16 * 1024)
+EVENT_DATA_MAX_PROPERTIES = _env_int("EVENT_DATA_MAX_PROPERTIES", 100)
+EVENT_DATA_MAX_DEPTH = _env_int("EVENT_DATA_MAX_DEPTH", 8)
+EVENT_BATCH_MAX_EVENTS = _env_int("EVENT_BATCH_MAX_EVENTS", 10_000)
+EVENT_BATCH_MAX_DATA_BYTES = _env_int("EVENT_BATCH_MAX_DATA_BYTES", 16 * 1024 * 1024)
+LIST_MAX_ANSWER_BYTES = _env_int("LIST_MAX_ANSWER_BYTES", 8_000_000)
+# Each is at least 1, and a bound a column also bounds is at most the column's width.
+_SIZE_COLUMNS = {
+    "POST_TITLE_MAX_CHARS": 200,
+    "POST_CONTENT_MAX_CHARS": None,
+    "USER_USERNAME_MAX_CHARS": 150,
+    "USER_EMAIL_MAX_CHARS": 254,
+    "USER_NAME_MAX_CHARS": 150,
+    "PROFILE_BIO_MAX_CHARS": None,
+    "PROFILE_AVATAR_URL_MAX_CHARS": 500,
+    "LEGACY_CUSTOMER_NAME_MAX_CHARS": 100,
+    "LEGACY_CUSTOMER_EMAIL_MAX_CHARS": 100,
+    "EVENT_TYPE_MAX_CHARS": 50,
+    "EVENT_SESSION_ID_MAX_CHARS": 100,
+    "EVENT_DATA_MAX_BYTES": None,
+    "EVENT_DATA_MAX_PROPERTIES": None,
+    "EVENT_DATA_MAX_DEPTH": None,
+    "EVENT_BATCH_MAX_EVENTS": None,
+    "EVENT_BATCH_MAX_DATA_BYTES": None,
+    "LIST_MAX_ANSWER_BYTES": None,
+}
+for _name, _column in _SIZE_COLUMNS.items():
+    _value = globals()[_name]
+    if _value < 1 or (_column is not None and _value > _column):
+        _ceiling = f" and at most {_column} (the column's width)" if _column is not None else ""
+        raise ImproperlyConfigured(f"{_name} must be at least 1{_ceiling}, got {_value}")
+
 # ---------------------------------------------------------------------------------------------
 # Conditional requests (issue 11; api/conditional.py): single users, posts and legacy customers
 # answer with a strong ETag; If-Match on PUT/PATCH/DELETE is a 412 when the resource changed.

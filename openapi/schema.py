@@ -16,6 +16,7 @@ from __future__ import annotations
 from typing import Any
 
 from drf_spectacular import openapi
+from drf_spectacular.extensions import OpenApiSerializerFieldExtension
 from drf_spectacular.utils import OpenApiResponse
 from rest_framework.pagination import PageNumberPagination
 from rest_framework.permissions import AllowAny, IsAuthenticated
@@ -23,6 +24,23 @@ from rest_framework.permissions import AllowAny, IsAuthenticated
 from api.problems import PROBLEM_CONTENT_TYPE, ProblemSerializer
 
 API_PREFIX = "/api/v1/"
+
+
+class JSONObjectFieldExtension(OpenApiSerializerFieldExtension):
+    """``api.serializers.fields.JSONObjectField``: an object with its configured bounds, read when
+    the schema is made: ``maxProperties``, and the two JSON Schema has no keyword for,
+    ``x-max-depth`` (levels, the object itself being 1) and ``x-max-bytes`` (as the API writes it)."""
+
+    target_class = "api.serializers.fields.JSONObjectField"
+
+    def map_serializer_field(self, auto_schema: Any, direction: Any) -> dict[str, Any]:
+        schema: dict[str, Any] = {"type": "object", "additionalProperties": {}}
+        names = {"max_properties": "maxProperties", "max_depth": "x-max-depth", "max_bytes": "x-max-bytes"}
+        for bound, value in self.target.bounds().items():
+            if value is not None:
+                schema[names[bound]] = value
+        return schema
+
 
 DESCRIPTIONS = {
     400: "Invalid input: malformed JSON, wrong types, out-of-range numbers, unknown query parameters or "

@@ -5,7 +5,7 @@ from typing import Any
 from rest_framework import serializers
 
 from api.permissions import LEGACY_PII_FIELDS, LEGACY_PII_NOTE, may_read_all_pii
-from api.serializers.fields import StrictCharField, StrictEmailField
+from api.serializers.fields import Limit, StrictCharField, StrictEmailField
 from api.serializers.input import InputSerializer
 from api.serializers.output import OutputSerializer
 
@@ -31,5 +31,5 @@ class LegacyCustomerOutputSerializer(OutputSerializer):
 
 
 class LegacyCustomerInputSerializer(InputSerializer):
-    customer_name = StrictCharField(max_length=100)
-    customer_email = StrictEmailField(max_length=100)
+    customer_name = StrictCharField(max_length=Limit("LEGACY_CUSTOMER_NAME_MAX_CHARS"))
+    customer_email = StrictEmailField(max_length=Limit("LEGACY_CUSTOMER_EMAIL_MAX_CHARS"))

@@ -2,7 +2,7 @@
 
 from rest_framework import serializers
 
-from api.serializers.fields import IdField, StrictCharField
+from api.serializers.fields import IdField, Limit, StrictCharField
 from api.serializers.input import InputSerializer
 from api.serializers.output import OutputSerializer
 
@@ -27,6 +27,6 @@ class PostOutputSerializer(OutputSerializer):
 
 
 class PostInputSerializer(InputSerializer):
-    title = StrictCharField(max_length=200)
-    content = StrictCharField(required=False, allow_blank=True, default="")
+    title = StrictCharField(max_length=Limit("POST_TITLE_MAX_CHARS"))
+    content = StrictCharField(max_length=Limit("POST_CONTENT_MAX_CHARS"), required=False, allow_blank=True, default="")
     author_id = IdField(help_text="The id of an existing user (users_db); otherwise a 400 on `author_id`.")

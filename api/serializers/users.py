@@ -5,9 +5,14 @@ from typing import Any
 from rest_framework import serializers
 
 from api.permissions import PII_FIELDS, PII_NOTE, may_read_pii
-from api.serializers.fields import StrictCharField, StrictEmailField
+from api.serializers.fields import Limit, StrictCharField, StrictEmailField
 from api.serializers.input import InputSerializer
 from api.serializers.output import OutputSerializer
+
+#: The bounds of a user's text (docs/api.md, "Limits"); registrations use the same.
+USERNAME_CHARS = Limit("USER_USERNAME_MAX_CHARS")
+EMAIL_CHARS = Limit("USER_EMAIL_MAX_CHARS")
+NAME_CHARS = Limit("USER_NAME_MAX_CHARS")
 
 
 # The fields a ModelSerializer of User would build (same schema), written through a plan made
@@ -34,7 +39,7 @@ class UserOutputSerializer(OutputSerializer):
 class UserInputSerializer(InputSerializer):
     """Create (all required but names) and replace; PATCH accepts any subset."""
 
-    username = StrictCharField(max_length=150, help_text="Unique among users.")
-    email = StrictEmailField(max_length=254, help_text="Unique among users (case-insensitive).")
-    first_name = StrictCharField(max_length=150, required=False, allow_blank=True, default="")
-    last_name = StrictCharField(max_length=150, required=False, allow_blank=True, default="")
+    username = StrictCharField(max_length=USERNAME_CHARS, help_text="Unique among users.")
+    email = StrictEmailField(max_length=EMAIL_CHARS, help_text="Unique among users (case-insensitive).")
+    first_name = StrictCharField(max_length=NAME_CHARS, required=False, allow_blank=True, default="")
+    last_name = StrictCharField(max_length=NAME_CHARS, required=False, allow_blank=True, default="")

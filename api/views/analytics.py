@@ -27,7 +27,6 @@ from api.serializers.analytics import (
 from api.views.base import ResourceViewSet
 from core.analytics import selectors, services
 from core.analytics.models import AnalyticsEvent
-from core.analytics.services import MAX_BATCH
 
 TAG = "analytics"
 
@@ -60,6 +59,7 @@ class EventViewSet(ResourceViewSet):
     #: what OPTIONS describes each write with (api.metadata)
     input_serializers = {"create": EventInputSerializer, "batch": EventBatchInputSerializer}
     resource_name = "event"
+    list_name = "events"  # its maximal page (api.limits)
     write_scope = "events:write"  # api.permissions; a bound token: its own user_id or none
     #: the setting that caps request bodies (api.parsers); the batch action names its own
     max_body_setting = "MAX_BODY_BYTES"
@@ -93,8 +93,8 @@ class EventViewSet(ResourceViewSet):
 
     @extend_schema(
         summary="Record many events, all or none",
-        description=f'Body `{{"events": [...]}}` with 1 to {MAX_BATCH} events. Every event is validated '
-        "first; on any error nothing is written and `errors[]` names each bad field as "
+        description='Body `{"events": [...]}` with 1 to `EVENT_BATCH_MAX_EVENTS` events (10,000 by default). '
+        "Every event is validated first; on any error nothing is written and `errors[]` names each bad field as "
         "`events[<index>].<field>`. Written in bulk inside one transaction. Honours `Idempotency-Key`. "
         "The body may be up to BATCH_MAX_BODY_BYTES (32 MB by default; larger is a 413).",
         request=EventBatchInputSerializer,

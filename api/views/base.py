@@ -6,13 +6,16 @@ from typing import Any
 
 from django.conf import settings
 from django.db.models import QuerySet
-from rest_framework import viewsets
+from rest_framework import serializers, viewsets
 from rest_framework.request import Request
 
 from api.filters import BIGINT_MAX, check_known_parameters, known_parameters
 from api.query_params import ascii_int, check_query_parameters
 from core.errors import NotFound
 from core.statement_timeout import statement_timeout
+
+#: The codes of a value over a size bound (docs/api.md, "Limits").
+SIZE_CODES = frozenset({"max_length", "max_bytes", "max_properties", "max_depth"})
 
 
 class ResourceViewSet(viewsets.GenericViewSet):
@@ -44,6 +47,22 @@ class ResourceViewSet(viewsets.GenericViewSet):
         ``LIST_STATEMENT_TIMEOUT_MS`` on the database it reads (a 503 ``query-timeout`` beyond)."""
         with statement_timeout(queryset.db, settings.LIST_STATEMENT_TIMEOUT_MS):
             return super().paginate_queryset(queryset)
+
+    def check_sizes(self, serializer_class: type[serializers.Serializer]) -> None:
+        """Refuse a write body with a value over a size bound before any database work (a write
+        to one object reads and locks it first): the fields it sends are validated alone, and
+        only their size errors are answered here; everything else is left to the full validation
+        that follows, after the object's preconditions (412, 428)."""
+        data = serializer_class(data=self.request.data, partial=True)
+        if data.is_valid():
+            return
+        sizes = {
+            name: found
+            for name, found in data.errors.items()
+            if isinstance(found, list) and any(getattr(error, "code", None) in SIZE_CODES for error in found)
+        }
+        if sizes:
+            raise serializers.ValidationError(sizes)
 
     def object_id(self) -> int:
         raw = str(self.kwargs[self.lookup_url_kwarg or self.lookup_field])

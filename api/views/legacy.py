@@ -130,6 +130,7 @@ class LegacyCustomerViewSet(ResourceViewSet):
     #: what OPTIONS describes each write with (api.metadata)
     input_serializers = {"create": LegacyCustomerInputSerializer, "update": LegacyCustomerInputSerializer}
     resource_name = "customer"
+    list_name = "customers"  # its maximal page (api.limits)
     lookup_field = "customer_id"
 
     @property
@@ -187,6 +188,7 @@ class LegacyCustomerViewSet(ResourceViewSet):
         )
 
     def update(self, request: Request, customer_id: str, partial: bool = False) -> Response:
+        self.check_sizes(LegacyCustomerInputSerializer)
         with conditional.guard(request, LegacyCustomer, self.object_id(), self._represent, "customer") as customer:
             data = LegacyCustomerInputSerializer(data=request.data, partial=partial)
             data.is_valid(raise_exception=True)

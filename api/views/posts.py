@@ -76,6 +76,7 @@ class PostViewSet(ResourceViewSet):
     #: what OPTIONS describes each write with (api.metadata)
     input_serializers = {"create": PostInputSerializer, "update": PostInputSerializer}
     resource_name = "post"
+    list_name = "posts"  # its maximal page (api.limits)
     write_scope = "posts:write"  # api.permissions; a bound token: its own posts only
     permission_classes = [who.HasScope, who.PostOwnership]
 
@@ -124,6 +125,7 @@ class PostViewSet(ResourceViewSet):
         )
 
     def update(self, request: Request, pk: str, partial: bool = False) -> Response:
+        self.check_sizes(PostInputSerializer)
         with contextlib.ExitStack() as held:  # exits last: a new author's fence outlives the commit
             with conditional.guard(
                 request, Post, self.object_id(), lambda p: self._out(p, written=True), "post"

@@ -94,6 +94,7 @@ class UserViewSet(ResourceViewSet):
     #: what OPTIONS describes each write with (api.metadata)
     input_serializers = {"create": UserInputSerializer, "update": UserInputSerializer}
     resource_name = "user"
+    list_name = "users"  # its maximal page (api.limits)
 
     def get_queryset(self) -> QuerySet[User]:
         return selectors.user_list()
@@ -126,6 +127,7 @@ class UserViewSet(ResourceViewSet):
 
     def update(self, request: Request, pk: str, partial: bool = False) -> Response:
         who.require_acting_for(request, self.object_id())
+        self.check_sizes(UserInputSerializer)
         with conditional.guard(request, User, self.object_id(), self._represent, "user") as user:
             data = UserInputSerializer(data=request.data, partial=partial)
             data.is_valid(raise_exception=True)

@@ -22,8 +22,6 @@ from core.analytics.models import AnalyticsEvent
 from core.errors import FieldErrors
 from core.users.fence import missing_message, users_fenced
 
-#: Largest batch accepted by :func:`event_batch_create`.
-MAX_BATCH = 10_000
 #: Rows per multi-row INSERT statement.
 INSERT_CHUNK = 1_000
 
@@ -141,8 +139,9 @@ def _batch_errors(event: AnalyticsEvent) -> dict[str, tuple[str, str]]:
 
 def event_batch_create(*, events: Sequence[Mapping[str, Any]]) -> int:
     """Validate every event, then write all of them or none. Returns how many were written."""
-    if len(events) > MAX_BATCH:
-        raise FieldErrors({"events": [("max_length", f"At most {MAX_BATCH} events per batch.")]})
+    most = settings.EVENT_BATCH_MAX_EVENTS
+    if len(events) > most:
+        raise FieldErrors({"events": [("max_length", f"At most {most} events per batch.")]})
     built: list[AnalyticsEvent] = []
     errors: dict[str, list[tuple[str, str]]] = {}
     for index, fields in enumerate(events):

@@ -15,7 +15,8 @@ from core.services.sql import iso
 from core.users.selectors import users_joined_since
 
 NEW_USER_DAYS = 7
-#: The report lists at most this many users (the newest); ``truncated`` says when there were more.
+#: The report lists at most this many users (the newest) by default; ``truncated`` says when there
+#: were more.
 MAX_USERS = 5000
 
 
@@ -30,13 +31,15 @@ def _event_counts(ids: list[int], since: dt.datetime, alias: str) -> dict[int, i
     return counts
 
 
-def new_user_activity(*, days: int = NEW_USER_DAYS) -> dict[str, Any]:
+def new_user_activity(*, days: int = NEW_USER_DAYS, max_users: int = MAX_USERS) -> dict[str, Any]:
+    """The users who joined in the last ``days`` days (at most ``max_users``, the newest) and their
+    events since then."""
     since = timezone.now() - dt.timedelta(days=days)
     new_users = users_joined_since(since=since).values_list("id", "username", "email", "created_at")
-    got = fanout.fan_out({aliases.USERS: fanout.query(new_users[: MAX_USERS + 1])}, essential={aliases.USERS})
+    got = fanout.fan_out({aliases.USERS: fanout.query(new_users[: max_users + 1])}, essential={aliases.USERS})
     rows = got.results[aliases.USERS]
-    truncated = len(rows) > MAX_USERS
-    rows = rows[:MAX_USERS]
+    truncated = len(rows) > max_users
+    rows = rows[:max_users]
     counts: dict[int, int] | None = {}
     if rows:
         ids = [r[0] for r in rows]

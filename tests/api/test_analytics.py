@@ -6,6 +6,7 @@ import datetime as dt
 import json
 
 import pytest
+from django.conf import settings
 from django.db import connections
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -13,7 +14,7 @@ from rest_framework.test import APIClient
 
 from core import aliases
 from core.analytics.models import AnalyticsEvent
-from core.analytics.services import INSERT_CHUNK, MAX_BATCH
+from core.analytics.services import INSERT_CHUNK
 from tests.api.conftest import assert_problem, timeout_statements
 from tests.factories import api_client, make_event
 
@@ -147,16 +148,16 @@ def test_batch_is_all_or_nothing(client_) -> None:
 def test_batch_limits(client_) -> None:
     assert_problem(client_.post(f"{URL}batch/", {"events": []}, format="json"), 400, "events")
     assert_problem(client_.post(f"{URL}batch/", {}, format="json"), 400, "events")
-    too_many = json.dumps({"events": [{"event_type": "v"}] * (MAX_BATCH + 1)})
+    too_many = json.dumps({"events": [{"event_type": "v"}] * (settings.EVENT_BATCH_MAX_EVENTS + 1)})
     assert_problem(client_.generic("POST", f"{URL}batch/", too_many, content_type="application/json"), 400, "events")
     assert AnalyticsEvent.objects.count() == 0
 
 
 def test_batch_of_ten_thousand(client_) -> None:
-    events = [{"event_type": f"t{i % 5}", "session_id": f"s{i}"} for i in range(MAX_BATCH)]
+    events = [{"event_type": f"t{i % 5}", "session_id": f"s{i}"} for i in range(settings.EVENT_BATCH_MAX_EVENTS)]
     response = client_.post(f"{URL}batch/", {"events": events}, format="json")
-    assert response.status_code == 201 and response.json() == {"created": MAX_BATCH}
-    assert AnalyticsEvent.objects.count() == MAX_BATCH
+    assert response.status_code == 201 and response.json() == {"created": settings.EVENT_BATCH_MAX_EVENTS}
+    assert AnalyticsEvent.objects.count() == settings.EVENT_BATCH_MAX_EVENTS
 
 
 def test_summary_counts_by_type(client_) -> None:
@@ -254,7 +255,7 @@ def test_batch_service_validates_on_its_own() -> None:
     assert AnalyticsEvent.objects.count() == 0
     assert event_batch_create(events=[good, {"event_type": "click", "user_id": 3}]) == 2
     with pytest.raises(FieldErrors):
-        event_batch_create(events=[good] * (MAX_BATCH + 1))
+        event_batch_create(events=[good] * (settings.EVENT_BATCH_MAX_EVENTS + 1))
 
 
 @pytest.mark.django_db(databases=[aliases.DEFAULT, aliases.ANALYTICS])

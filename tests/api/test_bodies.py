@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 
 import pytest
+from django.conf import settings
 from django.test import override_settings
 
 from core import aliases
 from core.analytics.models import AnalyticsEvent
-from core.analytics.services import MAX_BATCH
 from tests.api.conftest import assert_problem
 from tests.factories import make_user
 
@@ -51,11 +51,11 @@ def test_a_full_batch_of_large_events_fits_the_default_cap(client_) -> None:
         "timestamp": "2026-11-25T10:00:00Z",
         "data": {"path": "/p/" + "x" * 400},
     }
-    body = json.dumps({"events": [event] * MAX_BATCH}).encode()
+    body = json.dumps({"events": [event] * settings.EVENT_BATCH_MAX_EVENTS}).encode()
     assert 5 * 1024 * 1024 < len(body) < 32 * 1024 * 1024  # above MAX_BODY_BYTES' default
     response = client_.generic("POST", BATCH, body, content_type="application/json")
     assert response.status_code == 201, response.content[:300]
-    assert AnalyticsEvent.objects.count() == MAX_BATCH
+    assert AnalyticsEvent.objects.count() == settings.EVENT_BATCH_MAX_EVENTS
 
 
 @pytest.mark.parametrize("method", ["POST", "PUT", "PATCH", "DELETE"])
