@@ -41,7 +41,9 @@
 
 from __future__ import annotations
 
+import gc
 import re
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -96,10 +98,57 @@ class RequestMiddleware:
             leave_access_facts(request, response, routed.timings, started)
             if settings.METRICS_ENABLED:
                 record_request(request, response, time.perf_counter() - started)
+            large_answers.note(response)
             return response
         finally:
             throttling.counted.reset(quota_mark)
             request_id_var.reset(token)
+
+
+#: An answer this large or larger counts towards :class:`LargeAnswers`' budget.
+LARGE_ANSWER_BYTES = 1024 * 1024
+
+
+class LargeAnswers:
+    """A full garbage collection once the large answers of this process since the last one add up
+    to ``LARGE_ANSWER_GC_BYTES`` (0: never).
+
+    A DRF answer ends in reference cycles (the view holds its response, the response's
+    ``renderer_context`` holds the view and the response itself), so what it holds, the page's
+    rows and the rendered body, is freed only by Python's cyclic collector, not when the answer has
+    been sent. Its objects outlive the young collections of the request and land in the oldest
+    generation, which Python collects rarely: a worker serving pages of several megabytes grows by
+    hundreds of megabytes and keeps them (bench/README.md, "List answer size and worker memory").
+    Counting large answers (by ``Content-Length``, which CommonMiddleware sets on every
+    non-streaming answer) and collecting when their sum passes the budget bounds that growth to
+    about the budget, at the cost of one full collection per budget's worth of large answers;
+    small answers never pay it."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.pending = 0
+        self.collections = 0
+
+    def note(self, response: HttpResponse) -> None:
+        budget = settings.LARGE_ANSWER_GC_BYTES
+        if not budget or response.streaming:
+            return
+        try:
+            size = int(response.get("Content-Length") or 0)
+        except ValueError:
+            return
+        if size < LARGE_ANSWER_BYTES:
+            return
+        with self.lock:
+            self.pending += size
+            if self.pending < budget:
+                return
+            self.pending = 0
+            self.collections += 1
+        gc.collect()
+
+
+large_answers = LargeAnswers()
 
 
 def server_timing(timings: dict[str, list[float]]) -> str:

@@ -362,6 +362,10 @@ REST_FRAMEWORK = {
 }
 # Where the throttle counts live: the shared cache when CACHE_URL (Redis) is set, otherwise (empty)
 # each process's memory (never the SQLite cache table: one write per request would be too dear).
+# A full garbage collection once the large answers (1 MiB and more) of a process since the last
+# one add up to this many bytes (0: never): what a DRF answer holds is freed only by the cyclic
+# collector (api.middleware.LargeAnswers; bench/README.md, "List answer size and worker memory").
+LARGE_ANSWER_GC_BYTES = int(ENV.get("LARGE_ANSWER_GC_BYTES", str(32 * 1024 * 1024)))
 API_THROTTLE_CACHE = ENV.get("API_THROTTLE_CACHE", "default" if ENV.get("CACHE_URL") else "")
 # Failed authentications (401 for a malformed, unknown, revoked or expired key) per client address:
 # API_AUTH_FAILURE_RATE, "<n>/<second|minute|hour|day>" (empty: no budget); beyond it a 429, answered
