@@ -22,8 +22,9 @@ def main(paths: list[str]) -> str:
     return svg([json.loads(Path(p).read_text()) for p in paths if Path(p).exists()])
 
 
-def svg(runs: list[dict], title: str = TITLE) -> str:
-    """The chart of ``runs`` (each as a results file holds it: label, commit, endpoints)."""
+def svg(runs: list[dict], title: str = TITLE, legend_step: int = 170) -> str:
+    """The chart of ``runs`` (each as a results file holds it: label, commit, endpoints); the
+    legend's entries ``legend_step`` pixels apart."""
     names: list[str] = []
     for run in runs:
         names += [n for n in run["endpoints"] if n not in names]
@@ -48,8 +49,8 @@ def svg(runs: list[dict], title: str = TITLE) -> str:
         )
     for i, run in enumerate(runs):
         out.append(
-            f'<rect x="{left + 10 + i * 170}" y="26" width="10" height="10" fill="{COLOURS[i]}"/>'
-            f'<text x="{left + 24 + i * 170}" y="35">{escape(run["label"])} ({escape(run["commit"])})</text>'
+            f'<rect x="{left + 10 + i * legend_step}" y="26" width="10" height="10" fill="{COLOURS[i]}"/>'
+            f'<text x="{left + 24 + i * legend_step}" y="35">{escape(run["label"])} ({escape(run["commit"])})</text>'
         )
     for j, name in enumerate(names):
         y = top + j * row

@@ -3,7 +3,7 @@
     python bench/stack.py tokens N FILE            # N bench tokens in FILE (Django: the stack's environment)
     python bench/stack.py bare-server OUT LISTEN SOCKET...   # the bare view's nginx server block
     python bench/stack.py analyse ROUNDS_TXT OUT_JSON [--label L] [--commit C] [--setup S]
-    python bench/stack.py chart RESULTS_JSON > bench/stack.svg
+    python bench/stack.py chart RESULTS_JSON... > bench/stack.svg   # one bar per file and connections
     python bench/stack.py markdown RESULTS_JSON    # the table of bench/README.md
 
 ``bare-server`` renders docker/nginx/switchyard.conf.template itself, unchanged but for its
@@ -145,19 +145,22 @@ def markdown(doc: dict) -> str:
     return "\n".join(lines)
 
 
-def draw(doc: dict) -> str:
+def draw(docs: list[dict]) -> str:
+    """One bar per results file and number of connections (at most four), per endpoint."""
     runs = [
         {
-            "label": f"{conn} connections",
+            "label": f"{doc['label']} c{conn}",
             "commit": doc["commit"],
             "endpoints": {n: e for n, e in figures.items() if n != "bare"},
         }
+        for doc in docs
         for conn, figures in doc["connections"].items()
     ]
     return chart.svg(
         runs,
-        "Through the stack (nginx, 2 instances, PgBouncer, Redis): requests/s over the bare view's through the "
-        "same nginx (median of interleaved rounds; whisker: spread; red: the direct yardstick's target)",
+        "Through the stack: req/s over the bare view's via the same nginx (median of rounds; whisker: spread;"
+        " red: target)",
+        legend_step=135,
     )
 
 
@@ -177,8 +180,8 @@ def main() -> None:
     p.add_argument("--label", default="run")
     p.add_argument("--commit", default="")
     p.add_argument("--setup", default="")
-    for name in ("chart", "markdown"):
-        sub.add_parser(name).add_argument("results")
+    sub.add_parser("chart").add_argument("results", nargs="+")
+    sub.add_parser("markdown").add_argument("results")
     args = parser.parse_args()
 
     if args.command == "tokens":
@@ -186,7 +189,7 @@ def main() -> None:
     elif args.command == "bare-server":
         bare_server(args.out, args.listen, args.sockets)
     elif args.command == "chart":
-        print(draw(json.loads(Path(args.results).read_text())))
+        print(draw([json.loads(Path(path).read_text()) for path in args.results]))
     elif args.command == "markdown":
         print(markdown(json.loads(Path(args.results).read_text())))
     else:
