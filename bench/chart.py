@@ -15,8 +15,16 @@ from pathlib import Path
 COLOURS = ("#9aa5b1", "#2f6fb3", "#4caf50", "#e0a030")
 
 
+TITLE = "Requests/s as a ratio to the bare Django view (median of interleaved rounds; whisker: spread; red: target)"
+
+
 def main(paths: list[str]) -> str:
-    runs = [json.loads(Path(p).read_text()) for p in paths if Path(p).exists()]
+    return svg([json.loads(Path(p).read_text()) for p in paths if Path(p).exists()])
+
+
+def svg(runs: list[dict], title: str = TITLE, legend_step: int = 170) -> str:
+    """The chart of ``runs`` (each as a results file holds it: label, commit, endpoints); the
+    legend's entries ``legend_step`` pixels apart."""
     names: list[str] = []
     for run in runs:
         names += [n for n in run["endpoints"] if n not in names]
@@ -29,10 +37,7 @@ def main(paths: list[str]) -> str:
             f'<svg xmlns="http://www.w3.org/2000/svg" width="{left + width + 40}" height="{height}" '
             'font-family="sans-serif" font-size="12">'
         ),
-        (
-            '<text x="10" y="18" font-size="14">Requests/s as a ratio to the bare Django view '
-            "(median of interleaved rounds; whisker: spread; red: target)</text>"
-        ),
+        f'<text x="10" y="18" font-size="14">{escape(title)}</text>',
     ]
     for tick in range(11):
         x = left + tick / 10 * scale
@@ -44,8 +49,8 @@ def main(paths: list[str]) -> str:
         )
     for i, run in enumerate(runs):
         out.append(
-            f'<rect x="{left + 10 + i * 170}" y="26" width="10" height="10" fill="{COLOURS[i]}"/>'
-            f'<text x="{left + 24 + i * 170}" y="35">{escape(run["label"])} ({escape(run["commit"])})</text>'
+            f'<rect x="{left + 10 + i * legend_step}" y="26" width="10" height="10" fill="{COLOURS[i]}"/>'
+            f'<text x="{left + 24 + i * legend_step}" y="35">{escape(run["label"])} ({escape(run["commit"])})</text>'
         )
     for j, name in enumerate(names):
         y = top + j * row

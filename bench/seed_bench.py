@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import hashlib
 import os
 import time
 from pathlib import Path
@@ -24,6 +25,7 @@ from django.db import connections
 from core import aliases
 from core.legacy.schema import ensure_customers_table
 from core.tokens.services import token_create
+from core.users.skeleton import username_key, username_skeleton
 
 EVENT_TYPES = ("page_view", "click", "login", "logout", "purchase", "search")
 
@@ -51,15 +53,35 @@ def count(alias: str, table: str) -> int:
         return int(cursor.fetchone()[0])
 
 
+def skeleton_translation() -> tuple[str, str]:
+    """The look-alike key (``core.users.skeleton.username_key``) of ``user<n>`` in SQL: the key of
+    ``user`` followed by each digit's key, one character each (``translate``); users_db stores
+    the SHA-256 of it (``username_skeleton``). Checked against the Python key before use."""
+    prefix = username_key("user")
+    keys = [username_key(d) for d in "0123456789"]
+    assert all(len(k) == 1 for k in keys), keys
+    digits = "".join(keys)
+    for n in (1, 10, 1234567890, 9876543210):
+        assert (
+            username_skeleton(f"user{n}")
+            == hashlib.sha256((prefix + str(n).translate(str.maketrans("0123456789", digits))).encode()).hexdigest()
+        )
+    return prefix, digits
+
+
 def seed(users: int, posts: int, events: int, customers: int) -> None:
     with timed(f"users_db: {users} users"):
         run(aliases.USERS, "TRUNCATE users_user RESTART IDENTITY")
+        prefix, digits = skeleton_translation()
         run(
             aliases.USERS,
-            "INSERT INTO users_user (username, email, first_name, last_name, created_at, updated_at) "
+            "INSERT INTO users_user (username, email, first_name, last_name, created_at, updated_at, "
+            "username_skeleton) "
             "SELECT 'user' || g, 'user' || g || '@example.com', 'Ada', 'Number' || g, "
-            "now() - random() * interval '365 days', now() FROM generate_series(1, %s) AS g",
-            [users],
+            "now() - random() * interval '365 days', now(), "
+            "encode(sha256(convert_to(%s || translate(g::text, '0123456789', %s), 'UTF8')), 'hex') "
+            "FROM generate_series(1, %s) AS g",
+            [prefix, digits, users],
         )
     with timed(f"default: {posts} posts (authors skewed towards low ids)"):
         run(aliases.DEFAULT, "TRUNCATE blog_post RESTART IDENTITY")
