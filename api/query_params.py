@@ -53,6 +53,13 @@ class AsciiIntegerFormField(forms.IntegerField):
         return super().to_python(value)
 
 
+def handles_method(view: Any, request: Request) -> bool:
+    """Whether ``view`` has a handler for the request's method: a method it does not take is
+    DRF's 405 with ``Allow`` (answered after ``initial()``), whatever its query string says."""
+    method = (request.method or "").lower()
+    return method in view.http_method_names and hasattr(view, method)
+
+
 def check_query_parameters(request: Request, accepted: Collection[str]) -> None:
     """A 400 for a parameter given more than once (``duplicate_parameter``) or not in ``accepted``
     (``unknown_parameter``), each naming its parameters (at most 20, names cut to 100 characters)."""
@@ -80,4 +87,5 @@ class QueryCheckedAPIView(APIView):
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)
-        check_query_parameters(request, self.query_parameters)
+        if handles_method(self, request):
+            check_query_parameters(request, self.query_parameters)

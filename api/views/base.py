@@ -10,7 +10,7 @@ from rest_framework import serializers, viewsets
 from rest_framework.request import Request
 
 from api.filters import BIGINT_MAX, check_known_parameters, known_parameters
-from api.query_params import ascii_int, check_query_parameters
+from api.query_params import ascii_int, check_query_parameters, handles_method
 from core.errors import NotFound
 from core.statement_timeout import statement_timeout
 
@@ -30,6 +30,8 @@ class ResourceViewSet(viewsets.GenericViewSet):
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         super().initial(request, *args, **kwargs)
+        if not handles_method(self, request):
+            return
         if self.action == "list":
             accepted = known_parameters(self)
         else:

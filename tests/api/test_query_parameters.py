@@ -137,3 +137,24 @@ def test_path_ids_that_are_not_ascii_digits_are_404(path: str) -> None:
         response = client.get(path.format(raw))
         assert response.status_code == 404, (path, raw, response.status_code)
         assert response["Content-Type"].startswith("application/problem+json")
+
+
+PATHS = sorted({path for _, path, _ in OPERATIONS})
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_a_method_an_operation_does_not_take_is_a_405_whatever_its_query(path: str) -> None:
+    """The method is answered before the query string: 405 with ``Allow`` (or the permission
+    table's 403 for an operation no token may do), never a 400 about a parameter of an operation
+    that does not exist."""
+    taken = {method.upper() for method, p, _ in OPERATIONS if p == path}
+    client = api_client(staff=True)
+    for method in ("put", "patch", "delete", "post"):
+        if method.upper() in taken:
+            continue
+        response = getattr(client, method)(f"{_url(path)}?zz_unknown=1&page=1&page=2", format="json")
+        assert response.status_code in (403, 405), (method, path, response.content[:200])
+        if response.status_code == 405:
+            assert method.upper() not in response["Allow"]
+        else:
+            assert response.json()["detail"] == "No token may do this operation."
