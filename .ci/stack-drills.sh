@@ -69,7 +69,8 @@ part "contract suite through nginx (schemathesis, TypeScript and Python clients,
 (
   # The seed data goes to the stack's databases: the service's own environment.
   eval "$STACK_ENV"
-  CONTRACT_BASE_URL="$URL" CONTRACT_TOKEN="$TOKEN" CONTRACT_SERVER_LOG="$STACK_DIR/log/web.log" .ci/contract.sh
+  CONTRACT_BASE_URL="$URL" CONTRACT_TOKEN="$TOKEN" CONTRACT_SERVER_LOG="$STACK_DIR/log/web.log" \
+    CONTRACT_CONFIG="$ROOT/.ci/schemathesis-nginx.toml" .ci/contract.sh
 )
 took "contract suite"
 
