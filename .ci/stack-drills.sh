@@ -9,7 +9,8 @@
 #   3. the slow-client drill, short form, against the stack's nginx (bench/slowclients.py --target-port);
 #   4. one instance killed: SIGKILL to web-1's gunicorn master under reads and writes (bench/killone.py);
 # then `scripts/stack down`, which must leave no process and no port. Each part prints its time; the
-# first that fails stops the step (exit 1), and `down` runs whatever happened (trap).
+# first that fails stops the step (exit 1; STACK_DRILLS_KEEP_GOING=1 runs the rest first), and
+# `down` runs whatever happened (trap).
 # The fault drill (bench/faults.sh) keeps its own servers: docs/operations.md says why.
 # Environment: STACK_DRILLS_DIR (var/ci-stack-drills, removed first; /var/tmp when a directory above
 # the checkout is closed to the postgres and mysql users), STACK_DRILLS_PORT_BASE (18800: the stack
@@ -40,6 +41,18 @@ STEP_STARTED=$EPOCHREALTIME
 part_started=$EPOCHREALTIME
 part() { part_started=$EPOCHREALTIME; echo "== stack drills: $*"; }
 took() { awk -v w="$1" -v a="$part_started" -v b="$EPOCHREALTIME" 'BEGIN { printf "== stack drills: %s took %.1f s\n", w, b - a }'; }
+FAILED=()
+run_part() { # run_part NAME command...: timed, in a subshell; a failure stops the step (or, with
+  # STACK_DRILLS_KEEP_GOING=1, is noted and the next part runs; the step still exits 1)
+  local name="$1" status=0; shift
+  part "$name"
+  ( "$@" ) || status=$?
+  took "$name (exit $status)"
+  if [ "$status" != 0 ]; then
+    FAILED+=("$name")
+    [ "${STACK_DRILLS_KEEP_GOING:-0}" = 1 ] || exit 1
+  fi
+}
 finish() {
   local status=$?
   trap - EXIT
@@ -65,25 +78,22 @@ URL="$(sed -n 's/^export SWITCHYARD_URL=//p' <<<"$STACK_ENV")"
 TOKEN="$(sed -n 's/^export SWITCHYARD_TOKEN=//p' <<<"$STACK_ENV")"
 [ -n "$URL" ] && [ -n "$TOKEN" ] || { echo "scripts/stack env named no URL or token"; exit 1; }
 
-part "contract suite through nginx (schemathesis, TypeScript and Python clients, docs in Chromium)"
-(
+contract() {
   # The seed data goes to the stack's databases: the service's own environment.
   eval "$STACK_ENV"
   CONTRACT_BASE_URL="$URL" CONTRACT_TOKEN="$TOKEN" CONTRACT_SERVER_LOG="$STACK_DIR/log/web.log" \
     CONTRACT_CONFIG="$ROOT/.ci/schemathesis-nginx.toml" .ci/contract.sh
-)
-took "contract suite"
+}
+cross_origin() {
+  STACK_API_URL="$URL" STACK_API_TOKEN="$TOKEN" STACK_FRONTEND_PORT="$FRONTEND_PORT" \
+    SWITCHYARD_EMBEDDED=1 SWITCHYARD_VAR_DIR="$ROOT/var/ci-stack-drills-test" \
+    scripts/test tests/ops/test_stack_cross_origin.py -m stack -q
+}
 
-part "cross-origin frontend in headless Chromium, served on 127.0.0.1:$FRONTEND_PORT"
-STACK_API_URL="$URL" STACK_API_TOKEN="$TOKEN" STACK_FRONTEND_PORT="$FRONTEND_PORT" \
-  SWITCHYARD_EMBEDDED=1 SWITCHYARD_VAR_DIR="$ROOT/var/ci-stack-drills-test" \
-  scripts/test tests/ops/test_stack_cross_origin.py -m stack -q
-took "cross-origin frontend"
-
-part "slow clients (short form) against the stack's nginx"
-python bench/slowclients.py --short --target-port "$BASE" --token "$TOKEN" --nginx-timeout 10
-took "slow clients"
-
-part "one instance killed: SIGKILL to web-1's gunicorn master under reads and writes through nginx"
-python bench/killone.py --url "$URL" --token "$TOKEN" --pidfile "$STACK_DIR/proxy/gunicorn-1.pid"
-took "one instance killed"
+run_part "contract suite" contract
+run_part "cross-origin frontend (page on 127.0.0.1:$FRONTEND_PORT)" cross_origin
+run_part "slow clients (short form)" \
+  python bench/slowclients.py --short --target-port "$BASE" --token "$TOKEN" --nginx-timeout 10
+run_part "one instance killed (SIGKILL to web-1's gunicorn master)" \
+  python bench/killone.py --url "$URL" --token "$TOKEN" --pidfile "$STACK_DIR/proxy/gunicorn-1.pid"
+[ "${#FAILED[@]}" = 0 ] || { echo "== stack drills: failed: ${FAILED[*]}"; exit 1; }
