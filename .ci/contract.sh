@@ -16,12 +16,24 @@
 # Standalone: assumes the venv is active and the *_DATABASE_URL of the real engines are exported
 # (as .ci/run does); installs what it needs (npm packages from clients/ts/package-lock.json,
 # Debian chromium). Knobs: CONTRACT_PORT (a free one), CONTRACT_MAX_EXAMPLES (25), CONTRACT_SEED.
+# Against a running service instead (.ci/stack-drills.sh: the stack, through nginx):
+# CONTRACT_BASE_URL and CONTRACT_TOKEN (a staff token), with that service's databases in the
+# environment for the seed data (eval "$(scripts/stack env)"); no migration, no server of its own.
+# CONTRACT_SERVER_LOG names the log its gunicorn instances write access lines to: what they append
+# during the run is tallied as the standalone server's log is (without it there is no tally; the
+# not_a_server_error check still fails on any 5xx). CONTRACT_CONFIG: schemathesis' configuration
+# file (.ci/schemathesis.toml; through nginx, .ci/schemathesis-nginx.toml).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
 # A free loopback port unless one is given (never a port another service already answers on).
-PORT="${CONTRACT_PORT:-$(python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}"
-BASE="http://127.0.0.1:$PORT"
+if [ -n "${CONTRACT_BASE_URL:-}" ]; then
+  BASE="${CONTRACT_BASE_URL%/}"
+  [ -n "${CONTRACT_TOKEN:-}" ] || { echo "==> contract: CONTRACT_BASE_URL needs CONTRACT_TOKEN" >&2; exit 2; }
+else
+  PORT="${CONTRACT_PORT:-$(python -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}"
+  BASE="http://127.0.0.1:$PORT"
+fi
 MAX_EXAMPLES="${CONTRACT_MAX_EXAMPLES:-25}"
 WORK="$(mktemp -d)"
 log() { printf '==> contract: %s\n' "$*" >&2; }
@@ -57,9 +69,13 @@ mkdir -p "$SWITCHYARD_VAR_DIR"
 export API_THROTTLE_RATE="1000000/minute"
 export DJANGO_SETTINGS_MODULE=core.settings
 
-log "migrate, legacy table, seed data, token"
-python manage.py migrate_all >/dev/null
-python manage.py ensure_legacy_table >/dev/null
+if [ -z "${CONTRACT_BASE_URL:-}" ]; then
+  log "migrate, legacy table, seed data, token"
+  python manage.py migrate_all >/dev/null
+  python manage.py ensure_legacy_table >/dev/null
+else
+  log "seed data for the service on $BASE"
+fi
 LEGACY_ALLOW_WRITES=1 python manage.py shell -c '
 # Idempotent: a previous run (or schemathesis itself) may have renamed or deleted seed rows.
 from django.db.models import Q
@@ -81,20 +97,34 @@ for i in range(1, 6):
         defaults={"customer_name": f"Contract Customer {i} \U0001F680", "created_date": timezone.now()})
 print("seeded")
 '
-TOKEN="$(python manage.py create_api_token contract-bot --staff 2>/dev/null | tail -1)"
-[ -n "$TOKEN" ] || { log "no token"; exit 1; }
+SERVER_LOG_FROM=0
+if [ -n "${CONTRACT_BASE_URL:-}" ]; then
+  TOKEN="$CONTRACT_TOKEN"
+  curl -fsS "$BASE/health" >/dev/null || { log "nothing answers GET $BASE/health"; exit 1; }
+  if [ -n "${CONTRACT_SERVER_LOG:-}" ]; then SERVER_LOG_FROM="$(($(stat -c %s "$CONTRACT_SERVER_LOG") + 1))"; fi
+  log "against the running service on $BASE"
+else
+  TOKEN="$(python manage.py create_api_token contract-bot --staff 2>/dev/null | tail -1)"
+  [ -n "$TOKEN" ] || { log "no token"; exit 1; }
 
-if curl -s -o /dev/null "$BASE/health"; then log "something already answers on $BASE"; exit 1; fi
-log "starting the service on $BASE"
-# gunicorn as in production (static assets of the docs served by WhiteNoise); access log for the tally.
-gunicorn core.wsgi:application --bind "127.0.0.1:$PORT" --worker-class gthread --workers 2 --threads 4 \
-  --timeout 60 --access-logfile - >"$WORK/server.log" 2>&1 &
-SERVER_PID=$!
-for _ in $(seq 1 60); do
-  curl -fsS "$BASE/health" >/dev/null 2>&1 && break
-  sleep 0.5
-done
-curl -fsS "$BASE/health" >/dev/null || { log "service did not start"; cat "$WORK/server.log" >&2; exit 1; }
+  if curl -s -o /dev/null "$BASE/health"; then log "something already answers on $BASE"; exit 1; fi
+  log "starting the service on $BASE"
+  # gunicorn as in production (static assets of the docs served by WhiteNoise); access log for the tally.
+  gunicorn core.wsgi:application --bind "127.0.0.1:$PORT" --worker-class gthread --workers 2 --threads 4 \
+    --timeout 60 --access-logfile - >"$WORK/server.log" 2>&1 &
+  SERVER_PID=$!
+  for _ in $(seq 1 60); do
+    curl -fsS "$BASE/health" >/dev/null 2>&1 && break
+    sleep 0.5
+  done
+  curl -fsS "$BASE/health" >/dev/null || { log "service did not start"; cat "$WORK/server.log" >&2; exit 1; }
+fi
+# The service's access lines written since the start (the running service's log, from its offset).
+server_log() {
+  if [ -n "${CONTRACT_BASE_URL:-}" ] && [ -n "${CONTRACT_SERVER_LOG:-}" ]; then
+    tail -c "+$SERVER_LOG_FROM" "$CONTRACT_SERVER_LOG" > "$WORK/server.log"
+  fi
+}
 
 status=0
 
@@ -102,13 +132,14 @@ step "1/4 schemathesis (max $MAX_EXAMPLES examples per operation)"
 # Run from the scratch directory so that schemathesis' cache (.schemathesis/) does not land in the tree.
 # One worker: with two, one scenario's DELETE of a user (which deletes their posts) can race another
 # scenario's check that the post it just created is readable.
-if ! (cd "$WORK" && st --config-file "$ROOT/.ci/schemathesis.toml" run "$ROOT/openapi/schema.yaml" --url "$BASE" \
+if ! (cd "$WORK" && st --config-file "${CONTRACT_CONFIG:-$ROOT/.ci/schemathesis.toml}" run "$ROOT/openapi/schema.yaml" --url "$BASE" \
     -H "Authorization: Token $TOKEN" \
     --checks not_a_server_error,allow_header_conformance,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance,ignored_auth,unsupported_method,negative_data_rejection,missing_required_header,use_after_free,ensure_resource_availability \
     --phases examples,coverage,fuzzing,stateful \
     --max-examples "$MAX_EXAMPLES" --seed "${CONTRACT_SEED:-20261125}" --workers 1 --request-timeout 30 \
     --suppress-health-check all --warnings off); then
   log "schemathesis found problems"
+  server_log
   grep -E "Traceback|Error" "$WORK/server.log" | tail -20 >&2 || true
   status=1
 fi
@@ -116,15 +147,20 @@ fi
 # What the service answered during the run (gunicorn's access log): a 5xx here fails the run too.
 # gunicorn reads ./gunicorn.conf.py, so access lines are JSON ("status": 200); the plain format
 # (" 200 ") is matched too. An empty tally means the log format changed: that fails the run.
-log "responses by status during the run:"
-STATUS_RE='"status": ?[1-5][0-9]{2}[,}]|" [1-5][0-9]{2} '
-grep -oE "$STATUS_RE" "$WORK/server.log" | grep -oE '[1-5][0-9]{2}' | sort | uniq -c | sort -rn >&2 || true
-if ! grep -qE "$STATUS_RE" "$WORK/server.log"; then
-  log "no access log lines found: cannot tell whether the service answered 5xx"; status=1
-fi
-if grep -qE '"status": ?5[0-9]{2}[,}]|" 5[0-9]{2} ' "$WORK/server.log"; then
-  log "the service answered 5xx:"; grep -E '"status": ?5[0-9]{2}[,}]|" 5[0-9]{2} |Traceback' "$WORK/server.log" | head -20 >&2
-  status=1
+server_log
+if [ -n "${CONTRACT_BASE_URL:-}" ] && [ -z "${CONTRACT_SERVER_LOG:-}" ]; then
+  log "no CONTRACT_SERVER_LOG: no tally of the service's answers (schemathesis' not_a_server_error still checks)"
+else
+  log "responses by status during the run:"
+  STATUS_RE='"status": ?[1-5][0-9]{2}[,}]|" [1-5][0-9]{2} '
+  grep -oE "$STATUS_RE" "$WORK/server.log" | grep -oE '[1-5][0-9]{2}' | sort | uniq -c | sort -rn >&2 || true
+  if ! grep -qE "$STATUS_RE" "$WORK/server.log"; then
+    log "no access log lines found: cannot tell whether the service answered 5xx"; status=1
+  fi
+  if grep -qE '"status": ?5[0-9]{2}[,}]|" 5[0-9]{2} ' "$WORK/server.log"; then
+    log "the service answered 5xx:"; grep -E '"status": ?5[0-9]{2}[,}]|" 5[0-9]{2} |Traceback' "$WORK/server.log" | head -20 >&2
+    status=1
+  fi
 fi
 took schemathesis
 

@@ -3,6 +3,7 @@
 
     bench/slowclients.sh            # 15 s baseline, 30 s under attack, 10 s client timeouts
     bench/slowclients.sh --short    # CI form: 5 s baseline, 12 s under attack, 4 s timeouts
+    bench/slowclients.sh --short --target-port 18700 --token TOKEN   # a running proxy (the stack)
 
 For each target (nginx in front of one gunicorn instance via scripts/proxy; then the same gunicorn
 alone on a TCP port), on loopback only:
@@ -22,6 +23,11 @@ floor under the baseline, for timer noise on a shared machine), the load had 0 e
 header trickler was closed within NGINX_CLIENT_HEADER_TIMEOUT + 1.5 s of connecting and every body
 trickler within NGINX_CLIENT_BODY_TIMEOUT + 1.5 s of its last byte. The bare-gunicorn figures are
 printed beside them and never fail the run. Report: var/slowclients/slowclients-<time>.json.
+
+With --target-port (and --token, a valid API token) the drill starts nothing: it targets the nginx
+already listening on that loopback port (``scripts/stack``'s), whose client timeouts are
+--nginx-timeout (10 s, scripts/proxy's default); the attack lasts at least that + 8 s, so that a
+body trickler's last byte (6 s in) plus the timeout falls inside it. No bare-gunicorn comparison.
 """
 
 from __future__ import annotations
@@ -256,10 +262,18 @@ def main() -> int:
     parser.add_argument("--header-tricklers", type=int, default=50)
     parser.add_argument("--body-tricklers", type=int, default=20)
     parser.add_argument("--no-bare", action="store_true", help="skip the bare-gunicorn comparison")
+    parser.add_argument("--target-port", type=int, help="a running proxy on 127.0.0.1 (nothing started)")
+    parser.add_argument("--token", help="an API token of the running service (with --target-port)")
+    parser.add_argument("--nginx-timeout", type=int, default=10, help="the running proxy's client timeouts")
     args = parser.parse_args()
+    if args.target_port and not args.token:
+        parser.error("--target-port needs --token")
     args.baseline = 5.0 if args.short else 15.0
     args.attack = 12.0 if args.short else 30.0
     timeout = 4 if args.short else 10
+    if args.target_port:
+        timeout = args.nginx_timeout
+        args.attack = max(args.attack, timeout + 8.0)
 
     var_dir = ROOT / "var" / "slowclients"
     shutil.rmtree(var_dir, ignore_errors=True)
@@ -275,9 +289,10 @@ def main() -> int:
         "NGINX_CLIENT_HEADER_TIMEOUT": str(timeout),
         "NGINX_CLIENT_BODY_TIMEOUT": str(timeout),
     }
-    log("migrating (manage.py migrate_all)")
-    manage(env, "migrate_all")
-    token = create_token(env)
+    if not args.target_port:
+        log("migrating (manage.py migrate_all)")
+        manage(env, "migrate_all")
+    token = args.token or create_token(env)
     report: dict[str, Any] = {
         "clients": args.clients,
         "baseline_s": args.baseline,
@@ -302,16 +317,23 @@ def main() -> int:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait(timeout=10)
 
-    log(f"nginx on 127.0.0.1:{PROXY_PORT} in front of gunicorn (scripts/proxy)")
-    proxy = start(
-        [str(ROOT / "scripts" / "proxy"), str(var_dir / "proxy")], {"BIND": f"127.0.0.1:{PROXY_PORT}"}, "proxy"
-    )
-    try:
-        wait_health(PROXY_PORT)
-        report["proxy"] = drill(PROXY_PORT, token, args)
-    finally:
-        stop(proxy)
-    if not args.no_bare:
+    if args.target_port:
+        log(f"the running proxy on 127.0.0.1:{args.target_port}")
+        report["target_port"] = args.target_port
+        report.pop("gunicorn")
+        wait_health(args.target_port)
+        report["proxy"] = drill(args.target_port, token, args)
+    else:
+        log(f"nginx on 127.0.0.1:{PROXY_PORT} in front of gunicorn (scripts/proxy)")
+        proxy = start(
+            [str(ROOT / "scripts" / "proxy"), str(var_dir / "proxy")], {"BIND": f"127.0.0.1:{PROXY_PORT}"}, "proxy"
+        )
+        try:
+            wait_health(PROXY_PORT)
+            report["proxy"] = drill(PROXY_PORT, token, args)
+        finally:
+            stop(proxy)
+    if not args.no_bare and not args.target_port:
         log(f"bare gunicorn on 127.0.0.1:{BARE_PORT} (for the record)")
         bare = start(
             [sys.executable, "-m", "gunicorn", "--config", "gunicorn.conf.py"],

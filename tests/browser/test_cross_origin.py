@@ -17,13 +17,12 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 from django.conf import settings
 from django.test import override_settings
 
+from tests.browser.frontend import run_page, serve_page
 from tests.conftest import standin_replicas
 from tests.factories import make_account
 
@@ -35,83 +34,20 @@ pytestmark = [
     pytest.mark.skipif(not shutil.which(CHROMIUM), reason=f"no Chromium at {CHROMIUM} (apt-get install chromium)"),
 ]
 
-PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>frontend</title></head><body><script>
-async function run(api, token, pinHeader) {
-  const auth = {"Authorization": "Token " + token, "Content-Type": "application/json"};
-  const expose = (r) => ({
-    status: r.status,
-    location: r.headers.get("Location"),
-    etag: r.headers.get("ETag"),
-    requestId: r.headers.get("X-Request-ID"),
-    serverTiming: r.headers.get("Server-Timing"),
-    replayed: r.headers.get("Idempotent-Replayed"),
-    pin: r.headers.get(pinHeader),
-  });
-  const suffix = Math.random().toString(36).slice(2, 10);
-  const reg = await fetch(api + "/api/v1/registrations/", {method: "POST", headers: auth,
-    body: JSON.stringify({username: "front" + suffix, email: "front" + suffix + "@example.com"})});
-  const registered = Object.assign(expose(reg), {body: await reg.json()});
-  const postBody = JSON.stringify({title: "From another origin", author_id: registered.body.user.id});
-  const key = "browser-" + suffix;
-  const headers = Object.assign({"Idempotency-Key": key, [pinHeader]: registered.pin || ""}, auth);
-  const first = await fetch(api + "/api/v1/posts/", {method: "POST", headers, body: postBody});
-  const created = Object.assign(expose(first), {body: await first.json()});
-  const second = await fetch(api + "/api/v1/posts/", {method: "POST", headers, body: postBody});
-  const replay = Object.assign(expose(second), {body: await second.json()});
-  const pin = created.pin || registered.pin;
-  const withPin = await fetch(api + created.location, {headers: Object.assign({[pinHeader]: pin}, auth)});
-  const pinnedRead = Object.assign(expose(withPin), {body: await withPin.json()});
-  const withoutPin = await fetch(api + created.location, {headers: auth});
-  const plainRead = Object.assign(expose(withoutPin), {body: await withoutPin.json()});
-  const changed = await fetch(api + created.location, {method: "PATCH",
-    headers: Object.assign({"If-Match": pinnedRead.etag, [pinHeader]: pin}, auth),
-    body: JSON.stringify({title: "Changed from another origin"})});
-  const patched = Object.assign(expose(changed), {body: await changed.json()});
-  return {origin: location.origin, registered, created, replay, pinnedRead, plainRead, patched};
-}
-</script></body></html>"""
-
-
-class _PageHandler(BaseHTTPRequestHandler):
-    def do_GET(self) -> None:
-        body = PAGE.encode()
-        self.send_response(200)
-        self.send_header("Content-Type", "text/html; charset=utf-8")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
 
 @pytest.fixture
 def frontend_origin():
-    server = ThreadingHTTPServer(("127.0.0.1", 0), _PageHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}"
-    server.shutdown()
-    server.server_close()
+    with serve_page() as origin:
+        yield origin
 
 
 def test_a_page_on_another_origin_writes_a_post_and_reads_it_back(live_server, frontend_origin) -> None:
-    from playwright.sync_api import sync_playwright
-
     assert REPLICAS, "this test runs in the stand-in replica pass"
     api = live_server.url
     assert api.split("://")[1].split(":")[1] != frontend_origin.rsplit(":", 1)[1]  # another origin
     _, token = make_account(staff=True)
-    with override_settings(CORS_ALLOWED_ORIGINS=[frontend_origin]), sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=["--no-sandbox", "--disable-gpu"])
-        try:
-            page = browser.new_page()
-            page.goto(frontend_origin + "/")
-            result = page.evaluate(
-                "([api, token, pin]) => run(api, token, pin)", [api, token.key, settings.REPLICA_PIN_HEADER]
-            )
-        finally:
-            browser.close()
+    with override_settings(CORS_ALLOWED_ORIGINS=[frontend_origin]):
+        result = run_page(CHROMIUM, frontend_origin, api, token.key, settings.REPLICA_PIN_HEADER)
     print(json.dumps(result, indent=1))  # shown with -s / on failure
     assert result["origin"] == frontend_origin
 

@@ -1,13 +1,14 @@
 """``scripts/stack``: docker-compose.yml's topology run whole on this machine, for real. ``up`` brings
 up nginx, two gunicorn instances, PgBouncer, a PostgreSQL primary with a streaming replica, MariaDB,
-Redis and the scheduler; a write through nginx lands on the primary through PgBouncer and a read
-comes back from the replica; the scheduler runs a crontab line at its time; a second ``up`` changes
-nothing; ``down`` leaves no process and no listening port.
+Redis, the scheduler and Prometheus; a write through nginx lands on the primary through PgBouncer and
+a read comes back from the replica; Prometheus scrapes both instances and counts exactly the requests
+sent through nginx; the scheduler runs a crontab line at its time; a second ``up`` changes nothing;
+``down`` leaves no process and no listening port.
 
 Marked ``stack`` (about two minutes, most of it waiting for the crontab's minute): deselected unless
 asked for with ``-m stack`` (``.ci/run`` runs it as a step of its own). Needs the Debian packages
 ``scripts/stack`` installs and, as root, the postgres and mysql users. Ports: from
-``STACK_TEST_PORT_BASE`` (18790) to +5; data in ``var/stack-test/`` (removed at the end), or in
+``STACK_TEST_PORT_BASE`` (18790) to +8; data in ``var/stack-test/`` (removed at the end), or in
 /var/tmp when a directory above the checkout is closed to the postgres and mysql users."""
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ import stat
 import subprocess
 import sys
 import time
+import urllib.parse
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -29,7 +32,7 @@ from tests.ops.instances import ROOT
 pytestmark = pytest.mark.stack
 
 PORT_BASE = int(os.environ.get("STACK_TEST_PORT_BASE", "18790"))
-PORTS = range(PORT_BASE, PORT_BASE + 6)
+PORTS = range(PORT_BASE, PORT_BASE + 9)  # + Prometheus (+6) and the two instances' metrics ports
 
 
 def stack_dir() -> Path:
@@ -45,7 +48,18 @@ def stack_dir() -> Path:
 STACK_DIR = stack_dir()
 #: The crontab's own lines, and recover_sagas once a minute: the line the test waits for.
 PROBE = "* * * * * python manage.py recover_sagas"
-SERVICES = ("proxy", "web-1", "web-2", "pgbouncer", "postgres", "postgres-replica", "mariadb", "redis", "scheduler")
+SERVICES = (
+    "proxy",
+    "web-1",
+    "web-2",
+    "pgbouncer",
+    "postgres",
+    "postgres-replica",
+    "mariadb",
+    "redis",
+    "scheduler",
+    "prometheus",
+)
 
 
 def stack(*args: str, env: dict[str, str], timeout: float = 240) -> subprocess.CompletedProcess[str]:
@@ -128,6 +142,33 @@ def pgbouncer_transactions(port: int, database: str) -> int:
     raise AssertionError(f"PgBouncer has no stats for {database}")
 
 
+def prometheus(path: str, **query: str):
+    import json
+
+    url = f"http://127.0.0.1:{PORT_BASE + 6}{path}?" + urllib.parse.urlencode(query)
+    with urllib.request.urlopen(url, timeout=5) as answer:
+        return json.load(answer)["data"]
+
+
+def scraped_after(moment: float) -> list[dict]:
+    """Prometheus' targets once each was scraped after ``moment`` and is up (or the last seen)."""
+    from datetime import datetime
+
+    deadline = time.monotonic() + 20
+    while True:
+        targets = prometheus("/api/v1/targets", state="active")["activeTargets"]
+        if targets and all(
+            t["health"] == "up"
+            and datetime.fromisoformat(t["lastScrape"].replace("Z", "+00:00")[:26] + "+00:00").timestamp()
+            > moment + 0.2
+            for t in targets
+        ):
+            return targets
+        if time.monotonic() > deadline:
+            return targets
+        time.sleep(0.3)
+
+
 def test_the_stack_comes_up_serves_through_nginx_runs_the_schedule_and_goes_down() -> None:
     busy = [port for port in PORTS if listening(port)]
     assert not busy, f"ports {busy} are taken: set STACK_TEST_PORT_BASE"
@@ -145,6 +186,7 @@ def test_the_stack_comes_up_serves_through_nginx_runs_the_schedule_and_goes_down
         "STACK_PORT_BASE": str(PORT_BASE),
         "STACK_CRONTAB": str(crontab),
         "WEB_CONCURRENCY": "1",
+        "STACK_SCRAPE_INTERVAL": "1s",
     }
     try:
         up = stack("up", env=env)
@@ -156,7 +198,7 @@ def test_the_stack_comes_up_serves_through_nginx_runs_the_schedule_and_goes_down
         assert status.returncode == 0, status.stdout + status.stderr
         pids = status_pids(status.stdout)
         assert set(pids) == set(SERVICES), status.stdout
-        assert status.stdout.count("healthy: ") == 9, status.stdout
+        assert status.stdout.count("healthy: ") == len(SERVICES), status.stdout
         for port in PORTS:
             assert listening(port), (port, status.stdout)
 
@@ -195,6 +237,24 @@ def test_the_stack_comes_up_serves_through_nginx_runs_the_schedule_and_goes_down
         assert "users_db_replica_1;" in headers["Server-Timing"], headers
         assert found["results"][0]["id"] == user_id
         assert psql(replica_port, "switchyard_users", "SELECT pg_is_in_recovery()") == "t"
+
+        # Prometheus scrapes each instance on its own port (never through nginx, which refuses
+        # /metrics) and, summed over both, counts exactly the requests sent through nginx.
+        assert http(exports, "GET", "/metrics")[0] == 404
+        targets = scraped_after(time.time())
+        assert sorted(t["labels"]["instance"] for t in targets) == [
+            f"127.0.0.1:{PORT_BASE + 7}",
+            f"127.0.0.1:{PORT_BASE + 8}",
+        ], targets
+        assert all(t["health"] == "up" for t in targets), targets
+        series = 'sum(switchyard_http_requests_total{job="switchyard",route="/health",method="GET",status="200"})'
+        result = prometheus("/api/v1/query", query=series)["result"]
+        before_count = float(result[0]["value"][1]) if result else 0.0
+        sent = 30
+        for _ in range(sent):
+            assert http(exports, "GET", "/health")[0] == 200
+        assert all(t["health"] == "up" for t in scraped_after(time.time()))
+        assert float(prometheus("/api/v1/query", query=series)["result"][0]["value"][1]) - before_count == sent
 
         # A second `up` changes nothing and says so.
         again = stack("up", env=env)
