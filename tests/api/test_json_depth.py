@@ -69,6 +69,9 @@ def test_every_write_refuses_deep_bodies_and_never_fails(staff_client, method, p
             assert "too_deep" not in codes, case
 
 
+# The parser's limit is what these test: an event's own bound on its data's depth
+# (EVENT_DATA_MAX_DEPTH, tests/api/test_limits.py) is lifted past it.
+@override_settings(EVENT_DATA_MAX_DEPTH=10_000)
 @pytest.mark.parametrize("url", ["/api/v1/analytics/events/", "/api/v1/analytics/events/batch/"])
 def test_every_depth_up_to_past_the_recursion_limit_is_answered(staff_client, url) -> None:
     """Each depth from 1 to 1,100 in an event's ``data``: where a decoded body would meet Python's
@@ -93,6 +96,7 @@ def test_every_depth_up_to_past_the_recursion_limit_is_answered(staff_client, ur
             assert response.status_code == 201, (depth, response.content[:300])
 
 
+@override_settings(EVENT_DATA_MAX_DEPTH=10_000)
 def test_the_default_limit_is_documented_and_answered(staff_client) -> None:
     assert settings.JSON_MAX_DEPTH == 32
     body = b'{"event_type": "v", "data": ' + nest(31, "object") + b"}"
@@ -113,7 +117,7 @@ def test_the_default_limit_is_documented_and_answered(staff_client) -> None:
     ]
 
 
-@override_settings(JSON_MAX_DEPTH=200)
+@override_settings(JSON_MAX_DEPTH=200, EVENT_DATA_MAX_DEPTH=10_000)
 @pytest.mark.parametrize("shape", SHAPES)
 def test_the_largest_limit_is_stored_answered_replayed_and_read_back(staff_client, shape) -> None:
     """At the largest JSON_MAX_DEPTH, the deepest accepted body goes through the whole path: the
