@@ -85,6 +85,7 @@ class RequestMiddleware:
         request_id = request_id_for(request.META.get("HTTP_X_REQUEST_ID"))
         token = request_id_var.set(request_id)
         quota_mark = throttling.counted.set(None)
+        charged_mark = throttling.charged.set(None)
         try:
             response, routed = routing.serve(request, self.get_response)
             response[REQUEST_ID_HEADER] = request_id
@@ -98,6 +99,7 @@ class RequestMiddleware:
                 record_request(request, response, time.perf_counter() - started)
             return response
         finally:
+            throttling.charged.reset(charged_mark)
             throttling.counted.reset(quota_mark)
             request_id_var.reset(token)
 
