@@ -379,6 +379,35 @@ def _note_use(grant: Grant, known: float | None = None) -> None:
         logger.warning("could not record the token's last use: %s", exc)
 
 
+def refused_early(key: str, request: Any) -> Refused | None:
+    """The refusal of ``key`` when this process remembers it as refused and the shared generation
+    (if any) is still the one it was refused under, else None (the request then goes through
+    DRF as usual). With the generation and the budgets in one Redis, the address's failure budget
+    is charged in the same round trip (the decision on the returned :class:`Refused`); else the
+    caller charges it. For :class:`api.middleware.RefusedKeyMiddleware`, before DRF."""
+    if settings.API_REFUSED_TOKEN_SECONDS <= 0:
+        return None
+    digest = key_digest(key)
+    with _lock:
+        refused = _refused.get(digest)
+    if refused is None or time.monotonic() >= refused[0]:
+        return None
+    decision = None
+    url = one_trip_url()
+    if url is not None:
+        failures = throttling.AuthFailureThrottle(request)
+        budget = (failures.key, failures.gcra) if failures.gcra is not None else None
+        generation, _, decision = one_trip(url, digest, remembered=refused[1], expect=True, probe=False, budget=budget)
+    else:
+        generation = shared_generation()
+    if generation is _UNAVAILABLE or generation != refused[1]:
+        return None  # nothing charged: the script charges only while the generation holds
+    with _lock:
+        if digest in _refused:
+            _refused.move_to_end(digest)
+    return Refused(refused[2], decision)
+
+
 class ScopedTokenAuthentication(TokenAuthentication):
     """``Authorization: Token <key>`` against hashed, scoped tokens (module doc)."""
 

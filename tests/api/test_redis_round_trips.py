@@ -191,3 +191,21 @@ def test_without_the_shared_budgets_the_token_budget_is_charged_in_process() -> 
         second = client.get(PATH)["RateLimit"]
         remaining = [int(v.split(";r=")[1].split(";")[0]) for v in (first, second)]
         assert remaining[0] - remaining[1] == 1
+
+
+def test_the_early_answer_on_redis_is_drfs_in_one_round_trip() -> None:
+    """RefusedKeyMiddleware on the shared Redis: DRF's answer, one round trip, the budget counted."""
+    from tests.api.test_refused_early import EARLY, comparable
+
+    with one_redis(API_AUTH_FAILURE_RATE="100/minute"):
+        client = APIClient()
+        client.credentials(HTTP_AUTHORIZATION=f"Token {generate_key()}")
+        with override_settings(MIDDLEWARE=[m for m in settings.MIDDLEWARE if m != EARLY]):
+            client.get(PATH)
+            drf = client.get(PATH)
+        with commands_sent() as sent:
+            early = client.get(PATH)
+        assert sent == ["EVALSHA"]
+        assert comparable(early) == comparable(drf)
+        left = [int(a["RateLimit"].split(";r=")[1].split(";")[0]) for a in (drf, early)]
+        assert left == [left[0], left[0] - 1]
