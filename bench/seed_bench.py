@@ -24,6 +24,7 @@ from django.db import connections
 from core import aliases
 from core.legacy.schema import ensure_customers_table
 from core.tokens.services import token_create
+from core.users.skeleton import username_skeleton
 
 EVENT_TYPES = ("page_view", "click", "login", "logout", "purchase", "search")
 
@@ -54,13 +55,17 @@ def count(alias: str, table: str) -> int:
 def seed(users: int, posts: int, events: int, customers: int) -> None:
     with timed(f"users_db: {users} users"):
         run(aliases.USERS, "TRUNCATE users_user RESTART IDENTITY")
-        run(
-            aliases.USERS,
-            "INSERT INTO users_user (username, email, first_name, last_name, created_at, updated_at) "
-            "SELECT 'user' || g, 'user' || g || '@example.com', 'Ada', 'Number' || g, "
-            "now() - random() * interval '365 days', now() FROM generate_series(1, %s) AS g",
-            [users],
-        )
+        # username_skeleton (the look-alike key, NOT NULL) computed here: core.users.skeleton
+        rows = [
+            (f"user{g}", username_skeleton(f"user{g}"), f"user{g}@example.com", f"Number{g}")
+            for g in range(1, users + 1)
+        ]
+        with connections[aliases.USERS].cursor() as cursor:
+            cursor.executemany(
+                "INSERT INTO users_user (username, username_skeleton, email, first_name, last_name, created_at, "
+                "updated_at) VALUES (%s, %s, %s, 'Ada', %s, CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)",
+                rows,
+            )
     with timed(f"default: {posts} posts (authors skewed towards low ids)"):
         run(aliases.DEFAULT, "TRUNCATE blog_post RESTART IDENTITY")
         run(
