@@ -11,9 +11,12 @@ Memory: a valid token is remembered for ``API_TOKEN_CACHE_SECONDS`` (0 turns it 
   is forgotten here at once (signals);
 - where processes share a cache (``API_TOKEN_REVOCATION_CACHE``: the Redis of ``CACHE_URL``), the
   same signals, once the change is committed, put a new random *generation* in that cache. Every
-  request reads it (one GET on a kept redis-py client, :mod:`core.shared_cache`: about 52 us of
-  CPU on this machine, against 150 us through Django's cache) and reloads a remembered token whose
-  generation differs, so a token revoked through any process is refused by every process at once.
+  request reads it (on the kept redis-py client of :mod:`core.shared_cache`) and reloads a
+  remembered token whose generation differs, so a token revoked through any process is refused by
+  every process at once. Where the budgets are in the same Redis (``CACHE_URL``) that read and the
+  request's budget are one round trip (:func:`one_trip`, ``api.throttling.AUTH_SCRIPT``): the
+  remembered token's budget, or a remembered refused key's failure budget, is charged in it while
+  the generation is still the one remembered.
   When the shared cache cannot be read, nothing remembered is trusted: the token is looked up.
   Without a shared cache the memory is per process, as the setting says;
 - at most :data:`MAX_ENTRIES` valid tokens are remembered (oldest out); every request gets its
@@ -23,7 +26,7 @@ Refused keys (unknown, revoked, an inactive account's) are remembered too, by th
 the key), so that one seen once is refused again without a query: in this process at most
 ``API_REFUSED_TOKEN_ENTRIES`` of them (the least recently seen dropped first) for
 ``API_REFUSED_TOKEN_SECONDS`` each, and, where processes share a cache, there for the same time
-(a key per digest with that TTL, read in the same round trip as the generation: ``MGET``). Each
+(a key per digest with that TTL, read in the same round trip as the generation). Each
 entry carries the generation it was refused under and counts only while the generation is still
 that one, so a token created (or an account reactivated) anywhere is let in at once where a
 cache is shared; without one, a token saved in this process is forgotten here at once (signals)
