@@ -312,18 +312,20 @@ class RefusedKeyMiddleware:
 
 
 def refusal_answer(exc: exceptions.APIException, allow: str) -> HttpResponse:
-    """What DRF answers for ``exc`` raised by the token authentication (APIView.handle_exception,
-    the API's exception handler, the JSON renderer)."""
-    from api.exceptions import problem_exception_handler
-    from api.problems import PROBLEM_CONTENT_TYPE
+    """What DRF answers for ``exc`` (the token authentication's 401, or the 429 of a spent failure
+    budget): the body the API's exception handler writes for it (``api.exceptions``: the detail,
+    no errors; ``Retry-After`` on a 429) and the headers ``APIView`` adds (``WWW-Authenticate`` on
+    a 401, ``Allow``). Built here, without a DRF response (and the handler's walk over every
+    database connection to mark none for rollback: nothing was opened); tests/api/test_refused_early.py
+    compares the two on every operation."""
+    from api.problems import PROBLEM_CONTENT_TYPE, problem
     from api.renderers import dumps
 
-    answer = problem_exception_handler(exc, {})
-    response = HttpResponse(dumps(answer.data), status=answer.status_code, content_type=PROBLEM_CONTENT_TYPE)
-    if isinstance(exc, exceptions.AuthenticationFailed):
+    status = exc.status_code
+    response = HttpResponse(dumps(problem(status, str(exc.detail))), status=status, content_type=PROBLEM_CONTENT_TYPE)
+    if isinstance(exc, exceptions.Throttled):
+        response["Retry-After"] = str(max(1, round(exc.wait or 1)))
+    else:
         response["WWW-Authenticate"] = authentication.ScopedTokenAuthentication.keyword
-    for name, value in answer.items():
-        if name != "Content-Type":
-            response[name] = value
     response["Allow"] = allow
     return response
