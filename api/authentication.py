@@ -449,11 +449,11 @@ class ScopedTokenAuthentication(TokenAuthentication):
         probe = remember_refusals and hit is None and refused is None
         url = one_trip_url() if seconds > 0 or remember_refusals else None
         decision = None
+        budget: tuple[str, Any] | None = None
         if url is not None:
             # One round trip: the generation, the shared refusal, and the budget this request
             # spends when what this process remembers still holds (the token's own when it is a
             # remembered valid one, else the address's failure budget).
-            budget: tuple[str, Any] | None = None
             if hit is not None:
                 token_budget = throttling.token_budget()
                 expired = hit[3].expires_at is not None and hit[3].expires_at <= timezone.now()
@@ -477,7 +477,7 @@ class ScopedTokenAuthentication(TokenAuthentication):
             generation, shared_refusal = None, None
         trusted = generation is not _UNAVAILABLE
         if hit is not None and trusted and hit[1] == generation:
-            if decision is not None:
+            if decision is not None and budget is not None:
                 throttling.charged.set((budget[0], budget[1], *decision))
             _check_expiry(hit[3])
             _note_use(hit[3])

@@ -34,6 +34,9 @@
   gzip, and weakens a strong ``ETag`` (``W/"..."``) as RFC 9110 asks of a changed encoding
   (api/conditional.py accepts either form back). Behind nginx the proxy drops ``Accept-Encoding``
   and compresses itself, so the work is done once, outside gunicorn's threads.
+- :class:`RefusedKeyMiddleware`, innermost: a key this process remembers as refused is answered
+  before DRF builds its request, with DRF's own 401 (or the 429 of a spent failure budget), the
+  budget charged as DRF's path charges it (docs/security.md).
 - :class:`PermanentRedirectSlashMiddleware`: a write (any method but GET/HEAD) under ``/api/`` to a
   path that only exists with a trailing slash is answered ``308 Permanent Redirect`` (method and
   body preserved), not CommonMiddleware's 301 that clients replay as a GET. GETs keep the 301.
