@@ -11,9 +11,12 @@ Memory: a valid token is remembered for ``API_TOKEN_CACHE_SECONDS`` (0 turns it 
   is forgotten here at once (signals);
 - where processes share a cache (``API_TOKEN_REVOCATION_CACHE``: the Redis of ``CACHE_URL``), the
   same signals, once the change is committed, put a new random *generation* in that cache. Every
-  request reads it (one GET on a kept redis-py client, :mod:`core.shared_cache`: about 52 us of
-  CPU on this machine, against 150 us through Django's cache) and reloads a remembered token whose
-  generation differs, so a token revoked through any process is refused by every process at once.
+  request reads it (on the kept redis-py client of :mod:`core.shared_cache`) and reloads a
+  remembered token whose generation differs, so a token revoked through any process is refused by
+  every process at once. Where the budgets are in the same Redis (``CACHE_URL``) that read and the
+  request's budget are one round trip (:func:`one_trip`, ``api.throttling.AUTH_SCRIPT``): the
+  remembered token's budget, or a remembered refused key's failure budget, is charged in it while
+  the generation is still the one remembered.
   When the shared cache cannot be read, nothing remembered is trusted: the token is looked up.
   Without a shared cache the memory is per process, as the setting says;
 - at most :data:`MAX_ENTRIES` valid tokens are remembered (oldest out); every request gets its
@@ -23,7 +26,7 @@ Refused keys (unknown, revoked, an inactive account's) are remembered too, by th
 the key), so that one seen once is refused again without a query: in this process at most
 ``API_REFUSED_TOKEN_ENTRIES`` of them (the least recently seen dropped first) for
 ``API_REFUSED_TOKEN_SECONDS`` each, and, where processes share a cache, there for the same time
-(a key per digest with that TTL, read in the same round trip as the generation: ``MGET``). Each
+(a key per digest with that TTL, read in the same round trip as the generation). Each
 entry carries the generation it was refused under and counts only while the generation is still
 that one, so a token created (or an account reactivated) anywhere is let in at once where a
 cache is shared; without one, a token saved in this process is forgotten here at once (signals)
@@ -105,12 +108,15 @@ class TokenExpired(exceptions.AuthenticationFailed):
 
 
 class Refused(exceptions.AuthenticationFailed):
-    """A key the database refuses (:data:`REFUSALS`), remembered as such."""
+    """A key the database refuses (:data:`REFUSALS`), remembered as such. ``charged``: the
+    failure budget's decision ``(admitted, seconds to wait)`` when the refusal was read in the
+    same round trip that charged it (:func:`one_trip`), else None."""
 
-    def __init__(self, reason: str) -> None:
+    def __init__(self, reason: str, charged: tuple[bool, float] | None = None) -> None:
         message, code = REFUSALS[reason]
         super().__init__(message, code=code)
         self.reason = reason
+        self.charged = charged
 
 
 _lock = threading.Lock()
@@ -172,11 +178,53 @@ def shared_state(digest: str, *, refusal: bool) -> tuple[Any, str | None]:
     except (RedisError, OSError, DatabaseError) as exc:
         logger.warning("token revocation cache unreadable; looking tokens up: %s", exc)
         return _UNAVAILABLE, None
+    return generation, _refusal_of(marker, generation)
+
+
+def _refusal_of(marker: Any, generation: Any) -> str | None:
+    """Why a shared refused-key entry refuses its key under ``generation`` (None: it does not count)."""
     if marker is None:
-        return generation, None
+        return None
     stamp, _, reason = str(marker).rpartition("|")
     current = "" if generation is None else str(generation)
-    return generation, reason if reason in REFUSALS and stamp == current else None
+    return reason if reason in REFUSALS and stamp == current else None
+
+
+def one_trip_url() -> str | None:
+    """The Redis URL when the revocation generation (``API_TOKEN_REVOCATION_CACHE``) and the
+    budgets (``API_THROTTLE_CACHE``) are kept in the same Redis, as with ``CACHE_URL``: then a
+    request asks both in one round trip (:func:`one_trip`). Else None."""
+    alias = settings.API_TOKEN_REVOCATION_CACHE
+    url = shared_cache.redis_location(alias) if alias else None
+    return url if url is not None and url == throttling.shared_url() else None
+
+
+def one_trip(
+    url: str, digest: str, *, remembered: Any, expect: bool, probe: bool, budget: tuple[str, Any] | None
+) -> tuple[Any, str | None, tuple[bool, float] | None]:
+    """One ``EVALSHA`` of :data:`api.throttling.AUTH_SCRIPT` on the kept client: the shared
+    generation, why the key of ``digest`` is refused under it when ``probe`` (else None), and
+    the decision of ``budget`` (its key and :class:`api.throttling.Gcra`) when it was charged:
+    when ``expect`` and the generation is still ``remembered``, or when the shared refused entry
+    counts. ``(_UNAVAILABLE, None, None)`` when Redis cannot be read."""
+    alias = settings.API_TOKEN_REVOCATION_CACHE
+    keys = [shared_cache.key_for(alias, GENERATION_KEY), shared_cache.key_for(alias, REFUSED_KEY + digest)]
+    args: list[Any] = ["" if remembered is None else str(remembered), "1" if expect else "0", "1" if probe else "0"]
+    if budget is not None:
+        keys.append(shared_cache.key_for(settings.API_THROTTLE_CACHE, budget[0]))
+        args.extend(budget[1].args())
+    else:
+        keys.append(keys[0])
+        args.extend(["", "", ""])
+    try:
+        answer = throttling.auth_script(url)(keys=keys, args=args)
+    except (RedisError, OSError) as exc:
+        logger.warning("token revocation cache unreadable; looking tokens up: %s", exc)
+        return _UNAVAILABLE, None, None
+    generation = shared_cache.decode(answer[0])
+    refusal = _refusal_of(shared_cache.decode(answer[1]), generation) if probe else None
+    decision = budget[1].verdict(answer[2], answer[3]) if budget is not None and len(answer) > 2 else None
+    return generation, refusal, decision
 
 
 def _remember_refusal(digest: str, generation: Any, reason: str) -> None:
@@ -334,6 +382,35 @@ def _note_use(grant: Grant, known: float | None = None) -> None:
         logger.warning("could not record the token's last use: %s", exc)
 
 
+def refused_early(key: str, request: Any) -> Refused | None:
+    """The refusal of ``key`` when this process remembers it as refused and the shared generation
+    (if any) is still the one it was refused under, else None (the request then goes through
+    DRF as usual). With the generation and the budgets in one Redis, the address's failure budget
+    is charged in the same round trip (the decision on the returned :class:`Refused`); else the
+    caller charges it. For :class:`api.middleware.RefusedKeyMiddleware`, before DRF."""
+    if settings.API_REFUSED_TOKEN_SECONDS <= 0:
+        return None
+    digest = key_digest(key)
+    with _lock:
+        refused = _refused.get(digest)
+    if refused is None or time.monotonic() >= refused[0]:
+        return None
+    decision = None
+    url = one_trip_url()
+    if url is not None:
+        failures = throttling.AuthFailureThrottle(request)
+        budget = (failures.key, failures.gcra) if failures.gcra is not None else None
+        generation, _, decision = one_trip(url, digest, remembered=refused[1], expect=True, probe=False, budget=budget)
+    else:
+        generation = shared_generation()
+    if generation is _UNAVAILABLE or generation != refused[1]:
+        return None  # nothing charged: the script charges only while the generation holds
+    with _lock:
+        if digest in _refused:
+            _refused.move_to_end(digest)
+    return Refused(refused[2], decision)
+
+
 class ScopedTokenAuthentication(TokenAuthentication):
     """``Authorization: Token <key>`` against hashed, scoped tokens (module doc)."""
 
@@ -347,8 +424,12 @@ class ScopedTokenAuthentication(TokenAuthentication):
         self.request = request
         try:
             return super().authenticate(request)
-        except exceptions.AuthenticationFailed:
-            wait = throttling.AuthFailureThrottle(request).failed()
+        except exceptions.AuthenticationFailed as exc:
+            charged = exc.charged if isinstance(exc, Refused) else None
+            if charged is not None:  # charged in the round trip that found the refusal
+                wait = None if charged[0] else charged[1]
+            else:
+                wait = throttling.AuthFailureThrottle(request).failed()
             if wait is not None:
                 raise exceptions.Throttled(wait) from None
             raise
@@ -365,13 +446,39 @@ class ScopedTokenAuthentication(TokenAuthentication):
             hit = None
         if refused is not None and now >= refused[0]:
             refused = None
-        generation, shared_refusal = (
-            shared_state(digest, refusal=remember_refusals and hit is None and refused is None)
-            if seconds > 0 or remember_refusals
-            else (None, None)
-        )
+        probe = remember_refusals and hit is None and refused is None
+        url = one_trip_url() if seconds > 0 or remember_refusals else None
+        decision = None
+        budget: tuple[str, Any] | None = None
+        if url is not None:
+            # One round trip: the generation, the shared refusal, and the budget this request
+            # spends when what this process remembers still holds (the token's own when it is a
+            # remembered valid one, else the address's failure budget).
+            if hit is not None:
+                token_budget = throttling.token_budget()
+                expired = hit[3].expires_at is not None and hit[3].expires_at <= timezone.now()
+                if token_budget is not None and not expired:
+                    budget = (throttling.token_budget_key(digest), token_budget)
+            elif self.request is not None:
+                failures = throttling.AuthFailureThrottle(self.request)
+                budget = (failures.key, failures.gcra) if failures.gcra is not None else None
+            remembered = hit[1] if hit is not None else refused[1] if refused is not None else None
+            generation, shared_refusal, decision = one_trip(
+                url,
+                digest,
+                remembered=remembered,
+                expect=hit is not None or refused is not None,
+                probe=probe,
+                budget=budget,
+            )
+        elif seconds > 0 or remember_refusals:
+            generation, shared_refusal = shared_state(digest, refusal=probe)
+        else:
+            generation, shared_refusal = None, None
         trusted = generation is not _UNAVAILABLE
         if hit is not None and trusted and hit[1] == generation:
+            if decision is not None and budget is not None:
+                throttling.charged.set((budget[0], budget[1], *decision))
             _check_expiry(hit[3])
             _note_use(hit[3])
             return _own_copy(hit[2]), hit[3]
@@ -379,14 +486,14 @@ class ScopedTokenAuthentication(TokenAuthentication):
             with _lock:
                 if digest in _refused:
                     _refused.move_to_end(digest)
-            raise Refused(refused[2])
+            raise Refused(refused[2], decision)
         if shared_refusal is not None:
             with _lock:
                 _refused[digest] = (now + settings.API_REFUSED_TOKEN_SECONDS, generation, shared_refusal)
                 _refused.move_to_end(digest)
                 while len(_refused) > settings.API_REFUSED_TOKEN_ENTRIES:
                     _refused.popitem(last=False)
-            raise Refused(shared_refusal)
+            raise Refused(shared_refusal, decision)
         if self.request is not None:
             throttling.AuthFailureThrottle(self.request).check()  # before the database: a 429 when spent
         try:

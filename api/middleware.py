@@ -34,6 +34,9 @@
   gzip, and weakens a strong ``ETag`` (``W/"..."``) as RFC 9110 asks of a changed encoding
   (api/conditional.py accepts either form back). Behind nginx the proxy drops ``Accept-Encoding``
   and compresses itself, so the work is done once, outside gunicorn's threads.
+- :class:`RefusedKeyMiddleware`, innermost: a key this process remembers as refused is answered
+  before DRF builds its request, with DRF's own 401 (or the 429 of a spent failure budget), the
+  budget charged as DRF's path charges it (docs/security.md).
 - :class:`PermanentRedirectSlashMiddleware`: a write (any method but GET/HEAD) under ``/api/`` to a
   path that only exists with a trailing slash is answered ``308 Permanent Redirect`` (method and
   body preserved), not CommonMiddleware's 301 that clients replay as a GET. GETs keep the 301.
@@ -41,6 +44,7 @@
 
 from __future__ import annotations
 
+import functools
 import gc
 import re
 import threading
@@ -48,6 +52,7 @@ import time
 import uuid
 from collections.abc import Callable
 from types import SimpleNamespace
+from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.middleware import AuthenticationMiddleware
@@ -57,8 +62,10 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.http.response import HttpResponseRedirectBase
 from django.middleware.gzip import GZipMiddleware
 from django.urls import Resolver404, is_valid_path, resolve
+from rest_framework import exceptions
+from rest_framework.views import APIView
 
-from api import throttling
+from api import authentication, throttling
 from api.metrics import record_request
 from core.logging import leave_access_facts, request_id_var
 from routers import middleware as routing
@@ -87,6 +94,7 @@ class RequestMiddleware:
         request_id = request_id_for(request.META.get("HTTP_X_REQUEST_ID"))
         token = request_id_var.set(request_id)
         quota_mark = throttling.counted.set(None)
+        charged_mark = throttling.charged.set(None)
         try:
             response, routed = routing.serve(request, self.get_response)
             response[REQUEST_ID_HEADER] = request_id
@@ -101,6 +109,7 @@ class RequestMiddleware:
             large_answers.note(response)
             return response
         finally:
+            throttling.charged.reset(charged_mark)
             throttling.counted.reset(quota_mark)
             request_id_var.reset(token)
 
@@ -272,3 +281,103 @@ class BodyLimitMiddleware:
                     body = problem(413, f"The request body is {int(length)} bytes; at most {limit} are accepted here.")
                     return JsonResponse(body, status=413, content_type=PROBLEM_CONTENT_TYPE)
         return self.get_response(request)
+
+
+def _view_setting(view_func: Any, name: str) -> Any:
+    """A DRF view's setting as its instances see it: the ``as_view()`` argument, else the class's."""
+    initkwargs = view_func.initkwargs
+    return initkwargs[name] if name in initkwargs else getattr(view_func.cls, name)
+
+
+@functools.cache
+def allow_header(view_func: Any) -> str:
+    """The ``Allow`` field DRF writes on the answers of ``view_func`` (``APIView.allowed_methods``):
+    the methods it has a handler for, in ``http_method_names`` order; HEAD wherever GET is; a
+    viewset's handlers are its action map's."""
+    names = _view_setting(view_func, "http_method_names")
+    handlers = set(getattr(view_func, "actions", None) or ()) | {m for m in names if hasattr(view_func.cls, m)}
+    if "get" in handlers:
+        handlers.add("head")
+    return ", ".join(m.upper() for m in names if m in handlers)
+
+
+@functools.cache
+def answers_refusals_early(view_func: Any) -> bool:
+    """Whether :class:`RefusedKeyMiddleware` may answer for ``view_func``: a DRF view whose first
+    authentication is the API's token one (the one that refuses a key) and whose only renderer is
+    the API's JSON one (what a refusal is written with)."""
+    from api.renderers import JSONRenderer
+
+    cls = getattr(view_func, "cls", None)
+    if cls is None or not isinstance(cls, type) or not issubclass(cls, APIView):
+        return False
+    authenticators = list(_view_setting(view_func, "authentication_classes"))
+    renderers = list(_view_setting(view_func, "renderer_classes"))
+    return (
+        bool(authenticators)
+        and issubclass(authenticators[0], authentication.ScopedTokenAuthentication)
+        and renderers == [JSONRenderer]
+    )
+
+
+class RefusedKeyMiddleware:
+    """Innermost: a key this process remembers as refused (``api.authentication``) is answered
+    here, before DRF makes its request, with the answer DRF would give: the 401 Problem Details
+    with ``WWW-Authenticate: Token`` and ``Allow``, or the 429 once the address's failure budget
+    is spent; the budget is charged as DRF's path charges it, and the ``RateLimit`` fields say
+    what is left of it. Only for requests DRF would answer that way: a token header of ASCII, a
+    view under the token authentication with the JSON renderer only, and the common negotiation
+    (no ``Accept``, ``*/*`` or ``application/json``; no ``format``). Anything else, or a key not
+    remembered, goes on to the view."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_view(
+        self, request: HttpRequest, view_func: Any, view_args: Any, view_kwargs: dict[str, Any]
+    ) -> HttpResponse | None:
+        meta = request.META
+        header = meta.get("HTTP_AUTHORIZATION")
+        if not header or not header.isascii() or "format" in view_kwargs:
+            return None
+        parts = header.split()
+        if len(parts) != 2 or parts[0].lower() != "token":
+            return None
+        if meta.get("HTTP_ACCEPT") not in (None, "*/*", "application/json"):
+            return None
+        override = settings.REST_FRAMEWORK.get("URL_FORMAT_OVERRIDE", "format")
+        if override and override in meta.get("QUERY_STRING", ""):
+            return None
+        if not answers_refusals_early(view_func):
+            return None
+        refusal = authentication.refused_early(parts[1], request)
+        if refusal is None:
+            return None
+        if refusal.charged is not None:
+            wait = None if refusal.charged[0] else refusal.charged[1]
+        else:
+            wait = throttling.AuthFailureThrottle(request).failed()
+        return refusal_answer(refusal if wait is None else exceptions.Throttled(wait), allow_header(view_func))
+
+
+def refusal_answer(exc: exceptions.APIException, allow: str) -> HttpResponse:
+    """What DRF answers for ``exc`` (the token authentication's 401, or the 429 of a spent failure
+    budget): the body the API's exception handler writes for it (``api.exceptions``: the detail,
+    no errors; ``Retry-After`` on a 429) and the headers ``APIView`` adds (``WWW-Authenticate`` on
+    a 401, ``Allow``). Built here, without a DRF response (and the handler's walk over every
+    database connection to mark none for rollback: nothing was opened); tests/api/test_refused_early.py
+    compares the two on every operation."""
+    from api.problems import PROBLEM_CONTENT_TYPE, problem
+    from api.renderers import dumps
+
+    status = exc.status_code
+    response = HttpResponse(dumps(problem(status, str(exc.detail))), status=status, content_type=PROBLEM_CONTENT_TYPE)
+    if isinstance(exc, exceptions.Throttled):
+        response["Retry-After"] = str(max(1, round(exc.wait or 1)))
+    else:
+        response["WWW-Authenticate"] = authentication.ScopedTokenAuthentication.keyword
+    response["Allow"] = allow
+    return response

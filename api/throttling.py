@@ -94,6 +94,40 @@ end
 return ''
 """
 
+#: One round trip for what every authenticated request asks of Redis (api.authentication): the
+#: token revocation generation, a refused key's entry, and one budget, charged only when the
+#: in-process memory still holds. KEYS: the generation, the refused-key entry, the budget.
+#: ARGV: [1] the generation the process remembers ("" for none), [2] "1" to charge the budget when
+#: the generation is still that one, [3] "1" to read the refused-key entry and charge the budget
+#: when that entry counts (its generation is the current one and its reason a known one), [4]
+#: interval, [5] tolerance, [6] expiry (ms) of the budget ("" for no budget). Returns {generation,
+#: entry} (each nil when absent), followed by the GCRA verdict and seconds as :data:`GCRA_SCRIPT`
+#: when the budget was charged.
+AUTH_SCRIPT = """
+local generation = redis.call('GET', KEYS[1])
+local current = generation or ''
+local entry = false
+if ARGV[3] == '1' then entry = redis.call('GET', KEYS[2]) end
+if ARGV[6] == '' then return {generation, entry} end
+local charge = ARGV[2] == '1' and current == ARGV[1]
+if not charge and entry then
+  local stamp, reason = string.match(entry, '^(.*)|([^|]*)$')
+  charge = stamp == current and (reason == 'unknown' or reason == 'revoked' or reason == 'inactive')
+end
+if not charge then return {generation, entry} end
+local clock = redis.call('TIME')
+local now = tonumber(clock[1]) + tonumber(clock[2]) / 1000000
+local interval = tonumber(ARGV[4])
+local tolerance = tonumber(ARGV[5])
+local arrival = tonumber(redis.call('GET', KEYS[3]) or '0')
+if arrival < now then arrival = now end
+if arrival - now > tolerance + 1e-9 then
+  return {generation, entry, '0', tostring(arrival - now - tolerance)}
+end
+redis.call('SET', KEYS[3], string.format('%.6f', arrival + interval), 'PX', ARGV[6])
+return {generation, entry, '1', tostring(arrival + interval - now)}
+"""
+
 _local_lock = threading.Lock()
 #: The per-process budgets (``API_THROTTLE_CACHE`` empty): key -> the token's theoretical arrival time.
 _local: OrderedDict[str, float] = OrderedDict()
@@ -123,6 +157,12 @@ class Quota(NamedTuple):
 #: The last throttle decision of the request (set by the throttles, read and reset by
 #: api.middleware.RequestMiddleware). A context variable: nothing is set on Django's or DRF's objects.
 counted: ContextVar[Quota | None] = ContextVar("switchyard_rate_limit", default=None)
+
+#: The token budget already charged for this request, in the same round trip as the token's
+#: revocation check (api.authentication, :data:`AUTH_SCRIPT`): (budget key, budget, admitted,
+#: seconds to wait). :class:`TokenRateThrottle` takes it instead of charging again. Reset by
+#: api.middleware.RequestMiddleware with :data:`counted`.
+charged: ContextVar[tuple[str, Any, bool, float] | None] = ContextVar("switchyard_token_charged", default=None)
 
 
 def rate_limit_headers(quota: Quota) -> tuple[str, str]:
@@ -163,6 +203,31 @@ def peek_script(url: str) -> Any:
     return _script(url, os.getpid(), PEEK_SCRIPT)
 
 
+def auth_script(url: str) -> Any:
+    """:data:`AUTH_SCRIPT` registered on this process's kept client of ``url``: redis-py sends
+    ``EVALSHA`` and, when Redis answers ``NOSCRIPT`` (a restarted or flushed Redis), loads it and
+    sends it again."""
+    return _script(url, os.getpid(), AUTH_SCRIPT)
+
+
+def token_budget_key(digest: str) -> str:
+    """The budget key of the token of ``digest`` (what :class:`TokenRateThrottle` names it)."""
+    ident = hashlib.sha256(digest.encode()).hexdigest()[:32]
+    return TokenRateThrottle.cache_format % {"scope": TokenRateThrottle.scope, "ident": ident}
+
+
+def token_budget() -> Gcra | None:
+    """The per-token budget of ``API_THROTTLE_RATE`` (None when the rate is empty)."""
+    rate = parse_rate(api_settings.DEFAULT_THROTTLE_RATES.get(TokenRateThrottle.scope))
+    return gcra(TokenRateThrottle.scope, rate[0], rate[1], "tokens") if rate else None
+
+
+def shared_url() -> str | None:
+    """The Redis URL of the budgets when ``API_THROTTLE_CACHE`` is a Redis cache, else None."""
+    alias = settings.API_THROTTLE_CACHE
+    return shared_cache.redis_location(alias) if alias else None
+
+
 @functools.lru_cache(maxsize=64)
 def gcra(policy: str, count: int, seconds: int, store: str) -> Gcra:
     """The (immutable) budget of a policy and rate, made once; ``store``: ``tokens`` or ``failures``,
@@ -187,6 +252,16 @@ class Gcra:
         remaining = math.floor((self.seconds - ahead) / self.interval + 1e-9) if admitted else 0
         return Quota(self.policy, self.count, self.seconds, max(0, remaining), max(0, math.ceil(ahead - 1e-9)))
 
+    def args(self) -> list[Any]:
+        """The script arguments of this budget: interval, tolerance (seconds), expiry (ms)."""
+        return [repr(self.interval), repr(self.tolerance), int(self.seconds * 1000)]
+
+    def verdict(self, verdict: Any, seconds: Any) -> tuple[bool, float]:
+        """A script's GCRA answer -> ``(admitted, seconds to wait)``; records it in :data:`counted`."""
+        admitted, value = shared_cache.decode(verdict) == "1", float(shared_cache.decode(seconds))
+        counted.set(self.quota(admitted, value if admitted else value + self.tolerance))
+        return admitted, 0.0 if admitted else value
+
     def take(self, key: str, now: float) -> tuple[bool, float]:
         """Admit one request or not: ``(True, 0)`` or ``(False, seconds to wait)``; records the
         decision in :data:`counted`."""
@@ -195,15 +270,11 @@ class Gcra:
         if url is not None:
             shared_key = shared_cache.key_for(alias, key)
             try:
-                verdict, seconds = gcra_script(url)(
-                    keys=[shared_key], args=[repr(self.interval), repr(self.tolerance), int(self.seconds * 1000)]
-                )
+                verdict, seconds = gcra_script(url)(keys=[shared_key], args=self.args())
             except redis.RedisError as exc:
                 log.warning("throttle: Redis unavailable, request admitted: %s", exc)
                 return True, 0.0
-            admitted, value = shared_cache.decode(verdict) == "1", float(shared_cache.decode(seconds))
-            counted.set(self.quota(admitted, value if admitted else value + self.tolerance))
-            return admitted, 0.0 if admitted else value
+            return self.verdict(verdict, seconds)
         return self._take_in_process(caches[alias] if alias else None, key, now)
 
     def _take_in_process(self, cache: Any, key: str, now: float) -> tuple[bool, float]:
@@ -261,8 +332,7 @@ class TokenRateThrottle(SimpleRateThrottle):
         token = getattr(request.auth, "key", None)
         if not token:
             return None  # unauthenticated requests are refused (401) before throttling
-        ident = hashlib.sha256(token.encode()).hexdigest()[:32]
-        return self.cache_format % {"scope": self.scope, "ident": ident}
+        return token_budget_key(token)
 
     def allow_request(self, request: Request, view: Any) -> bool:
         if self.rate is None:
@@ -270,7 +340,17 @@ class TokenRateThrottle(SimpleRateThrottle):
         self.key = self.get_cache_key(request, view)
         if self.key is None:
             return True
-        admitted, wait = gcra(self.scope, self.num_requests, self.duration, "tokens").take(self.key, self.timer())
+        budget = gcra(self.scope, self.num_requests, self.duration, "tokens")
+        done = charged.get()
+        if (
+            done is not None
+            and done[0] == self.key
+            and (done[1].count, done[1].seconds) == (budget.count, budget.seconds)
+        ):
+            charged.set(None)
+            admitted, wait = done[2], done[3]
+        else:
+            admitted, wait = budget.take(self.key, self.timer())
         if not admitted:
             self._wait = wait
         return admitted

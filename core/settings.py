@@ -119,6 +119,9 @@ MIDDLEWARE = [
     "django.middleware.csrf.CsrfViewMiddleware",
     # Sessions, the signed-in account and messages: for /admin/ only (the API keeps no session).
     "api.middleware.AdminSessionMiddleware",
+    # Innermost: a key this process remembers as refused is answered before DRF builds its request,
+    # with DRF's own 401/429 (api/middleware.py; the failure budget charged as DRF's path charges it).
+    "api.middleware.RefusedKeyMiddleware",
 ]
 # Django's session, authentication and message middlewares run inside
 # api.middleware.AdminSessionMiddleware, for /admin/ only (see its doc); the admin's checks look

@@ -4,8 +4,9 @@ Django's ``RedisCache`` makes a new ``redis.Redis`` client for every operation (
 redis-py's table of response callbacks each time) and pickles every value: in process on the
 2-core machine of the benchmarks a GET through it cost 150 us of CPU, through a kept client 52 us
 (issue 12). Three things talk to that Redis on every request or every cached answer, and use
-:func:`client` instead: the throttle's script (``api.throttling``), the token revocation
-generation (``api.authentication``) and the aggregates' cache (``core.services.cached``). A
+:func:`client` instead: the throttle's scripts (``api.throttling``; the one a request sends for
+its token revocation generation and its budget together), the token revocation generation
+(``api.authentication``) and the aggregates' cache (``core.services.cached``). A
 redis-py client is thread-safe (each command takes a connection from the client's pool); one is
 made per URL and process (a forked worker makes its own).
 

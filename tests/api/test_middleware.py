@@ -24,7 +24,9 @@ def test_middleware_order() -> None:
     assert order[0] == "api.middleware.RequestMiddleware"
     # No session, authentication or message middleware for the API: the admin's own wrapper.
     assert not [name for name in order if name.startswith("django.contrib.")]
-    assert order[-1] == "api.middleware.AdminSessionMiddleware"
+    assert order[-2] == "api.middleware.AdminSessionMiddleware"
+    # Innermost: process_view sees the resolved view after every other middleware's.
+    assert order[-1] == "api.middleware.RefusedKeyMiddleware"
 
 
 @override_settings(CORS_ALLOWED_ORIGINS=["https://app.example.com"])
