@@ -16,7 +16,7 @@
   - Prometheus counters when ``METRICS_ENABLED`` is on (``api.metrics.record_request``).
 
   These were five middlewares (request id, routing state, Server-Timing, log context, metrics);
-  one frame does the same work once (issue 12; figures in bench/README.md).
+  one frame does the same work once.
 - :class:`AdminSessionMiddleware`: Django's session, authentication and message middlewares, run
   only for the admin's pages (``/admin/``), the only pages with a signed-in account: the API
   authenticates every request by its token and keeps no session. Django's system checks look for
